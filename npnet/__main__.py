@@ -1,0 +1,5 @@
+import sys
+
+from npnet.cli import main
+
+sys.exit(main())
