@@ -1,0 +1,128 @@
+"""The Keras 3 side of the parity checks (torch backend, CPU): data, padding, models, optimizers.
+
+Importing this module imports Keras. The backend must be torch: the reference semantics (e.g. `keras.ops.mean`
+computing in float32 on torch) and the agreement figures were measured there.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import keras
+import numpy as np
+import torch
+from keras.src.datasets import imdb as keras_imdb
+
+from benchmarks.parity.specs import ModelSpec, OptimizerSpec
+
+if keras.backend.backend() != "torch":
+    raise RuntimeError(
+        f"the Keras parity checks need the torch backend, but Keras was imported with "
+        f"{keras.backend.backend()!r}; set KERAS_BACKEND=torch before anything imports keras"
+    )
+
+
+def load_data(
+    path: str | Path, **kwargs: Any
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """`keras.datasets.imdb.load_data` on a local npz: `get_file` is patched to return `path`."""
+
+    def local_file(*_args: Any, **_kwargs: Any) -> str:
+        return str(path)
+
+    with mock.patch.object(keras_imdb, "get_file", local_file):
+        return keras_imdb.load_data(**kwargs)
+
+
+def pad_sequences(sequences: Sequence[Sequence[Any]], **kwargs: Any) -> np.ndarray:
+    return keras.utils.pad_sequences(sequences, **kwargs)
+
+
+@contextmanager
+def floatx(dtype: str) -> Iterator[None]:
+    """Keras's global floatx for the duration: losses and metrics take their dtype from it when created."""
+    saved = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(saved)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """`keras.utils.set_random_seed(seed)`; Python's, NumPy's and torch's global RNG states restored after.
+
+    Keras's default (unseeded) initializers draw from these global generators; restoring them keeps the
+    rest of the test session independent of the parity checks.
+    """
+    saved = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.random.set_rng_state(saved[2])
+
+
+def build_model(
+    spec: ModelSpec, dtype: str, seed: int, sequence_length: int | None = None
+) -> keras.Sequential:
+    """The seed model with Keras's default initializers, drawn after `set_random_seed(seed)`."""
+    with seeded(seed):
+        model = keras.Sequential(
+            [
+                keras.Input((sequence_length,), dtype="int32"),
+                keras.layers.Embedding(
+                    spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero, dtype=dtype
+                ),
+                keras.layers.GlobalAveragePooling1D(dtype=dtype),
+                keras.layers.Dense(spec.hidden_units, activation="relu", dtype=dtype),
+                keras.layers.Dense(1, activation=None if spec.from_logits else "sigmoid", dtype=dtype),
+            ]
+        )
+    return model
+
+
+def build_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+    """Keras 3 spelling of the Keras 2 optimizer: the legacy `decay` becomes `InverseTimeDecay(lr, 1, decay)`.
+
+    Keras 3 silently ignores `decay=` (a warning only), so the schedule must be explicit; epsilon=1e-7 is
+    Keras 2's `epsilon=None`, which Keras 3 rejects at the first update.
+    """
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = spec.learning_rate
+    if spec.decay:
+        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
+            spec.learning_rate, decay_steps=1, decay_rate=spec.decay
+        )
+    if spec.name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-7, amsgrad=spec.amsgrad)
+    if spec.name == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=learning_rate, momentum=spec.momentum, nesterov=spec.nesterov
+        )
+    raise ValueError(f"unknown optimizer {spec.name!r}: use 'adam' or 'sgd'")
+
+
+def compile_model(model: keras.Sequential, model_spec: ModelSpec, optimizer_spec: OptimizerSpec) -> None:
+    """The notebook's compile (BCE on probabilities, "accuracy"); from logits, BCE from logits.
+
+    From logits, accuracy thresholds the logit at 0 (= probability 0.5): Keras's plain "accuracy" would
+    compare the logit itself with 0.5.
+    """
+    if model_spec.from_logits:
+        loss: Any = keras.losses.BinaryCrossentropy(from_logits=True)
+        metric: Any = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+    else:
+        loss, metric = "binary_crossentropy", "accuracy"
+    model.compile(optimizer=build_optimizer(optimizer_spec), loss=loss, metrics=[metric])

@@ -1,0 +1,16 @@
+"""Initial weights: npnet draws from the distributions Keras draws from (fixed seeds, so repeatable)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.parity import checks
+
+pytestmark = pytest.mark.parity
+
+
+@pytest.mark.parametrize("dtype", checks.DTYPES)
+def test_initial_weights_are_distributed_as_keras(dtype):
+    rows = checks.initializer_rows(dtype)
+    failed = [str(row) for row in rows if not row.ok]
+    assert not failed, "\n".join(failed)
