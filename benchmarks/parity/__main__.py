@@ -42,17 +42,18 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             parts = [row for row in init if row.check == check]
             rows += fold(parts, check, ", ".join(row.quantity for row in parts))
     data = checks.padded_imdb(npz_path)
-    for dtype in checks.DTYPES:
+    precisions = checks.PRECISIONS.values()
+    for precision in precisions:
         for mask_zero in (False, True):
-            rows += checks.forward_rows(dtype, data, specs.ModelSpec(mask_zero=mask_zero))
+            rows += checks.forward_rows(precision, data, specs.ModelSpec(mask_zero=mask_zero))
     for spec in specs.MAIN_SPECS:
-        for dtype in checks.DTYPES:
-            rows += checks.training_rows(spec, dtype, data)
-    for dtype in checks.DTYPES:
-        rows += checks.fit_rows(specs.FAST, dtype, data)
+        for precision in precisions:
+            rows += checks.training_rows(spec, precision, data, detail=detail)
+    for precision in precisions:
+        rows += checks.fit_rows(specs.FAST, precision, data)
     for spec in specs.VARIANT_SPECS:
-        for dtype in checks.DTYPES:
-            parts = checks.training_rows(spec, dtype, data)
+        for precision in precisions:
+            parts = checks.training_rows(spec, precision, data, detail=detail)
             rows += fold(parts, parts[0].check, "loss, accuracy, weights, updates")
     return rows
 

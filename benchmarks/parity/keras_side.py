@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ["KERAS_BACKEND"] = "torch"  # Keras reads it once, at its first import
 
 import random
 from collections.abc import Iterator, Sequence
@@ -20,6 +20,7 @@ from unittest import mock
 import keras
 import numpy as np
 import torch
+from keras.src.backend.common import dtypes as keras_dtypes
 from keras.src.datasets import imdb as keras_imdb
 
 from benchmarks.parity.specs import ModelSpec, OptimizerSpec
@@ -29,6 +30,11 @@ if keras.backend.backend() != "torch":
         f"the Keras parity checks need the torch backend, but Keras was imported with "
         f"{keras.backend.backend()!r}; set KERAS_BACKEND=torch before anything imports keras"
     )
+
+# The tensors here are small (512 x 256 x 16); torch's intra-op threads gain nothing on them and, on a
+# machine whose cores are busy (CI's two, shared with pytest and NumPy), spin-wait: 50 steps took 7-10 s
+# with 2 threads under load and 0.7-1 s with one.
+torch.set_num_threads(1)
 
 
 def load_data(
@@ -48,12 +54,20 @@ def pad_sequences(sequences: Sequence[Sequence[Any]], **kwargs: Any) -> np.ndarr
 
 
 @contextmanager
-def floatx(dtype: str) -> Iterator[None]:
-    """Keras's global floatx for the duration: losses and metrics take their dtype from it when created."""
+def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
+    """Keras's floatx = `dtype` for the duration (losses and metrics take their dtype from it when created).
+
+    `float64_ops`: also lift Keras's demotion of 64-bit results to 32-bit. On non-TensorFlow backends
+    `keras.src.backend.common.dtypes.result_type` maps float64 to float32 (BIT64_TO_BIT32_DTYPE, to match
+    JAX's default), so `ops.matmul`/`ops.mean` of float64 tensors compute in float32. The mapping is read
+    on every call, so patching it makes Keras-torch compute in float64 without touching any algorithm.
+    """
     saved = keras.config.floatx()
     keras.config.set_floatx(dtype)
+    demotion = {"float64": "float64"} if float64_ops else {}
     try:
-        yield
+        with mock.patch.dict(keras_dtypes.BIT64_TO_BIT32_DTYPE, demotion):
+            yield
     finally:
         keras.config.set_floatx(saved)
 

@@ -13,12 +13,13 @@ def build_model(spec: ModelSpec, dtype: str, seed: int) -> npnet.Sequential:
     """The seed model with npnet's default initializers, drawn from `seed`."""
     return npnet.Sequential(
         [
-            layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero, dtype=dtype),
-            layers.GlobalAveragePooling1D(dtype=dtype),
-            layers.Dense(spec.hidden_units, activation="relu", dtype=dtype),
-            layers.Dense(1, activation=None if spec.from_logits else "sigmoid", dtype=dtype),
+            layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(spec.hidden_units, activation="relu"),
+            layers.Dense(1, activation=None if spec.from_logits else "sigmoid"),
         ],
         seed=seed,
+        dtype=dtype,
     )
 
 

@@ -24,6 +24,12 @@ def test_load_data_matches_keras_on_synthetic_file(synthetic_npz, kwargs):
     _assert_rows(checks.load_data_rows(synthetic_npz, kwargs, "synthetic"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kwargs", checks.REAL_LOAD_DATA_GRID, ids=checks.kwargs_text)
+def test_load_data_matches_keras_on_real_file(imdb_npz, kwargs):
+    _assert_rows(checks.load_data_rows(imdb_npz, kwargs, "real IMDB"))
+
+
 def test_load_data_check_notices_a_different_shuffle(synthetic_npz):
     # The comparison must be able to fail: Keras's seed 113 against npnet's seed 114.
     ours = imdb.load_data(path=synthetic_npz, seed=114)
