@@ -38,7 +38,7 @@ How a check works (docs/gradients.md derives every gradient being checked):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -309,18 +309,21 @@ def check_model(
     options: any `Settings` field.
     """
     settings = default_settings(dtype, seed=seed, **options)
+    x = np.asarray(x)
     live = copy.deepcopy(model)
+    if not live.built:  # build the copy (from the model's seed) so that it can be cast
+        live.build(x.shape)
     for layer in live.layers:
         _cast_layer(layer, settings.dtype)
-    live.dtype = settings.dtype
-    x = np.asarray(x)
-    y_live = np.asarray(y).astype(settings.dtype).reshape(len(x), -1)
     value, grads = live.gradients(x, y)
+    y_col = np.asarray(y).astype(settings.dtype).reshape(len(x), 1)
     named = [(layer, key) for layer in live.layers for key in layer.params]
 
     def objective() -> tuple[float, np.ndarray]:
-        out, pattern = _forward(live.layers, x)
-        return live.loss(y_live, out), np.concatenate([pattern, _loss_kink_pattern(live.loss, out)])
+        outputs = live.layer_outputs(x)
+        patterns = [_layer_kink_pattern(layer, out) for layer, out in zip(live.layers, outputs, strict=True)]
+        patterns.append(_loss_kink_pattern(live.loss, outputs[-1]))
+        return live.loss(y_col, outputs[-1]), np.concatenate(patterns)
 
     checker = _Checker(
         objective, settings, noise=max(1.0, abs(float(value))), rng=np.random.default_rng(seed)
@@ -333,7 +336,7 @@ def check_model(
     return Report(f"model {model.name!r}", settings, tuple(rows), _model_notes(live, rows))
 
 
-# ------------------------------------------------------------------------------------------- copies, forward
+# ------------------------------------------------------------------------------------------- copies, kinks
 
 
 def _sublayers(layer: Layer) -> list[Layer]:
@@ -352,18 +355,6 @@ def _cast_layer(layer: Layer, dtype: np.dtype) -> None:
         for key, value in sub.params.items():
             sub.params[key] = value.astype(dtype)
             sub.grads[key] = np.zeros_like(sub.params[key])
-
-
-def _forward(layers: Sequence[Layer], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run `layers` in inference mode, passing masks along; returns the output and the ReLU on/off pattern."""
-    mask = None
-    patterns = []
-    for layer in layers:
-        out = layer.forward(x, mask=mask, training=False)
-        mask = layer.compute_mask(x, mask)
-        patterns.append(_layer_kink_pattern(layer, out))
-        x = out
-    return x, np.concatenate(patterns)
 
 
 def _layer_kink_pattern(layer: Layer, out: np.ndarray) -> np.ndarray:
@@ -427,15 +418,14 @@ def _plan_embedding(
     def some(candidates: np.ndarray, k: int = EMBEDDING_ROWS_PER_KIND) -> np.ndarray:
         return rng.choice(candidates, size=min(k, len(candidates)), replace=False)
 
-    repeated = np.flatnonzero(counts >= 2)
-    most = repeated[np.argsort(counts[repeated])[-1:]]  # the most repeated id, plus random others
+    rest = np.arange(1, rows)  # row 0, the padding row, is a kind of its own
+    repeated = rest[counts[1:] >= 2]
+    repeated = repeated[np.argsort(-counts[repeated], kind="stable")]  # the most repeated id first
     kinds = {
-        "repeated-id": np.union1d(
-            most, some(np.setdiff1d(repeated, most), EMBEDDING_ROWS_PER_KIND - len(most))
-        ),
-        "single-use": some(np.flatnonzero(counts == 1)),
+        "repeated-id": np.concatenate([repeated[:1], some(repeated[1:], EMBEDDING_ROWS_PER_KIND - 1)]),
+        "single-use": some(rest[counts[1:] == 1]),
         "padding (0)": np.array([0]),
-        "unused": some(unused),
+        "unused": some(rest[counts[1:] == 0]),
     }
     chosen = np.unique(np.concatenate(list(kinds.values())).astype(np.intp))
     columns = np.arange(dim) if dim <= 16 else np.sort(rng.choice(dim, size=16, replace=False))
