@@ -12,6 +12,8 @@ How a check works (docs/gradients.md derives every gradient being checked):
   default); the caller's object, its dtype, weights and optimizer state stay untouched.
 * One scalar objective f. check_model: the model's loss on (x, y). check_layer: sum(forward(x) * g) for a
   fixed random upstream gradient g ~ N(0, 1): backward(g) must return df/dinput and set grads to df/dparam.
+  The analytic gradients are those of a *second* backward (or model.gradients) call, so a layer that
+  accumulates into grads instead of overwriting them fails the check.
   check_loss: the loss itself, as a function of y_pred.
 * Central differences. For element i, numeric = (f(theta + h e_i) - f(theta - h e_i)) / 2h with
   h = step * scale_i and scale_i = max(1, |theta_i|); probabilities fed to a BCE loss use their distance to 0
@@ -231,7 +233,8 @@ def check_layer(
             f"grad_out has shape {g.shape} but {layer.name!r} outputs {out.shape}: pass one that matches"
         )
     g = g.astype(settings.dtype)
-    grad_in = live.backward(g)
+    live.backward(g)
+    grad_in = live.backward(g)  # the second call: backward must overwrite grads, never accumulate
     grad_in = None if grad_in is None else np.array(grad_in, copy=True)
     analytic = {key: np.array(value, copy=True) for key, value in live.grads.items()}
 
@@ -283,10 +286,8 @@ def check_loss(
         return loss(y_true, p_live), _loss_kink_pattern(loss, p_live)
 
     scale = None  # logits: the usual max(1, |z|)
-    if (
-        not loss.from_logits
-    ):  # distance to the nearest end of [0, 1]; exact 0 or 1 are clipped, flat both sides
-        scale = np.maximum(np.minimum(np.abs(p_live), np.abs(1 - p_live)), np.finfo(settings.dtype).tiny)
+    if not loss.from_logits:  # the distance to 0 or 1; within EPSILON of them the loss is flat (clipped)
+        scale = np.maximum(np.minimum(np.abs(p_live), np.abs(1 - p_live)), EPSILON)
     checker = _Checker(
         objective, settings, noise=max(1.0, loss(y_true, p_live)), rng=np.random.default_rng(seed)
     )
@@ -315,7 +316,8 @@ def check_model(
         live.build(x.shape)
     for layer in live.layers:
         _cast_layer(layer, settings.dtype)
-    value, grads = live.gradients(x, y)
+    live.gradients(x, y)
+    value, grads = live.gradients(x, y)  # the second call: nothing may accumulate between batches
     y_col = np.asarray(y).astype(settings.dtype).reshape(len(x), 1)
     named = [(layer, key) for layer in live.layers for key in layer.params]
 
@@ -543,6 +545,8 @@ class _Checker:
             t_minus = move(-step)
             f_minus, pattern_minus = self.objective()
             move(0.0)
+            if t_plus == t_minus:
+                raise ValueError(f"a step of {step:.3g} does not change a tensor element: pass a larger step")
             numeric = (f_plus - f_minus) / (t_plus - t_minus)
             if np.array_equal(pattern_plus, self.base_pattern) and np.array_equal(
                 pattern_minus, self.base_pattern
