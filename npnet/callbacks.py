@@ -126,7 +126,7 @@ class ProgbarLogger(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         if self.in_place is None:
             isatty = getattr(self._out(), "isatty", lambda: False)
-            self._live = self.params.get("verbose", 1) == 1 and bool(isatty())
+            self._live = self.params.get("verbose", 1) != 2 and bool(isatty())
         else:
             self._live = self.in_place
 

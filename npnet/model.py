@@ -417,7 +417,8 @@ class Sequential:
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"{what} must hold binary labels 0 or 1, found {y[i]!r} at index {i}; map the classes to 0/1"
+                f"{what} must hold binary labels 0 or 1, found {y[i].item()!r} at index {i}; "
+                "map the classes to 0/1"
             )
         return y.astype(self.dtype).reshape(-1, 1)
 
