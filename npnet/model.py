@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from npnet import io, losses, metrics, optimizers
+from npnet import io, losses, optimizers
+from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape
@@ -50,7 +51,7 @@ class Sequential:
         self.output_shape: Shape | None = None
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.BinaryCrossentropy | None = None
-        self.metrics: list[metrics.BinaryAccuracy] = []
+        self.metrics: list[metrics_lib.BinaryAccuracy] = []
         self.stop_training = False  # a callback sets this to end fit after the current batch
         self.history: History | None = None
         for layer in layers or []:
@@ -152,13 +153,13 @@ class Sequential:
         self,
         optimizer: str | optimizers.Optimizer = "adam",
         loss: str | losses.BinaryCrossentropy = "binary_crossentropy",
-        metrics: Sequence[str | metrics.BinaryAccuracy] | None = None,
+        metrics: Sequence[str | metrics_lib.BinaryAccuracy] | None = None,
     ) -> None:
         """Choose optimizer, loss and metrics (names or instances). A named accuracy follows the loss's
         `from_logits`, so it thresholds logits at 0 and probabilities at 0.5."""
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        resolved = [_metrics_get(m, self.loss.from_logits) for m in metrics or []]
+        resolved = [metrics_lib.get(m, from_logits=self.loss.from_logits) for m in metrics or []]
         names = ["loss", *(m.name for m in resolved)]
         if len(set(names)) != len(names):
             raise ValueError(f"metric names must be unique and not 'loss', got {names[1:]}")
@@ -429,10 +430,6 @@ class Sequential:
             raise ValueError("validation_data must be a pair (x_val, y_val)")
         xv = self._prepare_x(data[0], "validation x")
         return xv, self._prepare_y(data[1], len(xv), "validation y")
-
-
-def _metrics_get(identifier: str | metrics.BinaryAccuracy, from_logits: bool) -> metrics.BinaryAccuracy:
-    return metrics.get(identifier, from_logits=from_logits)
 
 
 def _positive_int(value: Any, name: str) -> int:
