@@ -503,7 +503,7 @@ class _Checker:
             rel = np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), self.atol(steps) / s.rtol)
         rel = np.where(kink, 0.0, np.where(np.isnan(rel), np.inf, rel))  # kinks not judged; NaN fails
 
-        worst = int(np.argmax(rel)) if len(rel) else None
+        worst = int(np.argmax(np.where(kink, -1.0, rel))) if not kink.all() else None  # judged elements only
         row = {
             "name": name,
             "shape": shape,
