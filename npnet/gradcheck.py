@@ -61,8 +61,10 @@ NOISE_FACTOR = 10.0
 # transpose misses it by orders of magnitude. float32: the same central difference is only good to ~eps^(2/3)
 # = 2.4e-5, so 1e-3 (checks in float32 are for curiosity; use float64 to verify).
 RTOL = {"float64": 1e-6, "float32": 1e-3}
-# Rows of each kind (repeated ids, ids used once, unused ids) sampled from a large embedding table.
+# Rows of each kind (repeated ids, ids used once, unused ids) sampled from a large embedding table, and the
+# columns checked in each (all of them when the table is at most this wide).
 EMBEDDING_ROWS_PER_KIND = 8
+EMBEDDING_COLUMNS = 16
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def default_settings(dtype: str | np.dtype = "float64", **overrides: float | int
     base = Settings(dtype=dt, step=float(np.finfo(dt).eps ** (1 / 3)), rtol=RTOL[dt.name], atol=None)
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(given) - set(base.__dict__) - {"dtype"}
-    if unknown or "dtype" in overrides:
+    if unknown:
         names = ", ".join(k for k in base.__dict__ if k != "dtype")
         raise TypeError(f"unknown gradcheck option(s) {', '.join(sorted(unknown))}: use {names}")
     for key in ("step", "rtol"):
@@ -101,23 +103,26 @@ def default_settings(dtype: str | np.dtype = "float64", **overrides: float | int
 
 @dataclass(frozen=True)
 class Row:
-    """The check of one tensor: a parameter (`layer/key`), a layer's `input`, or a loss's `y_pred`."""
+    """The check of one tensor: a parameter (`layer/key`), a layer's `input`, or a loss's `y_pred`.
+
+    checked: elements compared with central differences (kinks included; directions not counted).
+    coverage: "all", or what the sample held. max_rel_error: over judged elements and directions.
+    worst: where that occurred, an index like "(3, 5)" or "direction 1" ("" if nothing was judged), with the
+    analytic and numeric values there. kinks: where every perturbation tried crossed a kink (not judged).
+    problem: on failure, what is wrong and where to look.
+    """
 
     name: str
     shape: tuple[int, ...]
-    checked: int  # elements compared with central differences (kinks included); directions not counted
-    coverage: str  # "all", or what the sample held
-    max_rel_error: float  # over checked elements and directions, kinks excluded
-    worst: (
-        str  # where max_rel_error occurred: an index like "(3, 5)" or "direction 1"; "" if nothing compared
-    )
-    analytic: float  # there
-    numeric: float  # there
-    kinks: tuple[
-        str, ...
-    ]  # where every perturbation tried crossed a kink (not judged): "(3, 5)", "direction 1"
+    checked: int
+    coverage: str
+    max_rel_error: float
+    worst: str
+    analytic: float
+    numeric: float
+    kinks: tuple[str, ...]
     passed: bool
-    problem: str = ""  # on failure: what is wrong and where to look
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -390,6 +395,7 @@ class _Plan:
 def _plan_for(
     shape: tuple[int, ...], ids: np.ndarray | None, settings: Settings, rng: np.random.Generator
 ) -> _Plan:
+    """Every element of a small tensor; a sample and random directions for a large one."""
     size = int(np.prod(shape))
     if ids is not None:
         return _plan_embedding(shape, ids, settings, rng)
@@ -430,7 +436,9 @@ def _plan_embedding(
         "unused": some(rest[counts[1:] == 0]),
     }
     chosen = np.unique(np.concatenate(list(kinds.values())).astype(np.intp))
-    columns = np.arange(dim) if dim <= 16 else np.sort(rng.choice(dim, size=16, replace=False))
+    columns = np.arange(dim)
+    if dim > EMBEDDING_COLUMNS:
+        columns = np.sort(rng.choice(dim, size=EMBEDDING_COLUMNS, replace=False))
     indices = (chosen[:, None] * dim + columns).ravel()
     described = ", ".join(f"{len(v)} {k}" for k, v in kinds.items())
     coverage = (
@@ -455,12 +463,12 @@ class _Checker:
         self.rng = rng
         self.base_pattern = objective()[1]
 
-    def atol(self, step: np.ndarray | float) -> np.ndarray | float:
+    def atol(self, step: np.ndarray) -> np.ndarray:
         """The absolute tolerance for a central difference taken with `step` (see the module docstring)."""
-        s = self.settings
+        s, step = self.settings, np.asarray(step, dtype=np.float64)
         if s.atol is not None:
-            return s.atol + 0 * np.asarray(step)
-        return NOISE_FACTOR * float(np.finfo(s.dtype).eps) * self.noise / np.asarray(step)
+            return np.full_like(step, s.atol)
+        return NOISE_FACTOR * float(np.finfo(s.dtype).eps) * self.noise / step
 
     def tensor(
         self,
