@@ -6,6 +6,6 @@ reading), `ragged` (flat sequences), `files` (data directory, atomic writes, dig
 """
 
 from npnet.datasets import imdb
-from npnet.datasets.errors import DataError
+from npnet.datasets.errors import DataError, DownloadError
 
-__all__ = ["DataError", "imdb"]
+__all__ = ["DataError", "DownloadError", "imdb"]

@@ -31,8 +31,15 @@ from typing import BinaryIO
 import numpy as np
 
 from npnet.datasets.errors import DataError
-from npnet.datasets.files import atomic_write, ensure_writable_dir, resolve_data_dir, sha256_file
-from npnet.datasets.imdb import NPZ_NAME, PROVENANCE_NAME, WORD_INDEX_NAME
+from npnet.datasets.files import (
+    NPZ_NAME,
+    PROVENANCE_NAME,
+    WORD_INDEX_NAME,
+    atomic_write,
+    ensure_writable_dir,
+    resolve_data_dir,
+    sha256_file,
+)
 from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.tokenizer import RULE, TIE_BREAK, rank_corpus
 
@@ -122,19 +129,6 @@ def build_imdb(source: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     record = (json.dumps(provenance, indent=2) + "\n").encode("utf-8")
     atomic_write(target_dir / PROVENANCE_NAME, lambda f: f.write(record))
     return provenance
-
-
-def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:
-    """The provenance record of a build in the data directory, or None when there is none."""
-    path = resolve_data_dir(data_dir) / PROVENANCE_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(
-            f"{path} is not a valid provenance record ({e}); delete it or build the data again"
-        ) from None
 
 
 def write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:

@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class DataError(Exception):
     """A dataset file is missing, unreadable, corrupt or hostile, or a download or build failed."""
+
+
+class DownloadError(DataError):
+    """No source gave a verified file (offline, unreachable, HTTP errors, timeouts, wrong digests)."""

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import requests
 
-from npnet.datasets.errors import DataError
+from npnet.datasets.errors import DownloadError
 from npnet.datasets.files import atomic_write, ensure_writable_dir, file_digests
 
 _CHUNK = 1 << 16
@@ -52,28 +52,29 @@ def fetch_file(
     retries: int = 3,
     backoff: float = 1.0,
     progress: bool = True,
-) -> Path:
-    """Make sure `target` holds a verified copy of the file that `sources` describe; returns `target`.
+) -> bool:
+    """Make sure `target` holds a verified copy of the file that `sources` describe.
 
-    A present file whose digest one source accepts is used as it is (no request). Otherwise the sources
+    Returns True when it downloaded the file, False when a present file was verified and kept. A present
+    file whose digest one source accepts is used as it is (no request). Otherwise the sources
     are tried in order, each up to `1 + retries` times for failures that may pass (waiting
-    `backoff * 2**k` s), until one gives a verified file. DataError listing every source's failure when
+    `backoff * 2**k` s), until one gives a verified file. DownloadError listing every source's failure when
     none does.
     """
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
     ensure_writable_dir(target.parent)
     if target.exists() and not force and _verified(target, sources):
-        return target
+        return False
     failures = []
     with requests.Session() as session:
         for source in sources:
             try:
                 _download(session, source, target, timeout, retries, backoff, progress)
-                return target
+                return True
             except (_RetryableError, _SourceError) as e:
                 failures.append(f"{source.url}: {e}")
-    raise DataError(f"could not download {target.name}: " + "; ".join(failures))
+    raise DownloadError(f"could not download {target.name}: " + "; ".join(failures))
 
 
 def _verified(path: Path, sources: Sequence[Source]) -> bool:

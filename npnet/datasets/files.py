@@ -1,8 +1,10 @@
-"""Where the data lives and how files get there: the data directory, atomic writes, file digests."""
+"""Where the data lives and how files get there: the data directory and its file names, atomic writes,
+digests, and the provenance record of a build."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -13,6 +15,10 @@ from npnet.datasets.errors import DataError
 
 DATA_DIR_ENV = "NPNET_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
+
+NPZ_NAME = "imdb.npz"
+WORD_INDEX_NAME = "imdb_word_index.json"
+PROVENANCE_NAME = "imdb_provenance.json"
 
 _CHUNK = 1 << 20
 
@@ -72,3 +78,33 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:
+    """The provenance record `npnet data build` left in the data directory, or None when there is none."""
+    path = resolve_data_dir(data_dir) / PROVENANCE_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(
+            f"{path} is not a valid provenance record ({e}); delete it or build the data again"
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path} is not a valid provenance record (not a JSON object); delete it or build again"
+        )
+    return record
+
+
+def describes_files(provenance: dict | None, data_dir: Path) -> bool:
+    """Whether `provenance` records exactly the files now in `data_dir` (same sha256), i.e. is not stale."""
+    files = (provenance or {}).get("files")
+    if not isinstance(files, dict) or not files:
+        return False
+    for name, meta in files.items():
+        path = data_dir / name
+        if not path.is_file() or not isinstance(meta, dict) or sha256_file(path) != meta.get("sha256"):
+            return False
+    return True

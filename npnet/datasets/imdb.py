@@ -15,9 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from npnet.datasets.errors import DataError
-from npnet.datasets.fetch import Source, fetch_file
-from npnet.datasets.files import resolve_data_dir
+from npnet.datasets.errors import DataError, DownloadError
+from npnet.datasets.fetch import DEFAULT_TIMEOUT, Source, fetch_file
+from npnet.datasets.files import (
+    NPZ_NAME,
+    PROVENANCE_NAME,
+    WORD_INDEX_NAME,
+    describes_files,
+    read_provenance,
+    resolve_data_dir,
+)
 from npnet.datasets.ragged import object_array
 from npnet.datasets.safe_npz import load_imdb_npz
 from npnet.datasets.tokenizer import text_to_word_sequence
@@ -27,10 +34,6 @@ START_CHAR = 1
 OOV_CHAR = 2
 INDEX_FROM = 3
 SEED = 113
-
-NPZ_NAME = "imdb.npz"
-WORD_INDEX_NAME = "imdb_word_index.json"
-PROVENANCE_NAME = "imdb_provenance.json"
 
 # Keras 3 downloads from Google Cloud Storage and checks sha256; Keras 2 used the S3 bucket and md5.
 KERAS_ORIGINS = (
@@ -80,11 +83,47 @@ def locate(filename: str, path: str | os.PathLike[str] | None = None) -> Path:
         return Path(path)
     target = resolve_data_dir() / filename
     if not target.exists():
-        try:
-            fetch_file(target, keras_sources(filename))
-        except DataError as e:
-            raise DataError(f"{e}; {OFFLINE_HINT}") from None
+        _download(target, keras_sources(filename))
     return target
+
+
+def fetch_data(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    mirror: str | None = None,
+    force: bool = False,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    retries: int = 3,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Download imdb.npz and imdb_word_index.json into the data directory; returns {file name: what happened}.
+
+    Files already there and verified are kept without a request. Files from an `npnet data build` are kept
+    unless `force` (then Keras's files replace them and the stale provenance record is removed).
+    """
+    directory = resolve_data_dir(data_dir)
+    provenance = read_provenance(directory)
+    built = describes_files(provenance, directory)
+    outcome = {}
+    for name in (NPZ_NAME, WORD_INDEX_NAME):
+        if built and not force:
+            outcome[name] = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
+            continue
+        sources = keras_sources(name, mirror)
+        options = {"timeout": timeout, "retries": retries, "progress": progress}
+        downloaded = _download(directory / name, sources, force=force, **options)
+        outcome[name] = "downloaded and verified" if downloaded else "already present and verified"
+    if provenance is not None and not describes_files(provenance, directory):
+        (directory / PROVENANCE_NAME).unlink()  # it describes files that are no longer there
+    return outcome
+
+
+def _download(target: Path, sources: list[Source], **options: object) -> bool:
+    """`fetch_file`, with the way to build the data offline added to a download failure."""
+    try:
+        return fetch_file(target, sources, **options)  # type: ignore[arg-type]
+    except DownloadError as e:
+        raise DownloadError(f"{e}; {OFFLINE_HINT}") from None
 
 
 def load_data(
