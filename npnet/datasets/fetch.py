@@ -100,7 +100,8 @@ def _download(
             return
         except _RetryableError as e:
             last = e
-    raise _RetryableError(f"{last} (gave up after {retries + 1} attempts)")
+    attempts = f"{retries + 1} attempt" + ("s" if retries else "")
+    raise _RetryableError(f"{last} (gave up after {attempts})")
 
 
 def _download_once(
@@ -153,12 +154,22 @@ def _receive(
         raise _SourceError(f"hash mismatch: got {found}, expected {expected}")
 
 
+_REASONS = {
+    "Connection refused": "connection refused",
+    "timed out": "timed out",
+    "IncompleteRead": "the connection closed before the whole body arrived",
+    "Name or service not known": "host name not found (offline?)",
+    "Temporary failure in name resolution": "host name not found (offline?)",
+    "nodename nor servname": "host name not found (offline?)",
+}
+
+
 def _describe(error: requests.RequestException) -> str:
     """A one-line reason: requests nests the useful part (refused, timed out) inside long reprs."""
     text = str(error)
-    for marker in ("Connection refused", "timed out", "IncompleteRead", "Name or service not known"):
+    for marker, reason in _REASONS.items():
         if marker in text:
-            return f"{type(error).__name__} ({marker})"
+            return f"{reason} ({type(error).__name__})"
     return f"{type(error).__name__}: {text[:200]}"
 
 
