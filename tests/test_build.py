@@ -212,15 +212,29 @@ def test_a_tree_missing_one_folder_names_it(tmp_path):
         build_imdb(write_tree(tmp_path / "src", reviews), tmp_path / "data")
 
 
-def test_not_a_tar_archive_or_a_damaged_one(tmp_path, tarball):
+def test_not_a_tar_archive(tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"this is not an archive at all" * 10)
     with pytest.raises(DataError, match=r"cannot read .* as a tar archive"):
         build_imdb(junk, tmp_path / "data")
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5, 0.7, 0.9, 0.99])
+def test_a_truncated_tarball_is_an_error_not_a_smaller_dataset(tmp_path, tarball, fraction):
+    data = tarball.read_bytes()
     cut = tmp_path / "cut.tar.gz"
-    cut.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
-    with pytest.raises(DataError, match=r"cannot read .* as a tar archive"):
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(DataError, match=r"cannot read .*cut\.tar\.gz as a tar archive"):
         build_imdb(cut, tmp_path / "data")
+
+
+def test_a_corrupted_tarball_is_an_error(tmp_path, tarball):
+    data = bytearray(tarball.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"cannot read .*bad\.tar\.gz as a tar archive"):
+        build_imdb(bad, tmp_path / "data")
 
 
 def test_missing_source(tmp_path):

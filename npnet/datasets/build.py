@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import pickle
 import re
@@ -23,7 +24,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -178,13 +179,11 @@ def _read_reviews(source: Path) -> dict[_Key, bytes]:
             f"no such file or folder: {source}; give the Stanford reviews (aclImdb_v1.tar.gz, "
             f"e.g. ../shared/data/aclImdb_v1_labeled.tar.gz, or its extracted folder)"
         )
-    entries = _folder_entries(source) if source.is_dir() else _archive_entries(source)
+    entries = _folder_reviews(source) if source.is_dir() else _archive_reviews(source)
     reviews: dict[_Key, bytes] = {}
-    for path, read in entries:
-        match = _REVIEW_PATH.search(path)
-        if match:
-            split, label, file_id, rating = match.groups()
-            reviews[_Key(SPLITS.index(split), LABELS[label], int(file_id), int(rating))] = read()
+    for match, data in entries:
+        split, label, file_id, rating = match.groups()
+        reviews[_Key(SPLITS.index(split), LABELS[label], int(file_id), int(rating))] = data
     groups = {(k.split, k.label) for k in reviews}
     missing = [
         f"{split}/{label}"
@@ -200,28 +199,36 @@ def _read_reviews(source: Path) -> dict[_Key, bytes]:
     return reviews
 
 
-def _folder_entries(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def _folder_reviews(source: Path) -> Iterator[tuple[re.Match[str], bytes]]:
+    """(path match, bytes) of each review file under an extracted aclImdb folder (or its parent)."""
     root = source / "aclImdb" if (source / "aclImdb").is_dir() else source
     for split in SPLITS:
         for label in LABELS:
             folder = root / split / label
             if folder.is_dir():
                 for entry in os.scandir(folder):
-                    yield f"{split}/{label}/{entry.name}", Path(entry.path).read_bytes
+                    match = _REVIEW_PATH.search(f"{split}/{label}/{entry.name}")
+                    if match and entry.is_file():
+                        yield match, Path(entry.path).read_bytes()
 
 
-def _archive_entries(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    # Stream mode ("r|*"): members are read in archive order while decompressing once; random access into a
-    # .gz would decompress again for every backward seek.
+def _archive_reviews(source: Path) -> Iterator[tuple[re.Match[str], bytes]]:
+    """(path match, bytes) of each review file in a tar archive, in archive order."""
+    # Members are visited in archive order, so the compressed stream is decompressed once, front to back.
+    # (Stream mode "r|*" would be as fast but ends silently where a truncated archive ends.)
     try:
-        with tarfile.open(source, "r|*") as archive:
+        with tarfile.open(source, "r:*") as archive:
             for member in archive:
-                if member.isfile():
-                    # The caller reads a member (or not) before asking for the next one, as stream mode needs.
-                    yield member.name, lambda m=member: archive.extractfile(m).read()
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                match = _REVIEW_PATH.search(member.name)
+                if match and member.isfile():
+                    yield match, archive.extractfile(member).read()
+            # Read on to the end of the compressed stream: gzip (bz2, xz) then checks its checksum and
+            # length, so a damaged archive cannot pass for a smaller dataset.
+            while archive.fileobj.read(1 << 20):
+                pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
         raise DataError(
-            f"cannot read {source} as a tar archive ({e}); "
+            f"cannot read {source} as a tar archive ({type(e).__name__}: {e}); "
             "give an intact aclImdb_v1.tar.gz or its extracted folder"
         ) from None
 
