@@ -62,7 +62,7 @@ class _Key:
 
     @property
     def group(self) -> str:
-        """ "train/pos", "test/neg", ..."""
+        """The review's folder, e.g. "train/pos"."""
         return f"{SPLITS[self.split]}/{'pos' if self.label else 'neg'}"
 
     @property
@@ -84,17 +84,14 @@ def build_imdb(source: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     keys = sorted(reviews)
     corpus = rank_corpus(_decode(reviews[k], k) for k in keys)
     n_train = sum(1 for k in keys if k.split == 0)
-    x = {"train": _slice(corpus.ranks, corpus.lengths, 0, n_train)}
-    x["test"] = _slice(corpus.ranks, corpus.lengths, n_train, len(keys))
-    y = {
-        "train": np.array([k.label for k in keys[:n_train]], dtype=np.int64),
-        "test": np.array([k.label for k in keys[n_train:]], dtype=np.int64),
-    }
+    train = _slice(corpus.ranks, corpus.lengths, 0, n_train)
+    test = _slice(corpus.ranks, corpus.lengths, n_train, len(keys))
+    labels = np.array([k.label for k in keys], dtype=np.int64)
     arrays = {
-        "x_train": object_array(x["train"].to_lists()),
-        "y_train": y["train"],
-        "x_test": object_array(x["test"].to_lists()),
-        "y_test": y["test"],
+        "x_train": object_array(train.to_lists()),
+        "y_train": labels[:n_train],
+        "x_test": object_array(test.to_lists()),
+        "y_test": labels[n_train:],
     }
 
     npz_path, index_path = target_dir / NPZ_NAME, target_dir / WORD_INDEX_NAME
