@@ -31,12 +31,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from npnet.atomic import atomic_write
 from npnet.datasets.errors import DataError
 from npnet.datasets.files import (
     NPZ_NAME,
     PROVENANCE_NAME,
     WORD_INDEX_NAME,
-    atomic_write,
     ensure_writable_dir,
     resolve_data_dir,
     sha256_file,

@@ -17,8 +17,9 @@ from typing import BinaryIO
 
 import requests
 
+from npnet.atomic import atomic_write
 from npnet.datasets.errors import DownloadError
-from npnet.datasets.files import atomic_write, ensure_writable_dir, file_digests
+from npnet.datasets.files import ensure_writable_dir, file_digests
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks

@@ -7,9 +7,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
 
 from npnet.datasets.errors import DataError
 
@@ -58,26 +57,6 @@ def ensure_writable_dir(directory: Path) -> None:
             f"cannot write to the data directory {directory} ({e.strerror or e}); "
             f"choose a writable one with --data-dir DIR or the {DATA_DIR_ENV} environment variable"
         ) from e
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through `write(f)` into a temp file beside `path`, then rename it over `path`.
-
-    Readers see either the old file or the complete new one, never a partial file; on any error the temp
-    file is removed and `path` is left as it was.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); data files are ordinary readable files.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:
