@@ -1,0 +1,8 @@
+"""Fast kernels: the fused Embedding + GlobalAveragePooling1D pair and an in-place Adam step.
+
+Each is tested equal to a readable reference (`npnet.fast.reference` and the plain Adam formula).
+"""
+
+from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
+
+__all__ = ["DEFAULT_DENSE_MIN_DF", "BagBatch", "BagOfWords", "backward", "forward"]
