@@ -3,6 +3,7 @@
 Each is tested equal to a readable reference (`npnet.fast.reference` and the plain Adam formula).
 """
 
+from npnet.fast.adam import adam_update_
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
 
-__all__ = ["DEFAULT_DENSE_MIN_DF", "BagBatch", "BagOfWords", "backward", "forward"]
+__all__ = ["DEFAULT_DENSE_MIN_DF", "BagBatch", "BagOfWords", "adam_update_", "backward", "forward"]
