@@ -181,25 +181,44 @@ class BagOfWords:
             )
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise ValueError(f"indices must lie in [0, {len(self)}), the number of reviews in this bag")
-        dtype = np.dtype(dtype)
-        head = self.head_counts[indices].astype(dtype)  # small integer counts (1 byte each) -> BLAS floats
-        starts, ends = self.tail_ptr[indices], self.tail_ptr[indices + 1]
-        sizes = ends - starts
+        starts = self.tail_ptr[indices]
+        sizes = self.tail_ptr[indices + 1] - starts
         offsets = np.zeros(indices.size + 1, dtype=np.intp)
         np.cumsum(sizes, out=offsets[1:])
         # Position j of the batch's tail comes from position j + (start of its review - start of its group).
         source = np.repeat(starts - offsets[:-1], sizes)
         source += np.arange(offsets[-1])
+        return self._batch(self.head_counts[indices], self.tail_ids[source], sizes, offsets, indices, dtype)
+
+    def slice(self, start: int, stop: int, dtype: np.dtype | str = np.float32) -> BagBatch:
+        """Reviews start..stop-1 in order (validation, prediction): views, no gathers, cheaper than take."""
+        if not 0 <= start < stop <= len(self):
+            raise ValueError(f"need 0 <= start < stop <= {len(self)}; got start={start}, stop={stop}")
+        ptr = self.tail_ptr[start : stop + 1]
+        sizes = np.diff(ptr)
+        tail = self.tail_ids[ptr[0] : ptr[-1]]
+        return self._batch(self.head_counts[start:stop], tail, sizes, ptr - ptr[0], slice(start, stop), dtype)
+
+    def _batch(
+        self,
+        head_counts: np.ndarray,
+        tail_ids: np.ndarray,
+        sizes: np.ndarray,
+        offsets: np.ndarray,
+        rows: np.ndarray | slice,
+        dtype: np.dtype | str,
+    ) -> BagBatch:
+        dtype = np.dtype(dtype)
         nonempty = np.flatnonzero(sizes)
         return BagBatch(
             vocab_size=self.vocab_size,
-            head=head,
+            head=head_counts.astype(dtype),  # small integer counts (1 byte each) -> floats for BLAS
             head_index=_index_for(self.head_ids),
-            tail_ids=self.tail_ids[source],
-            tail_rows=np.repeat(np.arange(indices.size), sizes),
+            tail_ids=tail_ids,
+            tail_rows=np.repeat(np.arange(sizes.size), sizes),
             tail_starts=offsets[nonempty],
             tail_nonempty=nonempty,
-            scale=self.scale[indices].astype(dtype),
+            scale=self.scale[rows].astype(dtype),
         )
 
 
