@@ -2,9 +2,9 @@
 
 Two variants share every line except the Embedding + GlobalAveragePooling1D pair:
 
-- "fast": `npnet.fast` kernels (per-dataset `BagOfWords`, batch `take`, fused forward/backward) and the
-  in-place `adam_update_`. It stands in for `npnet.Sequential` until the model lands (see
-  `benchmarks.systems.npnet_trainer`, the one place to switch).
+- "fast": `npnet.fast` kernels (per-dataset `BagOfWords`, batch `take`, fused forward/backward), the
+  in-place `adam_update_`, BLAS on one thread (`blas_threads`). It stands in for `npnet.Sequential`
+  until the model lands (see `benchmarks.systems.npnet_trainer`, the one place to switch).
 - "naive": NumPy as first written: `E[x].mean(1)`, a 2-D `np.add.at` row scatter, Adam with temporaries.
 
 The numerics follow Keras (BCE on probabilities clipped at 1e-7, Keras 2 Adam with decay); this loop is not
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from benchmarks.workload import Workload
-from npnet.fast import BagOfWords, adam_update_, backward, forward
+from npnet.fast import BagOfWords, adam_update_, backward, blas_threads, forward
 
 HIDDEN = 16
 LEARNING_RATE, DECAY, BETA_1, BETA_2, EPSILON = 1e-3, 1e-5, 0.9, 0.999, 1e-7
@@ -131,6 +131,11 @@ class NumpyTrainer:
         self.iterations += 1
 
     def epoch(self) -> tuple[float, float]:
+        # npnet runs its small gemms on one BLAS thread (see npnet.fast.threads); the naive loop has none.
+        with blas_threads(1 if self.variant == "fast" else None):
+            return self._epoch()
+
+    def _epoch(self) -> tuple[float, float]:
         size = self.data.batch_size
         start = time.perf_counter()
         order = self.rng.permutation(len(self.data.x_train))

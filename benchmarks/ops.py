@@ -1,17 +1,21 @@
 """Per-operation timings on one batch of the workload, the unavoidable-work bound, and the head/tail sweep.
 
-Every timing is the median of `repeats` runs over different random batches; all in this process, before
-the workers start, so nothing else of the harness runs meanwhile.
+Every timing is the median of `repeats` runs over different random batches. The harness runs this module
+in a process of its own (`python -m benchmarks.ops WORKLOAD.npz REPEATS`), with the workers' thread
+settings, before any worker starts.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from benchmarks.numpy_loop import NumpyTrainer
+from benchmarks.worker import say
 from benchmarks.workload import Workload
 from npnet.fast import DEFAULT_DENSE_MIN_DF, BagOfWords, backward, forward
 from npnet.fast.reference import backward_reference, forward_reference
@@ -142,3 +146,24 @@ def split_sweep(data: Workload, repeats: int, thresholds: tuple[float, ...]) -> 
             }
         )
     return rows
+
+
+SPLIT_THRESHOLDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 2.0)
+
+
+def main(argv: list[str]) -> int:
+    data, repeats = Workload.load(Path(argv[0])), int(argv[1])
+    small = len(data.x_train) < 10_000
+    say(
+        {
+            "bound": unavoidable_work(data, 16, repeats),
+            "copy_bandwidth_gbs": copy_bandwidth_gbs(32 if small else 256),
+            "operations_ms": operation_timings(data, repeats),
+            "split_sweep": split_sweep(data, repeats, SPLIT_THRESHOLDS),
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import ops
 from benchmarks.machine import machine_info
 from benchmarks.report import write_markdown, write_plot
 from benchmarks.systems import SYSTEMS
@@ -33,7 +32,6 @@ from benchmarks.workload import real, synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
-SPLIT_THRESHOLDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 2.0)
 
 
 @dataclass(frozen=True)
@@ -209,22 +207,18 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"workload: {data.description}", flush=True)
 
-    print("per-operation timings, bound, split sweep ...", flush=True)
     results: dict = {
         "command": " ".join(["python -m benchmarks.run", *(argv_of(args))]),
         "machine": info,
         "workload": data.description,
         "rounds": rounds,
-        "bound": ops.unavoidable_work(data, 16, repeats),
-        "copy_bandwidth_gbs": ops.copy_bandwidth_gbs(32 if args.quick else 256),
-        "operations_ms": ops.operation_timings(data, repeats),
-        "split_sweep": ops.split_sweep(data, repeats, SPLIT_THRESHOLDS),
     }
-
     skipped = {s: f"not installed: {', '.join(SYSTEMS[s].missing())}" for s in wanted if SYSTEMS[s].missing()}
     with tempfile.TemporaryDirectory(prefix="npnet-bench-") as tmp:
         base_path = Path(tmp) / "base.npz"
         data.save(base_path)
+        print("per-operation timings, bound, split sweep ...", flush=True)
+        results.update(_operations(base_path, repeats, args.blas_threads))
         runs = {s: (s, base_path) for s in wanted if s not in skipped}
         variants = {} if args.no_scaling or args.data else scaling_variants(sizes)
         for name, (_, _, variant_sizes) in variants.items():
@@ -291,6 +285,22 @@ def _scaling(epochs: dict[str, dict], variants: dict, sizes: Sizes) -> dict[str,
             factor = float(np.median(np.array(result["total_s"]) / np.array(base["total_s"])))
             curves[axis].append({"value": value, "epoch_s": result["median_total_s"], "factor": factor})
     return {axis: sorted(points, key=lambda p: p["value"]) for axis, points in curves.items()}
+
+
+def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
+    """benchmarks.ops in its own process, under the workers' thread settings."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ops", str(workload), str(repeats)],
+        cwd=ROOT,
+        env=_worker_env("npnet", blas_threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(PREFIX):
+            return json.loads(line[len(PREFIX) :])
+    raise RuntimeError(f"benchmarks.ops failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
 
 
 def _write_json(path: Path, payload: dict) -> None:

@@ -17,14 +17,25 @@ from pathlib import Path
 PREFIX = "@@bench "
 
 
-def _say(message: dict) -> None:
+def say(message: dict) -> None:
     sys.stdout.write(PREFIX + json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_mb() -> float:
+    """This process's peak resident memory.
+
+    VmHWM (Linux) belongs to the process image; getrusage's ru_maxrss survives exec, so a worker started
+    by a big harness process would report the harness's peak. ru_maxrss is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
@@ -40,17 +51,17 @@ def main(argv: list[str]) -> int:
         trainer.epoch()
         warmup = time.perf_counter() - start
     except Exception as error:  # reported to the harness, which skips this system
-        _say({"error": f"{type(error).__name__}: {error}"})
+        say({"error": f"{type(error).__name__}: {error}"})
         return 1
-    _say({"ready": True, "setup_s": trainer.setup_seconds, "warmup_s": warmup})
+    say({"ready": True, "setup_s": trainer.setup_seconds, "warmup_s": warmup})
     for line in sys.stdin:
         command = line.strip()
         if command == "epoch":
             train, val = trainer.epoch()
-            _say({"train_s": train, "val_s": val})
+            say({"train_s": train, "val_s": val})
         elif command == "stop":
             break
-    _say({"peak_rss_mb": _peak_rss_mb()})
+    say({"peak_rss_mb": peak_rss_mb()})
     return 0
 
 

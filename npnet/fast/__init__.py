@@ -5,5 +5,14 @@ Each is tested equal to a readable reference (`npnet.fast.reference` and the pla
 
 from npnet.fast.adam import adam_update_
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
+from npnet.fast.threads import blas_threads
 
-__all__ = ["DEFAULT_DENSE_MIN_DF", "BagBatch", "BagOfWords", "adam_update_", "backward", "forward"]
+__all__ = [
+    "DEFAULT_DENSE_MIN_DF",
+    "BagBatch",
+    "BagOfWords",
+    "adam_update_",
+    "backward",
+    "blas_threads",
+    "forward",
+]
