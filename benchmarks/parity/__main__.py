@@ -13,10 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from npnet.datasets.files import resolve_data_dir
-
 from benchmarks.parity import checks, specs
 from benchmarks.parity.compare import Row, markdown_table, merge_rows
+from npnet.datasets.files import resolve_data_dir
 
 
 def collect(npz_path: Path, detail: bool) -> list[Row]:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from npnet.datasets import imdb
-from npnet.preprocessing import pad_sequences
 
 from benchmarks.parity import keras_side as ks
 from benchmarks.parity import npnet_side as ns
 from benchmarks.parity.compare import Row, array_row, exception_row, merge_rows, sequences_row, uniform_rows
 from benchmarks.parity.specs import BATCH_SIZE, PADDING, SEQUENCE_LENGTH, VOCAB_SIZE, ModelSpec, TrainSpec
+from npnet.datasets import imdb
+from npnet.preprocessing import pad_sequences
 
 DTYPES = ("float64", "float32")  # of the initializer checks (no Keras arithmetic involved)
 

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from npnet.datasets import imdb
+
+pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
 
 from benchmarks.parity import checks
 from benchmarks.parity import keras_side as ks

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
+
 from benchmarks.parity import checks
 
 pytestmark = pytest.mark.parity
