@@ -11,9 +11,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
+import npnet
 from benchmarks.parity import checks, specs
+from benchmarks.parity import keras_side as ks
 from benchmarks.parity.compare import Row, markdown_table, merge_rows
 from npnet.datasets.files import resolve_data_dir
 
@@ -39,7 +44,7 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
         init = checks.initializer_rows(dtype)
         for check in dict.fromkeys(row.check for row in init):
             parts = [row for row in init if row.check == check]
-            rows += fold(parts, check, ", ".join(row.quantity for row in parts))
+            rows += parts if detail else [_init_summary(parts)]
     data = checks.padded_imdb(npz_path)
     precisions = checks.PRECISIONS.values()
     for precision in precisions:
@@ -55,6 +60,28 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             parts = checks.training_rows(spec, precision, data, detail=detail)
             rows += fold(parts, parts[0].check, "loss, accuracy, weights, updates")
     return rows
+
+
+def _init_summary(parts: list[Row]) -> Row:
+    """An initializer's statistics as one row: the KS distance (the whole distribution) stands for the
+    others, which must pass too."""
+    lead = next((row for row in parts if row.quantity == "KS distance"), parts[0])
+    failed = [row for row in parts if not row.ok]
+    quantity = "KS distance (bounds, mean, variance checked too)" if len(parts) > 1 else lead.quantity
+    note = f"{failed[0]}" if failed else ""
+    return replace(lead, quantity=quantity, ok=not failed, note=note)
+
+
+def preamble() -> str:
+    """What was compared with what, and what the precisions mean."""
+    return (
+        f"npnet {npnet.__version__} (NumPy {np.__version__}) against {ks.versions()}, "
+        "the same weights and batches on both sides. Precisions: **float64** = both "
+        "sides compute in float64 (Keras's demotion of 64-bit op results to 32-bit, `BIT64_TO_BIT32_DTYPE`, "
+        "lifted for the check); **float64-stock** = Keras as shipped, float64 weights but float32 "
+        "arithmetic; **float32** = both in float32. Relative differences are normwise: max|npnet - Keras| "
+        "/ max|Keras| per array.\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     start = time.perf_counter()
     rows = collect(npz_path, args.detail)
+    print(preamble())
     print(markdown_table(rows))
     failed = sum(not row.ok for row in rows)
     print(

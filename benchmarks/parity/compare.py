@@ -121,7 +121,7 @@ def uniform_rows(check: str, dtype: str, ours: np.ndarray, keras: np.ndarray, li
     rows.append(
         Row(
             check,
-            "max |w| within [L(1-20/n), L]",
+            "bounds: max abs w in [L(1-20/n), L]",
             dtype,
             float(abs(extremes[0] - extremes[1])),
             math.nan,
@@ -186,10 +186,10 @@ def merge_rows(rows: Sequence[Row], check: str, quantity: str) -> Row:
     return Row(
         check=check,
         quantity=quantity,
-        dtype=rows[0].dtype if len({row.dtype for row in rows}) == 1 else "mixed",
+        dtype=rows[0].dtype if len({row.dtype for row in rows}) == 1 else "various",
         max_abs=max(row.max_abs for row in rows),
         max_rel=max(rels) if rels else math.nan,
-        tolerance=rows[0].tolerance if len({row.tolerance for row in rows}) == 1 else "see parts",
+        tolerance=rows[0].tolerance if len({row.tolerance for row in rows}) == 1 else "per part (--detail)",
         ok=not failed,
         note=f"{len(failed)} of {len(rows)} failed, first: {failed[0]}" if failed else "",
     )
@@ -225,8 +225,14 @@ def markdown_table(rows: Iterable[Row]) -> str:
     ]
     for row in rows:
         result = "ok" if row.ok else f"**FAILED** {row.note}".strip()
-        lines.append(
-            f"| {row.check} | {row.quantity} | {row.dtype} | {_fmt(row.max_abs)} | {_fmt(row.max_rel)} "
-            f"| {row.tolerance} | {result} |"
+        cells = (
+            row.check,
+            row.quantity,
+            row.dtype,
+            _fmt(row.max_abs),
+            _fmt(row.max_rel),
+            row.tolerance,
+            result,
         )
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")  # | ends a cell
     return "\n".join(lines)

@@ -37,6 +37,10 @@ if keras.backend.backend() != "torch":
 torch.set_num_threads(1)
 
 
+def versions() -> str:
+    return f"Keras {keras.__version__} on torch {torch.__version__}"
+
+
 def load_data(
     path: str | Path, **kwargs: Any
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

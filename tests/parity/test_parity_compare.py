@@ -11,6 +11,7 @@ from benchmarks.parity.compare import (
     array_row,
     exception_row,
     ks_statistic,
+    markdown_table,
     merge_rows,
     sequences_row,
     uniform_rows,
@@ -91,3 +92,9 @@ def test_uniform_rows_accept_two_draws_of_the_same_distribution():
 def test_uniform_rows_reject_another_distribution(ours):
     rows = uniform_rows("c", "f", ours, _uniform(2, 0.05), 0.05)
     assert not all(row.ok for row in rows)
+
+
+def test_markdown_table_escapes_pipes_inside_cells():
+    row = array_row("check | with pipe", "q", "f", [1.0], [1.0])
+    line = markdown_table([row]).splitlines()[-1]
+    assert line.replace("\\|", "").count("|") == 8  # 7 cells
