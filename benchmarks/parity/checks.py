@@ -239,10 +239,13 @@ def initializer_rows(dtype: str = "float32") -> list[Row]:
     spec = ModelSpec()
     ours = [ns.initial_weights(spec, dtype, seed) for seed in INIT_SEEDS]
     theirs = [ks.build_model(spec, dtype, seed).get_weights() for seed in INIT_SEEDS]
-    fan = spec.embedding_dim + spec.hidden_units, spec.hidden_units + 1
     rows = uniform_rows("init: Embedding (seed 0)", dtype, ours[0][0], theirs[0][0], 0.05)
-    for index, name, (fan_in_plus_out) in ((1, "Dense(16) kernel", fan[0]), (3, "Dense(1) kernel", fan[1])):
-        limit = math.sqrt(6 / fan_in_plus_out)
+    kernels = (
+        (1, "Dense(16) kernel", spec.embedding_dim, spec.hidden_units),
+        (3, "Dense(1) kernel", spec.hidden_units, 1),
+    )
+    for index, name, fan_in, fan_out in kernels:
+        limit = math.sqrt(6 / (fan_in + fan_out))  # glorot_uniform
         pooled = (
             np.concatenate([w[index].ravel() for w in ours]),
             np.concatenate([w[index].ravel() for w in theirs]),
