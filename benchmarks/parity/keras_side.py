@@ -66,11 +66,16 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
     JAX's default), so `ops.matmul`/`ops.mean` of float64 tensors compute in float32. The mapping is read
     on every call, so patching it makes Keras-torch compute in float64 without touching any algorithm.
     """
+    demotions = getattr(keras_dtypes, "BIT64_TO_BIT32_DTYPE", None)
+    if float64_ops and demotions is None:
+        raise RuntimeError(
+            f"Keras {keras.__version__} has no keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE: check "
+            "how it promotes float64 and adapt benchmarks/parity/keras_side.precision (made for Keras 3.15.1)"
+        )
     saved = keras.config.floatx()
     keras.config.set_floatx(dtype)
-    demotion = {"float64": "float64"} if float64_ops else {}
     try:
-        with mock.patch.dict(keras_dtypes.BIT64_TO_BIT32_DTYPE, demotion):
+        with mock.patch.dict(demotions or {}, {"float64": "float64"} if float64_ops else {}):
             yield
     finally:
         keras.config.set_floatx(saved)
