@@ -171,7 +171,8 @@ def load_ragged(
     """`load_data` with the reviews as `Ragged` (flat int values + lengths) instead of lists of Python ints.
 
     Same arguments, same reviews in the same order; `x.to_lists()` gives load_data's lists. The npz is read
-    through its pickle-free flat cache (see `read_flat`), so no Python object is made per token.
+    through its pickle-free flat cache (see `read_flat`), so no Python object is made per token, and the ids
+    are int32 whenever every id (and start_char, oov_char) fits, int64 otherwise.
     """
     num_words = _optional_int("num_words", num_words)
     skip_top = _int("skip_top", skip_top)
@@ -181,13 +182,17 @@ def load_ragged(
     index_from = _int("index_from", index_from)
 
     arrays = read_flat(locate(NPZ_NAME, path))
+    raw = [(arrays.x_train, arrays.y_train), (arrays.x_test, arrays.y_test)]
+    del arrays  # each split's raw ranks are dropped once it is shuffled
+    dtype = _id_dtype([x.values for x, _ in raw], index_from, start_char, oov_char)
     rng = np.random.RandomState(seed)
     splits = []
-    for x, y in ((arrays.x_train, arrays.y_train), (arrays.x_test, arrays.y_test)):
+    while raw:
+        x, y = raw.pop(0)
         order = np.arange(len(x))
         rng.shuffle(order)  # one generator continuing from train to test, as Keras does
         x, y = x.take(order), y[order]
-        x = x.with_values(x.values.astype(np.int64) + index_from)
+        x = x.with_values(x.values.astype(dtype, copy=False) + dtype(index_from))
         if start_char is not None:
             x = x.prepend(start_char)
         if maxlen:
@@ -239,6 +244,18 @@ def load_padded(
     return tuple(  # type: ignore[return-value]
         (pad_flat(x.values, x.lengths, length, dtype, padding, truncating, value), y) for x, y in splits
     )
+
+
+def _id_dtype(
+    ranks: list[np.ndarray], index_from: int, start_char: int | None, oov_char: int | None
+) -> type[np.signedinteger]:
+    """int32 when every id load_ragged can produce fits in it (half the memory of int64), else int64."""
+    info = np.iinfo(np.int32)
+    ids = [index_from + int(r.min()) for r in ranks if r.size] + [
+        index_from + int(r.max()) for r in ranks if r.size
+    ]
+    ids += [c for c in (start_char, oov_char, index_from) if c is not None]
+    return np.int32 if all(info.min <= i <= info.max for i in ids) else np.int64
 
 
 FLAT_SUFFIX = ".flat.npz"
