@@ -8,12 +8,13 @@ layer's activations, and after any step `layer.grads` holds that step's gradient
 The fused path. When the model starts with Embedding -> GlobalAveragePooling1D, `fit`, `evaluate` and
 `predict` run that pair as one bag-of-words product (`npnet.fast.embedding_pool`): the ids of the whole
 input are counted once per call, and each batch's pooled output and embedding gradient come from those
-counts, without materializing the (batch, T, D) Embedding output (about 25x faster per step). The other
-layers run their own forward/backward as usual, and the Embedding's `grads["embeddings"]` is still filled
-every step, so callbacks see the same gradients and weights (equal to the readable path up to rounding:
-the sums run in another order). `train_on_batch`, `test_on_batch`, `gradients`, `forward`, `backward` and
-`layer_outputs` always run the readable layers. `Sequential(..., fused=False)` makes fit/evaluate/predict
-run them too, for anyone studying the Embedding and pooling layers' caches during training.
+counts, without materializing the (batch, T, D) Embedding output (~20x faster per batch; see "Per
+operation" in `python -m benchmarks.run`). The other layers run their own forward/backward as usual, and
+the Embedding's `grads["embeddings"]` is still filled every step, so callbacks see the same gradients and
+weights (equal to the readable path up to rounding: the sums run in another order). `train_on_batch`,
+`test_on_batch`, `gradients`, `forward`, `backward` and `layer_outputs` always run the readable layers.
+`Sequential(..., fused=False)` makes fit/evaluate/predict run them too, for anyone studying the Embedding
+and pooling layers' caches during training.
 """
 
 from __future__ import annotations
