@@ -294,8 +294,18 @@ def read_flat(npz: str | os.PathLike[str]) -> ImdbArrays:
         return arrays
     arrays = load_imdb_npz(npz)
     with contextlib.suppress(OSError):  # a read-only data directory: no cache, the same result
-        atomic_write(cache, lambda f: np.savez(f, **_cache_arrays(arrays, digest)))
+        write_flat_cache(npz, arrays, digest)
     return arrays
+
+
+def write_flat_cache(npz: str | os.PathLike[str], arrays: ImdbArrays, digest: str | None = None) -> None:
+    """Write the flat cache of `npz`, whose content is `arrays` (`digest`: its sha256, computed if None).
+
+    `npnet data build` calls this right after writing imdb.npz, from the arrays it already holds, so the
+    first `load_padded` never has to unpickle a Python int per token.
+    """
+    digest = digest or file_digests(npz)["sha256"]
+    atomic_write(flat_cache_path(npz), lambda f: np.savez(f, **_cache_arrays(arrays, digest)))
 
 
 def _cache_arrays(arrays: ImdbArrays, digest: str) -> dict[str, np.ndarray]:
