@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.numpy_loop import NumpyTrainer
+from benchmarks.numpy_loop import NaiveTrainer
+from benchmarks.systems import seed_model
 from benchmarks.worker import say
 from benchmarks.workload import Workload
 from npnet.fast import DEFAULT_DENSE_MIN_DF, BagOfWords, backward, blas_threads, forward
@@ -82,37 +83,46 @@ def copy_bandwidth_gbs(megabytes: int = 256) -> float:
 
 
 def operation_timings(data: Workload, repeats: int) -> dict[str, float]:
-    """Milliseconds per batch for each operation of a training step, naive and fast."""
-    fast, naive = NumpyTrainer(data, "fast"), NumpyTrainer(data, "naive")
+    """Milliseconds per batch for each operation of a training step: npnet's (as fit runs them) and naive."""
+    model, naive = seed_model(data.vocab_size), NaiveTrainer(data)
     rng = np.random.default_rng(1)
     size = min(data.batch_size, len(data.x_train))
     batches = [rng.choice(len(data.x_train), size, replace=False) for _ in range(repeats)]
-    E = fast.params[0]
+    embedding = model.layers[0]
+    E, dE = embedding.params["embeddings"], embedding.grads["embeddings"]
     grad = rng.normal(size=(size, E.shape[1])).astype(np.float32)
-    bag = fast.train_bag
-    taken = [bag.take(idx) for idx in batches]
+    feed = model._feed(data.x_train)
+    taken = [feed(idx) for idx in batches]
     ids = [data.x_train[idx] for idx in batches]
-    pooled, hidden, p = fast._head_inputs(batches[0])
-    y = data.y_train[batches[0]]
-    grads = [np.full_like(q, 1e-3) for q in fast.params]
+    y_all = model._prepare_y(data.y_train, len(data.y_train))
+    pooled, y = forward(taken[0], E), y_all[batches[0]]
+    p = model._forward_from(pooled, 2, training=True)
+    dp = model.loss.gradient(y, p)
+    params = model._params()
+    grads = [np.full_like(q, 1e-3) for q in params]
     ms = {
         "embedding+pooling forward, naive E[x].mean(1)": _median_ms(
             lambda k: E[ids[k]].mean(axis=1), repeats
         ),
         "embedding+pooling forward, reference": _median_ms(lambda k: forward_reference(ids[k], E), repeats),
-        "embedding+pooling batch take, fast": _median_ms(lambda k: bag.take(batches[k]), repeats),
+        "embedding+pooling batch take, fast": _median_ms(lambda k: feed(batches[k]), repeats),
         "embedding+pooling forward, fast": _median_ms(lambda k: forward(taken[k], E), repeats),
         "embedding+pooling backward, reference np.add.at 2-D": _median_ms(
             lambda k: backward_reference(ids[k], grad, data.vocab_size), max(2, repeats // 4)
         ),
-        "embedding+pooling backward, fast": _median_ms(
-            lambda k: backward(taken[k], grad, out=fast.dE), repeats
+        "embedding+pooling backward, fast": _median_ms(lambda k: backward(taken[k], grad, out=dE), repeats),
+        "dense layers forward": _median_ms(lambda _: model._forward_from(pooled, 2, training=True), repeats),
+        "dense layers backward": _median_ms(lambda _: model._backward_to(dp, 2), repeats),
+        "loss (BCE) + accuracy + loss gradient": _median_ms(
+            lambda _: (model.loss(y, p), model.metrics[0](y, p), model.loss.gradient(y, p)), repeats
         ),
-        "dense layers forward": _median_ms(lambda _: fast._head(pooled), repeats),
-        "dense layers backward": _median_ms(lambda _: fast._head_backward(pooled, hidden, p, y), repeats),
-        "loss (BCE) + accuracy": _median_ms(lambda _: fast._loss(p, y), repeats),
-        "Adam, plain formula (all weights)": _median_ms(lambda _: naive._adam(grads), repeats),
-        "Adam, fused adam_update_ (all weights)": _median_ms(lambda _: fast._adam(grads), repeats),
+        "Adam, plain formula (all weights)": _median_ms(lambda _: naive.adam(grads), repeats),
+        "Adam, npnet optimizer (all weights)": _median_ms(
+            lambda _: model.optimizer.apply_gradients(zip(grads, params, strict=True)), repeats
+        ),
+        "whole fit step, npnet (take .. Adam)": _median_ms(
+            lambda k: model._train_step(feed(batches[k]), y_all[batches[k]], where="ops"), repeats
+        ),
     }
     return ms
 

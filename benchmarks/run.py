@@ -63,7 +63,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 5; quick 2)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling curves")
-    parser.add_argument("--data", type=Path, help="real padded IMDB .npz (x_train, y_train, x_val, y_val)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="real IMDB: an npnet data dir (imdb.npz) or a padded .npz (x_train, y_train, x_val, y_val)",
+    )
     parser.add_argument(
         "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
     )
@@ -201,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     info = machine_info()
     data = (
-        real(args.data, sizes.batch)
+        real(args.data, sizes.batch, sizes.length, sizes.vocab)
         if args.data
         else synthetic(sizes.n_train, sizes.n_val, sizes.length, sizes.vocab, sizes.batch, args.seed)
     )

@@ -99,27 +99,41 @@ def synthetic(
     return Workload(x_train, y_train, x_val, y_val, vocab_size, batch_size, description)
 
 
-def real(path: Path, batch_size: int) -> Workload:
-    """Real IMDB already padded: an .npz of plain int arrays x_train (N, T), y_train, x_val, y_val.
+def real(path: Path, batch_size: int, length: int, vocab_size: int) -> Workload:
+    """Real IMDB: an npnet data directory (its imdb.npz, read as the notebook does: `num_words=vocab_size`,
+    padded "post" to `length`, the test split as validation), or an .npz of plain padded int arrays
+    x_train (N, T), y_train, x_val, y_val (read with allow_pickle=False)."""
+    if path.is_dir():
+        from npnet.datasets import imdb
 
-    Write it with `npnet data` + `pad_sequences` (or Keras); it is read with allow_pickle=False.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no padded IMDB file at {path}: write x_train/y_train/x_val/y_val as int arrays with np.savez, "
-            "or drop --data to use the synthetic workload"
+        npz = path / "imdb.npz"
+        if not npz.is_file():
+            raise FileNotFoundError(
+                f"{path} has no imdb.npz: build it with `npnet data build --from ... --data-dir {path}`"
+            )
+        (x_train, y_train), (x_val, y_val) = imdb.load_padded(
+            length, npz, num_words=vocab_size, padding="post"
         )
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"x_train", "y_train", "x_val", "y_val"} - set(f.files)
-        if missing:
-            raise ValueError(f"{path} lacks {sorted(missing)}: it needs x_train, y_train, x_val, y_val")
-        x_train, x_val = f["x_train"].astype(np.int32), f["x_val"].astype(np.int32)
-        y_train, y_val = f["y_train"].astype(np.float32), f["y_val"].astype(np.float32)
+        y_train, y_val = y_train.astype(np.float32), y_val.astype(np.float32)
+        name = f"npnet data dir {path}"
+    elif path.is_file():
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"x_train", "y_train", "x_val", "y_val"} - set(f.files)
+            if missing:
+                raise ValueError(f"{path} lacks {sorted(missing)}: it needs x_train, y_train, x_val, y_val")
+            x_train, x_val = f["x_train"].astype(np.int32), f["x_val"].astype(np.int32)
+            y_train, y_val = f["y_train"].astype(np.float32), f["y_val"].astype(np.float32)
+        name = f"real data {path.name}"
+    else:
+        raise FileNotFoundError(
+            f"no IMDB data at {path}: give an npnet data directory (with imdb.npz) or a padded .npz of "
+            "x_train/y_train/x_val/y_val int arrays, or drop --data to use the synthetic workload"
+        )
     if x_train.ndim != 2 or x_val.ndim != 2 or x_train.shape[1] != x_val.shape[1]:
         raise ValueError(f"{path}: x_train and x_val must be padded 2-D arrays of one length")
     vocab_size = int(max(x_train.max(), x_val.max())) + 1
     description = (
-        f"real data {path.name}: {len(x_train):,} train + {len(x_val):,} validation reviews, "
+        f"{name}: {len(x_train):,} train + {len(x_val):,} validation reviews, "
         f"length {x_train.shape[1]}, vocab {vocab_size:,}, batch {batch_size}"
     )
     return Workload(x_train, y_train, x_val, y_val, vocab_size, batch_size, description)

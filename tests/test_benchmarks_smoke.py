@@ -7,10 +7,12 @@ import importlib.util
 import json
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from benchmarks.run import main
 from npnet.cli import main as npnet_main
+from tests.test_imdb_load import save_imdb
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_KERAS_JAX = all(importlib.util.find_spec(m) is not None for m in ("keras", "jax"))
@@ -84,3 +86,17 @@ def test_npnet_bench_runs_the_harness(tmp_path):
 def test_quick_run_with_keras_jax(tmp_path):
     assert main(["--quick", "--no-scaling", "--out", str(tmp_path), "--systems", "npnet,keras-jax"]) == 0
     _check_outputs(tmp_path, ["npnet", "keras-jax"])
+
+
+def test_data_accepts_an_npnet_data_directory(tmp_path):
+    rng = np.random.default_rng(0)
+    reviews = [rng.integers(1, 500, rng.integers(5, 90)).tolist() for _ in range(120)]
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    save_imdb(data_dir / "imdb.npz", reviews[:60], [i % 2 for i in range(60)], reviews[60:], [0, 1] * 30)
+    out = tmp_path / "out"
+    args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", "npnet", "--data", str(data_dir)]
+    assert main([*args, "--out", str(out)]) == 0
+    results = _check_outputs(out, ["npnet"])
+    workload = results["workload"]
+    assert "npnet data dir" in workload and "60 train + 60 validation reviews, length 64" in workload

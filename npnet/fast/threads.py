@@ -4,7 +4,7 @@ The dense-head products are small (512 x ~1,000 x 16). Measured on 2 shared core
 thread takes 0.27 ms each; two threads take 0.14 ms on an idle machine but 3-16 ms as soon as another
 process holds a core, because each product waits for a descheduled helper thread — a training epoch then
 runs 5-10x slower. One thread is the robust choice. NumPy cannot set BLAS threads itself;
-threadpoolctl can, so it is used when installed (the `bench` extra has it) and this is a no-op otherwise.
+threadpoolctl can (a runtime dependency for this reason); without it this is a no-op.
 """
 
 from __future__ import annotations
