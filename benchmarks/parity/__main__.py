@@ -47,14 +47,16 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             rows += parts if detail else [_init_summary(parts)]
     data = checks.padded_imdb(npz_path)
     precisions = checks.PRECISIONS.values()
-    for precision in precisions:
-        for mask_zero in (False, True):
-            rows += checks.forward_rows(precision, data, specs.ModelSpec(mask_zero=mask_zero))
+    for fused in (None, False):
+        for precision in precisions:
+            for mask_zero in (False, True):
+                rows += checks.forward_rows(precision, data, specs.ModelSpec(mask_zero=mask_zero), fused)
     for spec in specs.MAIN_SPECS:
         for precision in precisions:
             rows += checks.training_rows(spec, precision, data, detail=detail)
-    for precision in precisions:
-        rows += checks.fit_rows(specs.FAST, precision, data)
+    for fused in (None, False):
+        for precision in precisions:
+            rows += checks.fit_rows(specs.FAST, precision, data, fused)
     for spec in specs.VARIANT_SPECS:
         for precision in precisions:
             parts = checks.training_rows(spec, precision, data, detail=detail)

@@ -319,12 +319,14 @@ def keras_context(precision: Precision) -> Any:
     return ks.precision(precision.dtype, float64_ops=precision.keras_float64_ops)
 
 
-def keras_and_npnet(spec: TrainSpec, precision: Precision, seed: int = 0) -> tuple[Any, Any]:
+def keras_and_npnet(
+    spec: TrainSpec, precision: Precision, seed: int = 0, fused: bool | None = None
+) -> tuple[Any, Any]:
     """Both compiled models, npnet's holding Keras's initial weights."""
     keras_model = ks.build_model(spec.model, precision.dtype, seed)
     with keras_context(precision):
         ks.compile_model(keras_model, spec.model, spec.optimizer)
-    npnet_model = ns.build_model(spec.model, precision.dtype, seed)
+    npnet_model = ns.build_model(spec.model, precision.dtype, seed, fused=fused)
     ns.compile_model(npnet_model, spec.model, spec.optimizer)
     npnet_model.set_weights(keras_model.get_weights())
     return keras_model, npnet_model
@@ -376,17 +378,24 @@ def training_rows(spec: TrainSpec, precision: Precision, data: PaddedImdb, detai
 FORWARD_SAMPLES = 5_000  # test reviews; Keras predicts ~15,000 reviews/s here, the check runs 6 times
 
 
-def forward_rows(precision: Precision, data: PaddedImdb, spec: ModelSpec | None = None) -> list[Row]:
+def path_label(fused: bool | None) -> str:
+    """npnet's predict/evaluate/fit run Embedding + pooling fused unless `fused=False` (see npnet.model)."""
+    return "readable layers" if fused is False else "fused path"
+
+
+def forward_rows(
+    precision: Precision, data: PaddedImdb, spec: ModelSpec | None = None, fused: bool | None = None
+) -> list[Row]:
     """Keras's freshly initialized weights copied into npnet: same predictions on 5,000 test reviews."""
     spec = spec or ModelSpec()
     data = data.head(0, FORWARD_SAMPLES)
     keras_model = ks.build_model(spec, precision.dtype, seed=0)
-    npnet_model = ns.build_model(spec, precision.dtype, seed=0)
+    npnet_model = ns.build_model(spec, precision.dtype, seed=0, fused=fused)
     npnet_model.set_weights(keras_model.get_weights())
     with keras_context(precision):
         theirs = keras_model.predict(data.x_test, batch_size=BATCH_SIZE, verbose=0)
     ours = npnet_model.predict(data.x_test, batch_size=BATCH_SIZE)
-    check = "forward (Keras's weights)" + (", mask_zero=True" if spec.mask_zero else "")
+    check = f"forward (Keras's weights, {path_label(fused)})" + (", mask_zero=True" if spec.mask_zero else "")
     tol = TOLERANCES[precision.name].predictions
     quantity = f"predict on {len(data.x_test):,} reviews"
     return [array_row(check, quantity, precision.name, ours, theirs, rel_tol=tol)]
@@ -399,13 +408,15 @@ FIT_TRAIN_SAMPLES = 5_000
 FIT_VALIDATION_SAMPLES = 2_500
 
 
-def fit_rows(spec: TrainSpec, precision: Precision, data: PaddedImdb) -> list[Row]:
+def fit_rows(spec: TrainSpec, precision: Precision, data: PaddedImdb, fused: bool | None = None) -> list[Row]:
     """fit(shuffle=False, validation_data) for 3 epochs at batch 512, then evaluate and predict on the
     validation reviews."""
     data = data.head(FIT_TRAIN_SAMPLES, FIT_VALIDATION_SAMPLES)
-    check = f"fit x{FIT_EPOCHS} epochs on {FIT_TRAIN_SAMPLES:,}, shuffle=False: {spec.name}"
+    check = (
+        f"fit x{FIT_EPOCHS} epochs on {FIT_TRAIN_SAMPLES:,}, shuffle=False ({path_label(fused)}): {spec.name}"
+    )
     tol = TOLERANCES[precision.name]
-    keras_model, npnet_model = keras_and_npnet(spec, precision)
+    keras_model, npnet_model = keras_and_npnet(spec, precision, fused=fused)
     with keras_context(precision):
         theirs = _fit_evaluate_predict(keras_model, data, verbose=0)
     ours = _fit_evaluate_predict(npnet_model, data)

@@ -9,8 +9,9 @@ from benchmarks.parity.specs import ModelSpec, OptimizerSpec
 from npnet import layers, losses, optimizers
 
 
-def build_model(spec: ModelSpec, dtype: str, seed: int) -> npnet.Sequential:
-    """The seed model with npnet's default initializers, drawn from `seed`."""
+def build_model(spec: ModelSpec, dtype: str, seed: int, fused: bool | None = None) -> npnet.Sequential:
+    """The seed model with npnet's default initializers, drawn from `seed`. `fused`: as `Sequential`'s
+    (None: fit/evaluate/predict take the fused Embedding + pooling path; False: the readable layers)."""
     return npnet.Sequential(
         [
             layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero),
@@ -20,6 +21,7 @@ def build_model(spec: ModelSpec, dtype: str, seed: int) -> npnet.Sequential:
         ],
         seed=seed,
         dtype=dtype,
+        fused=fused,
     )
 
 

@@ -16,10 +16,17 @@ def _assert_rows(rows):
     assert not failed, "\n".join(failed)
 
 
+# predict/evaluate/fit take npnet's fused Embedding + pooling path by default; fused=False is the readable
+# layers (train_on_batch always runs those). Both must match Keras.
+_PATHS = pytest.mark.parametrize("fused", [None, False], ids=["fused", "readable"])
+
+
+@_PATHS
 @pytest.mark.parametrize("mask_zero", [False, True], ids=["plain", "mask_zero"])
 @pytest.mark.parametrize("precision", checks.PRECISIONS.values(), ids=str)
-def test_forward_with_keras_weights(padded_imdb, precision, mask_zero):
-    _assert_rows(checks.forward_rows(precision, padded_imdb, specs.ModelSpec(mask_zero=mask_zero)))
+def test_forward_with_keras_weights(padded_imdb, precision, mask_zero, fused):
+    spec = specs.ModelSpec(mask_zero=mask_zero)
+    _assert_rows(checks.forward_rows(precision, padded_imdb, spec, fused=fused))
 
 
 @pytest.mark.parametrize("precision", checks.PRECISIONS.values(), ids=str)
@@ -39,3 +46,8 @@ def test_train_on_batch_variants(padded_imdb, spec, precision):
 @pytest.mark.parametrize("precision", checks.PRECISIONS.values(), ids=str)
 def test_fit_evaluate_predict(padded_imdb, precision):
     _assert_rows(checks.fit_rows(specs.FAST, precision, padded_imdb))
+
+
+@pytest.mark.parametrize("precision", [checks.PRECISIONS["float64"], checks.PRECISIONS["float32"]], ids=str)
+def test_fit_evaluate_predict_on_the_readable_layers(padded_imdb, precision):
+    _assert_rows(checks.fit_rows(specs.FAST, precision, padded_imdb, fused=False))
