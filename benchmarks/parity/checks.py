@@ -32,7 +32,7 @@ class Precision:
     Keras 3 on a non-TensorFlow backend demotes every 64-bit result dtype to 32-bit (`BIT64_TO_BIT32_DTYPE` in
     `keras.src.backend.common.dtypes`, mirroring JAX's default), so its float64 models store float64 but run
     matmul, mean, ... in float32. "float64" lifts that demotion for the check (Keras then computes in float64
-    and agrees with npnet to ~1e-14); "float64-stock" is Keras as shipped.
+    and agrees with npnet to rounding, 1e-13 at worst); "float64-stock" is Keras as shipped.
     """
 
     name: str
@@ -68,24 +68,25 @@ class Tolerance:
 
 TOLERANCES: dict[str, Tolerance] = {
     # Both sides in float64: they differ only in summation order (BLAS vs torch kernels), ~1e-16 per
-    # operation. Measured worst over every check: 3e-16 loss, 8e-15 weights, 4.4e-14 updates (SGD with
-    # Nesterov). 1e-11 leaves room for other BLAS builds and is still 10,000x tighter than the issue's 1e-7;
-    # an accuracy can only change by whole samples, and no p lies within 1e-14 of 0.5: exact.
+    # operation. Measured worst over every check (`python -m benchmarks.parity --detail`): loss 3e-16,
+    # predictions 3e-16, final weights 8e-15, updates 1.3e-13 (the seed config's first kernel, which moves
+    # only ~5e-4 in 50 steps). 1e-11 leaves room for other BLAS builds and is still 10,000x tighter than the
+    # issue's 1e-7. An accuracy can only change by whole samples and no p lies within 1e-14 of 0.5: exact.
     "float64": Tolerance(loss=1e-11, accuracy=0.0, predictions=1e-11, weights=1e-11, updates=1e-11),
-    # Keras as shipped: float64 storage, float32 arithmetic (see Precision), so each step carries float32
-    # rounding (6e-8) on Keras's side only. Measured worst: loss 4.5e-8, predictions 4.1e-8, final weights
-    # 5.2e-7 and updates 1.3e-6 (SGD momentum: lr 0.5 passes gradient rounding straight into the weights and
-    # momentum adds ~10 steps of it up). Accuracy: Keras averages in float32 (3e-8 off a count); 1e-6 is still
+    # Keras as shipped: float64 storage, float32 arithmetic (see Precision), so Keras's side carries float32
+    # rounding (6e-8 per operation). Measured worst: loss 4.5e-8, predictions 7e-9, final weights 5.2e-7
+    # and updates 1.3e-6 (SGD momentum: lr 0.5 passes gradient rounding straight into the weights and
+    # momentum sums ~10 steps of it). Accuracy: Keras averages in float32 (4e-8 off a count); 1e-6 is still
     # far below one sample in 25,000 (4e-5).
-    "float64-stock": Tolerance(loss=1e-7, accuracy=1e-6, predictions=1e-7, weights=2e-6, updates=5e-6),
-    # Both sides in float32, rounding in different orders. Measured worst: loss 2.6e-7, predictions 2.5e-7,
-    # final weights 2.4e-6 (Nesterov), updates 4.6e-4 (the seed config: a step of ~1e-5 on weights ~0.05 is
-    # only ~3,000 float32 ulps, so rounding each step alone moves the total update by ~1e-4 of itself).
-    # Tensors that barely move from zero (the seed config's biases: |b| ~ 1e-7) are judged absolutely:
-    # 1e-9 (measured 3.3e-11). Accuracy: measured equal, but early predictions sit at 0.5 +- 0.01 where
-    # float32 rounding on another BLAS could flip one sample: one per batch of 512 is allowed.
+    "float64-stock": Tolerance(loss=2e-7, accuracy=1e-6, predictions=1e-7, weights=2e-6, updates=5e-6),
+    # Both sides in float32, rounding in different orders. Measured worst: loss 2.6e-7, predictions 1.8e-7,
+    # final weights 2.4e-6 and updates 6.4e-5 (SGD with Nesterov). A tensor that barely moves from zero
+    # (the seed config's output bias, |b| ~ 7e-8 after 50 steps of lr 1e-5) is all rounding relative to its
+    # size (4.6e-4) and is judged absolutely instead: 1e-9 (measured 3.3e-11). Accuracy: measured equal, but
+    # early predictions sit at 0.5 +- 0.01 where float32 rounding on another BLAS could flip a sample: one
+    # per batch of 512 is allowed.
     "float32": Tolerance(
-        loss=1e-6, accuracy=1 / 512, predictions=1e-6, weights=1e-5, updates=1e-3, weights_abs=1e-9
+        loss=1e-6, accuracy=1 / 512, predictions=1e-6, weights=1e-5, updates=5e-4, weights_abs=1e-9
     ),
 }
 

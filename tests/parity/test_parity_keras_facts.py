@@ -22,7 +22,7 @@ def _matmul_dtype() -> str:
 
 
 def test_stock_keras_computes_float64_ops_in_float32_and_the_check_lifts_that():
-    # Why "float64-stock" agrees only to ~1e-7 and "float64" to ~1e-14 (see checks.Precision).
+    # Why "float64-stock" agrees only to ~1e-7 and "float64" to 1e-13 (see checks.Precision).
     with ks.precision("float64"):
         assert _matmul_dtype() == "float32"
     with ks.precision("float64", float64_ops=True):
