@@ -3,7 +3,8 @@
 Every forward and backward pass is written by hand; the API follows Keras's names.
 """
 
-from npnet import config
+from npnet import callbacks, config, initializers, layers, losses, metrics, optimizers
+from npnet.model import Sequential
 
-__all__ = ["config"]
+__all__ = ["Sequential", "callbacks", "config", "initializers", "layers", "losses", "metrics", "optimizers"]
 __version__ = "0.1.0"

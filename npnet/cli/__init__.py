@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # Modules under npnet.cli, each registering one or more subcommands.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("gradcheck",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,143 @@
+"""`npnet gradcheck`: verify every hand-written gradient of the seed model on realistic IMDB-like batches.
+
+Checks, each in float64 copies (the model itself is built in --dtype and left untouched):
+each layer of the seed model on the input it really receives (the embedding with ~10,000 rows, padding,
+repeated ids), ReLU and Sigmoid on the model's own pre-activations, the loss on both paths (probabilities with
+Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Prints one table per check;
+exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+import npnet
+from npnet import gradcheck, layers, losses, optimizers
+
+# Keras's imdb.load_data conventions: 0 padding, 1 start of review, 2 out-of-vocabulary, words from 3 + rank.
+_PAD, _START, _OOV, _INDEX_FROM = 0, 1, 2, 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gradcheck",
+        help="check every layer's, the loss's and the seed model's gradients against finite differences",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the batch, the weights and the checks")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="dtype to build the model in (default: npnet.config.floatx()); checks run on float64 copies",
+    )
+    parser.add_argument("--batch-size", type=_positive, default=32, help="reviews per batch (default 32)")
+    parser.add_argument("--seq-len", type=_positive, default=256, help="padded review length (default 256)")
+    parser.add_argument(
+        "--vocab", type=_vocab, default=10_000, help="embedding rows, num_words (default 10000, at least 8)"
+    )
+    parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _vocab(text: str) -> int:
+    value = int(text)
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"must be at least 8 (ids 0-2 are reserved), got {text}")
+    return value
+
+
+def imdb_like_batch(
+    rng: np.random.Generator, batch_size: int, seq_len: int, vocab: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (batch_size, seq_len) shaped like padded IMDB reviews, and 0/1 labels.
+
+    Word ranks follow Zipf's law (as words do), so common ids repeat within and across reviews while most of
+    the vocabulary stays unused; ranks past `vocab` become the OOV id. Review lengths vary around `seq_len`:
+    short ones are padded at the end with 0 (padding='post'), long ones keep their last `seq_len` tokens
+    (truncating='pre'), as in the notebook.
+    """
+    lengths = rng.integers(max(1, seq_len // 4), 2 * seq_len, size=batch_size, endpoint=True) + 1  # + start
+    words = rng.zipf(1.3, size=(batch_size, 2 * seq_len)) + _INDEX_FROM
+    reviews = np.concatenate([np.full((batch_size, 1), _START), np.where(words < vocab, words, _OOV)], axis=1)
+    first = np.maximum(lengths - seq_len, 0)[:, None]  # truncating='pre': drop the start of long reviews
+    at = first + np.arange(seq_len)
+    x = np.where(
+        at < lengths[:, None], np.take_along_axis(reviews, np.minimum(at, 2 * seq_len), axis=1), _PAD
+    )
+    return x, rng.integers(0, 2, size=batch_size)
+
+
+def seed_model(vocab: int, seed: int, dtype: str | None, mask_zero: bool = False) -> npnet.Sequential:
+    """The notebook's model, compiled as the notebook compiles it."""
+    model = npnet.Sequential(
+        [
+            layers.Embedding(vocab, 16, mask_zero=mask_zero),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+    model.compile(optimizer=optimizers.Adam(learning_rate=1e-5, decay=1e-5), loss="binary_crossentropy")
+    return model
+
+
+def reports(
+    seed: int, dtype: str | None, batch_size: int, seq_len: int, vocab: int
+) -> list[gradcheck.Report]:
+    """Every check `npnet gradcheck` runs, in order."""
+    rng = np.random.default_rng(seed)
+    x, y = imdb_like_batch(rng, batch_size, seq_len, vocab)
+    y_col = y.reshape(-1, 1).astype(np.float64)
+    model = seed_model(vocab, seed, dtype)
+    masked = seed_model(vocab, seed, dtype, mask_zero=True)
+    embedding, pooling, hidden, output = model.layers
+    embedded, pooled, activated, probabilities = (
+        np.asarray(out, np.float64) for out in model.layer_outputs(x)
+    )
+    z1 = (
+        pooled @ hidden.params["kernel"] + hidden.params["bias"]
+    )  # pre-activations, for ReLU and Sigmoid alone
+    z2 = activated @ output.params["kernel"] + output.params["bias"]
+    return [
+        gradcheck.check_layer(embedding, x, seed=seed),
+        gradcheck.check_layer(pooling, embedded, seed=seed),
+        _titled(gradcheck.check_layer(pooling, embedded, mask=x != _PAD, seed=seed), "with the padding mask"),
+        gradcheck.check_layer(hidden, pooled, seed=seed),
+        gradcheck.check_layer(output, activated, seed=seed),
+        gradcheck.check_layer(layers.ReLU(), z1, seed=seed),
+        gradcheck.check_layer(layers.Sigmoid(), z2, seed=seed),
+        gradcheck.check_loss(losses.BinaryCrossentropy(), y_col, probabilities, seed=seed),
+        gradcheck.check_loss(losses.BinaryCrossentropy(from_logits=True), y_col, z2, seed=seed),
+        gradcheck.check_model(model, x, y, seed=seed),
+        _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
+    ]
+
+
+def _titled(report: gradcheck.Report, variant: str) -> gradcheck.Report:
+    return dataclasses.replace(report, subject=f"{report.subject} {variant}")
+
+
+def run(args: argparse.Namespace) -> int:
+    done = reports(args.seed, args.dtype, args.batch_size, args.seq_len, args.vocab)
+    for report in done:
+        print(report, end="\n\n")
+    failed = [r.subject for r in done if not r.passed]
+    if failed:
+        print(f"gradcheck FAILED: {len(failed)} of {len(done)} checks ({'; '.join(failed)})")
+        return 1
+    worst, rtol = max(r.max_rel_error for r in done), done[0].settings.rtol
+    print(f"gradcheck passed: {len(done)} checks, max relative error {worst:.2e} (rtol {rtol:.0e})")
+    return 0

@@ -1,0 +1,83 @@
+"""Weight initializers, Keras names and defaults. Each draws from an explicit `numpy.random.Generator`.
+
+An initializer is a callable `init(shape, rng, dtype) -> np.ndarray`. Values are drawn in float64 and then
+cast, so float32 and float64 models built from the same seed start from the same numbers (up to rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Initializer:
+    """Base class: `__call__(shape, rng, dtype)` returns a new array of `shape` and `dtype`."""
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class RandomUniform(Initializer):
+    """U(minval, maxval). Keras's `"uniform"` (the Embedding default) is U(-0.05, 0.05)."""
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
+        if not minval < maxval:
+            raise ValueError(f"RandomUniform needs minval < maxval, got minval={minval}, maxval={maxval}")
+        self.minval = minval
+        self.maxval = maxval
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"RandomUniform(minval={self.minval}, maxval={self.maxval})"
+
+
+class GlorotUniform(Initializer):
+    """U(-L, L) with L = sqrt(6 / (fan_in + fan_out)): keeps activation variance steady through a layer."""
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        fan_in, fan_out = _fans(shape)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+class Zeros(Initializer):
+    """All zeros (the Dense bias default). Draws nothing, so it does not advance the generator."""
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras's fans: (in, out) for a matrix; a vector counts as both; conv kernels multiply by the field."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+_BY_NAME: dict[str, type[Initializer]] = {
+    "uniform": RandomUniform,
+    "random_uniform": RandomUniform,
+    "glorot_uniform": GlorotUniform,
+    "zeros": Zeros,
+}
+
+
+def get(identifier: str | Initializer) -> Initializer:
+    """An initializer from a Keras name ("uniform", "glorot_uniform", "zeros") or an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(
+        f"unknown initializer {identifier!r}: use one of {', '.join(sorted(_BY_NAME))} "
+        "or an Initializer instance"
+    )

@@ -1,0 +1,82 @@
+"""Dense: y = activation(x @ kernel + bias)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npnet import initializers
+from npnet.layers import activations
+from npnet.layers.base import Layer, Shape
+
+
+class Dense(Layer):
+    """Fully connected layer on the last axis: kernel (fan_in, units) ~ glorot_uniform, bias (units,) = 0.
+
+    `activation` ("relu", "sigmoid", "linear"/None, or an activation layer) is held as its own layer object,
+    so the backward pass is literally the chain rule: back through the activation, then the affine map.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | Layer | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str | initializers.Initializer = "glorot_uniform",
+        bias_initializer: str | initializers.Initializer = "zeros",
+        name: str | None = None,
+        dtype: str | np.dtype | None = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(
+        self,
+        input_shape: Shape,
+        rng: np.random.Generator | None = None,
+        dtype: str | np.dtype | None = None,
+    ) -> None:
+        fan_in = input_shape[-1]
+        if fan_in is None:
+            raise ValueError(
+                f"Dense {self.name!r} needs a known input feature size, got input shape {input_shape}; "
+                "build the model with it, e.g. model.build((None, n_features)), or pass data first"
+            )
+        super().build(input_shape, rng, dtype)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.add_param("kernel", self.kernel_initializer((fan_in, self.units), rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self.bias_initializer((self.units,), rng, self.dtype))
+
+    def check_input(self, x: np.ndarray) -> None:
+        fan_in = self.params["kernel"].shape[0]
+        if x.ndim < 2 or x.shape[-1] != fan_in:
+            raise ValueError(
+                f"Dense {self.name!r} expects inputs of shape (batch, ..., {fan_in}), got shape {x.shape}"
+            )
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        self.check_input(x)
+        self._x = x  # dL/dkernel = x^T · dL/dz
+        z = x @ self.params["kernel"]
+        if self.use_bias:
+            z = z + self.params["bias"]
+        return z if self.activation is None else self.activation.forward(z, training=training)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad_z = grad_out if self.activation is None else self.activation.backward(grad_out)
+        # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
+        x2 = self._x.reshape(-1, self._x.shape[-1])
+        g2 = grad_z.reshape(-1, self.units)
+        self.grads["kernel"][...] = x2.T @ g2
+        if self.use_bias:
+            self.grads["bias"][...] = g2.sum(axis=0)
+        return grad_z @ self.params["kernel"].T
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)

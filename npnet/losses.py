@@ -1,0 +1,72 @@
+"""Binary cross-entropy: on probabilities (Keras's clipped formula, for parity) or on logits (stable)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npnet.layers.activations import sigmoid
+
+EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
+
+
+class BinaryCrossentropy:
+    """Mean over the batch of -(y log p + (1 - y) log(1 - p)); `y_true`, `y_pred` of equal shape (n, 1).
+
+    `from_logits=False` (default): `y_pred` are probabilities, clipped to [1e-7, 1 - 1e-7] as Keras does;
+    where clipping changed p the gradient is zero (the clip is flat there). `from_logits=True`: `y_pred` are
+    logits z and the loss is max(z, 0) - z y + log1p(exp(-|z|)), finite for every z; its gradient is
+    sigmoid(z) - y.
+    """
+
+    name = "binary_crossentropy"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = from_logits
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """The mean loss as a Python float (computed in y_pred's dtype)."""
+        _check_shapes(y_true, y_pred)
+        if self.from_logits:
+            z = y_pred
+            per_sample = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            per_sample = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        return float(np.mean(per_sample))
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """dLoss/dy_pred, same shape as y_pred (the 1/n of the batch mean included)."""
+        _check_shapes(y_true, y_pred)
+        n = y_pred.shape[0]
+        if self.from_logits:
+            return (sigmoid(y_pred) - y_true) / n
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        # d/dp of -(y log p + (1-y) log(1-p)) = -y/p + (1-y)/(1-p) = (p - y) / (p (1 - p)).
+        inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
+        return (p - y_true) / (p * (1 - p)) * inside / n
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossentropy(from_logits={self.from_logits})"
+
+
+def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"binary cross-entropy needs labels and predictions of the same shape, got {y_true.shape} and "
+            f"{y_pred.shape}; end the model with Dense(1, activation='sigmoid') and pass labels of shape (n,)"
+        )
+
+
+_BY_NAME = {"binary_crossentropy": BinaryCrossentropy}
+
+
+def get(identifier: str | BinaryCrossentropy) -> BinaryCrossentropy:
+    """A loss from its Keras name ("binary_crossentropy") or a loss instance."""
+    if isinstance(identifier, BinaryCrossentropy):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(
+        f"unknown loss {identifier!r}: use 'binary_crossentropy' or "
+        "losses.BinaryCrossentropy(from_logits=...)"
+    )

@@ -1,0 +1,227 @@
+"""Optimizers with Keras 2's update rules, including its legacy learning-rate `decay`.
+
+An optimizer updates parameter arrays *in place*: `apply_gradients(zip(grads, params))`. Its slots (Adam's
+m, v, vhat; SGD's velocity) are lists aligned with that parameter order, created on the first step, and open
+for study as attributes. `get_state()` / `set_state()` move the full state (slots and `iterations`) as a
+plain dict of arrays, for checkpoints; `get_config()` gives the hyperparameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class Optimizer:
+    """Shared bookkeeping: learning rate with Keras 2 decay, the step counter, slot state."""
+
+    def __init__(
+        self,
+        learning_rate: float | None,
+        lr: float | None,
+        default_lr: float,
+        decay: float,
+        slot_names: tuple[str, ...],
+    ) -> None:
+        if learning_rate is not None and lr is not None:
+            raise ValueError("pass the learning rate once: learning_rate=... (lr= is the Keras 2 alias)")
+        rate = learning_rate if learning_rate is not None else lr if lr is not None else default_lr
+        _check(rate >= 0, f"learning_rate must be >= 0, got {rate}")
+        _check(decay >= 0, f"decay must be >= 0, got {decay}")
+        self.learning_rate = float(rate)
+        self.decay = float(decay)
+        self.iterations = 0  # steps taken so far
+        self.slot_names = slot_names
+        self._slots: dict[str, list[np.ndarray]] = {name: [] for name in slot_names}
+
+    @property
+    def current_learning_rate(self) -> float:
+        """The rate the next step will use: lr / (1 + decay * iterations), iterations = steps taken so far."""
+        return self.learning_rate / (1 + self.decay * self.iterations)
+
+    def apply_gradients(self, grads_and_params: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """One step: update every parameter in place from its gradient, then count the step."""
+        pairs = list(grads_and_params)
+        self._ensure_slots([p for _, p in pairs])
+        for i, (g, p) in enumerate(pairs):
+            if g.shape != p.shape:
+                raise ValueError(f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}")
+            self._update(i, p, g)
+        self.iterations += 1
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _ensure_slots(self, params: list[np.ndarray]) -> None:
+        for name, slot in self._slots.items():
+            if not slot:
+                slot.extend(np.zeros_like(p) for p in params)
+            if [s.shape for s in slot] != [p.shape for p in params]:
+                raise ValueError(
+                    f"optimizer state {name!r} has shapes {[s.shape for s in slot]} but the parameters have "
+                    f"{[p.shape for p in params]}; use a fresh optimizer for a different model"
+                )
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """{"iterations": int64 scalar, "<slot>/<i>": array, ...}: everything needed to resume bitwise."""
+        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        for name, slot in self._slots.items():
+            state.update({f"{name}/{i}": s.copy() for i, s in enumerate(slot)})
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `get_state` returned (copies are taken)."""
+        count = sum(1 for key in state if key.startswith(f"{self.slot_names[0]}/"))
+        expected = {"iterations"} | {f"{name}/{i}" for name in self.slot_names for i in range(count)}
+        if set(state) != expected:
+            raise ValueError(
+                f"{type(self).__name__} state must hold 'iterations' and slots {list(self.slot_names)} "
+                f"numbered 0..n-1, got keys {sorted(state)}"
+            )
+        self.iterations = int(state["iterations"])
+        self._slots = {
+            name: [np.array(state[f"{name}/{i}"]) for i in range(count)] for name in self.slot_names
+        }
+
+    def get_config(self) -> dict[str, float | bool | str]:
+        return {"name": type(self).__name__, "learning_rate": self.learning_rate, "decay": self.decay}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class Adam(Optimizer):
+    """Adam as in Keras 2 (`keras.optimizers.Adam`), step k = 1, 2, ... with it = k - 1:
+
+        lr_k = lr / (1 + decay * it)
+        a_k  = lr_k * sqrt(1 - beta_2^k) / (1 - beta_1^k)
+        m = beta_1 m + (1 - beta_1) g;   v = beta_2 v + (1 - beta_2) g^2   (amsgrad: vhat = max(vhat, v))
+        p = p - a_k m / (sqrt(v or vhat) + epsilon)
+
+    `epsilon=None` means 1e-7 (Keras 2). Every parameter moves each step, including embedding rows that this
+    batch did not look up (their m is not zero).
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | None = None,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        lr: float | None = None,
+    ) -> None:
+        # vhat is only kept when it is used.
+        slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
+        super().__init__(learning_rate, lr, default_lr=0.001, decay=decay, slot_names=slots)
+        _check(
+            0 <= beta_1 < 1 and 0 <= beta_2 < 1,
+            f"beta_1 and beta_2 must be in [0, 1), got {beta_1}, {beta_2}",
+        )
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
+        _check(self.epsilon >= 0, f"epsilon must be >= 0, got {epsilon}")
+        self.amsgrad = amsgrad
+
+    @property
+    def m(self) -> list[np.ndarray]:
+        """First-moment estimates, one per parameter (empty before the first step)."""
+        return self._slots["m"]
+
+    @property
+    def v(self) -> list[np.ndarray]:
+        """Second-moment estimates, one per parameter."""
+        return self._slots["v"]
+
+    @property
+    def vhat(self) -> list[np.ndarray]:
+        """AMSGrad's running maximum of v (empty unless amsgrad=True)."""
+        return self._slots.get("vhat", [])
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        dt = p.dtype.type
+        t = self.iterations + 1
+        lr_k = dt(self.current_learning_rate)
+        a_k = lr_k * np.sqrt(1 - dt(self.beta_2) ** t) / (1 - dt(self.beta_1) ** t)
+        m, v = self.m[i], self.v[i]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * (g * g)
+        if self.amsgrad:
+            np.maximum(self.vhat[i], v, out=self.vhat[i])
+            v = self.vhat[i]
+        p -= (m * a_k) / (np.sqrt(v) + self.epsilon)
+
+    def get_config(self) -> dict[str, float | bool | str]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
+
+
+class SGD(Optimizer):
+    """SGD as in Keras 2, with the same legacy decay lr_k = lr / (1 + decay * it):
+
+    velocity = momentum * velocity - lr_k g
+    p = p + velocity                                (nesterov: p = p + momentum * velocity - lr_k g)
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | None = None,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        decay: float = 0.0,
+        *,
+        lr: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, lr, default_lr=0.01, decay=decay, slot_names=("velocity",))
+        _check(0 <= momentum <= 1, f"momentum must be in [0, 1], got {momentum}")
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+
+    @property
+    def velocity(self) -> list[np.ndarray]:
+        """The momentum buffers, one per parameter (empty before the first step)."""
+        return self._slots["velocity"]
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        lr_k = p.dtype.type(self.current_learning_rate)
+        velocity = self.velocity[i]
+        velocity *= self.momentum
+        velocity -= lr_k * g
+        if self.nesterov:
+            p += self.momentum * velocity - lr_k * g
+        else:
+            p += velocity
+
+    def get_config(self) -> dict[str, float | bool | str]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+_BY_NAME: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
+
+
+def get(identifier: str | Optimizer) -> Optimizer:
+    """An optimizer from a Keras name ("adam", "sgd"; Keras defaults) or an `Optimizer` instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(
+        f"unknown optimizer {identifier!r}: use 'adam', 'sgd' or an optimizers.Adam(...) instance"
+    )

@@ -1,0 +1,299 @@
+"""The checker as a tool: its report, its settings, copies that leave the caller's objects alone, coverage of
+large tensors, kinks reported as kinks, and the `npnet gradcheck` command."""
+
+import numpy as np
+import pytest
+
+import npnet
+from npnet import gradcheck, layers, losses, optimizers
+from npnet.cli import main
+from npnet.cli.gradcheck import imdb_like_batch
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(5)
+
+
+def small_model(vocab=30, dtype=None, mask_zero=False):
+    model = npnet.Sequential(
+        [
+            layers.Embedding(vocab, 8, mask_zero=mask_zero),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=7,
+        dtype=dtype,
+    )
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy")
+    return model
+
+
+# ------------------------------------------------------------------------------------------------- the report
+
+
+def test_report_rows_and_table(rng):
+    x, y = rng.integers(0, 30, size=(4, 6)), np.array([0, 1, 1, 0])
+    report = gradcheck.check_model(small_model(), x, y)
+    assert report.passed
+    assert report.max_rel_error == max(row.max_rel_error for row in report.rows)
+    row = report.rows[1]
+    assert (row.name, row.shape, row.checked, row.coverage) == ("dense/kernel", (8, 16), 128, "all")
+    assert row.worst.startswith("(") and np.isfinite(row.analytic) and np.isfinite(row.numeric)
+    assert row.analytic == pytest.approx(row.numeric, rel=1e-6, abs=1e-9)
+    text = str(report)
+    for header in ("tensor", "shape", "checked", "max rel err", "worst at", "analytic", "numeric", "kinks"):
+        assert header in text
+    for r in report.rows:
+        assert r.name in text
+    assert "PASSED: max relative error" in text
+    assert "embedding/embeddings: all; analytic gradient of all" in text  # the unused-row requirement
+
+
+def test_check_model_leaves_the_model_untouched(rng):
+    model = small_model(dtype="float32")
+    x, y = rng.integers(0, 30, size=(6, 5)), rng.integers(0, 2, size=6)
+    model.train_on_batch(x, y)  # optimizer state and layer grads exist
+    weights = model.get_weights()
+    state = model.optimizer.get_state()
+    grads = [g.copy() for layer in model.layers for g in layer.grads.values()]
+    rng_state = model.fit_rng.bit_generator.state
+
+    report = gradcheck.check_model(model, x, y)
+
+    assert report.passed and report.settings.dtype == np.float64
+    assert model.dtype == np.float32
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        assert after.dtype == np.float32
+        np.testing.assert_array_equal(before, after)
+    after_state = model.optimizer.get_state()
+    assert after_state.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(state[key], after_state[key])
+    after_grads = [g for layer in model.layers for g in layer.grads.values()]
+    for before, after in zip(grads, after_grads, strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert model.fit_rng.bit_generator.state == rng_state
+
+
+def test_check_layer_leaves_the_layer_untouched(rng):
+    unbuilt = layers.Dense(3)
+    assert gradcheck.check_layer(unbuilt, rng.normal(size=(2, 4))).passed
+    assert not unbuilt.built and unbuilt.params == {}
+
+    built = layers.Dense(3, dtype="float32")
+    built.build((None, 4), np.random.default_rng(0))
+    kernel = built.params["kernel"].copy()
+    assert gradcheck.check_layer(built, rng.normal(size=(2, 4)).astype(np.float32)).passed
+    assert built.params["kernel"].dtype == np.float32
+    np.testing.assert_array_equal(built.params["kernel"], kernel)
+
+
+def test_an_unbuilt_model_is_built_on_the_copy(rng):
+    model = small_model()
+    report = gradcheck.check_model(model, rng.integers(0, 30, size=(3, 4)), [1, 0, 1])
+    assert report.passed and not model.built
+
+
+def test_uncompiled_model_is_refused(rng):
+    model = npnet.Sequential([layers.Embedding(5, 2), layers.GlobalAveragePooling1D(), layers.Dense(1)])
+    with pytest.raises(RuntimeError, match="compile"):
+        gradcheck.check_model(model, np.ones((2, 3), dtype=int), [0, 1])
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def test_defaults_depend_on_the_check_dtype():
+    f64, f32 = gradcheck.default_settings("float64"), gradcheck.default_settings("float32")
+    assert f64.step == pytest.approx(np.finfo(np.float64).eps ** (1 / 3)) == pytest.approx(6.06e-6, rel=1e-3)
+    assert f32.step == pytest.approx(np.finfo(np.float32).eps ** (1 / 3)) == pytest.approx(4.92e-3, rel=1e-3)
+    assert (f64.rtol, f32.rtol, f64.atol) == (1e-6, 1e-3, None)
+    assert gradcheck.default_settings("float64", rtol=1e-8, atol=None).rtol == 1e-8  # None keeps the default
+
+
+def test_a_float32_check_uses_float32_settings(rng):
+    report = gradcheck.check_layer(
+        layers.Dense(4, activation="sigmoid"), rng.normal(size=(5, 3)), dtype="float32"
+    )
+    assert report.settings.dtype == np.float32 and report.settings.rtol == 1e-3
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"bogus": 1}, TypeError, "unknown gradcheck option.*bogus.*use step, rtol"),
+        ({"dtype": "float16"}, ValueError, "float64 or float32"),
+        ({"rtol": 0}, ValueError, "rtol must be positive"),
+        ({"step": -1e-6}, ValueError, "step must be positive"),
+        ({"atol": -1.0}, ValueError, "atol must be >= 0"),
+        ({"step": 1e-300}, ValueError, "pass a larger step"),
+    ],
+)
+def test_bad_options_are_refused(rng, options, error, match):
+    with pytest.raises(error, match=match):
+        gradcheck.check_layer(layers.Dense(2), rng.normal(size=(2, 3)) + 3.0, **options)
+
+
+def test_grad_out_of_the_wrong_shape_is_refused(rng):
+    with pytest.raises(ValueError, match=r"grad_out has shape \(3, 3\).*outputs \(2, 2\)"):
+        gradcheck.check_layer(layers.Dense(2), rng.normal(size=(2, 3)), grad_out=np.ones((3, 3)))
+
+
+def test_absolute_tolerance_is_honoured(rng):
+    """An element passes when |a - n| <= atol or the relative error <= rtol (and not otherwise)."""
+
+    class Doubled(layers.Dense):
+        def backward(self, grad_out):
+            grad_in = super().backward(grad_out)
+            self.grads["kernel"] *= 2
+            return grad_in
+
+    x = rng.normal(size=(3, 2)) * 1e-3  # kernel gradients about 1e-3: the doubling errs by about 1e-3
+    assert gradcheck.check_layer(Doubled(2), x, atol=0.1).passed
+    assert not gradcheck.check_layer(Doubled(2), x, atol=1e-5).passed
+
+
+# ------------------------------------------------------------------------------------------------ coverage
+
+
+def test_large_tensors_are_sampled_and_screened(rng):
+    report = gradcheck.check_layer(layers.Dense(3), rng.normal(size=(4, 5)), full_limit=10, samples=6)
+    kernel = report.rows[1]
+    assert kernel.checked == 6
+    assert kernel.coverage == "6 random elements + 2 random directions"
+    assert report.rows[2].coverage == "all"  # 3 elements <= full_limit
+    assert report.passed
+
+
+@pytest.mark.parametrize("kind", ["padding", "repeated", "single"])
+def test_embedding_sample_always_holds_each_row_kind(kind):
+    """A bug confined to one kind of row is caught by the element sample alone (directions off)."""
+    ids = np.zeros((4, 12), dtype=np.int64)
+    ids[:, :8] = np.arange(100, 132).reshape(4, 8)  # 32 single-use ids
+    ids[:, 8:10] = 7  # one id repeated within and across rows; the rest is padding
+    rows = {"padding": [0], "repeated": [7], "single": list(range(100, 132))}[kind]
+
+    class WrongOnOneKind(layers.Embedding):
+        def backward(self, grad_out):
+            super().backward(grad_out)
+            self.grads["embeddings"][rows] *= 3
+
+    report = gradcheck.check_layer(WrongOnOneKind(5000, 4), ids, directions=0)
+    (row,) = report.rows
+    assert not row.passed, str(report)
+    assert int(row.worst.strip("()").split(",")[0]) in rows
+
+
+# --------------------------------------------------------------------------------------------------- kinks
+
+
+def test_relu_at_exactly_zero_is_a_kink_not_a_failure(rng):
+    x = rng.normal(size=(3, 4))
+    x[0, 1] = x[2, 3] = 0.0
+    report = gradcheck.check_layer(layers.ReLU(), x)
+    assert report.passed
+    assert report.rows[0].kinks == ("(0, 1)", "(2, 3)")
+    assert "2 element(s) at a kink (not judged): (0, 1), (2, 3)" in str(report)
+
+
+def test_a_near_kink_is_resolved_by_a_smaller_step(rng):
+    x = np.array(
+        [[3e-6, -2e-6, 0.5]]
+    )  # within the default step (6.1e-6) of the kink, not within a tenth of it
+    assert gradcheck.check_layer(layers.ReLU(), x).rows[0].kinks == ()
+    assert gradcheck.check_layer(layers.ReLU(), x, kink_retries=0).rows[0].kinks == ("(0, 0)", "(0, 1)")
+
+
+def test_relu_kink_inside_a_model(rng):
+    """A hidden unit whose pre-activation is exactly 0 for one review: its parameters sit on a kink."""
+    model = small_model(dtype="float64")
+    x, y = rng.integers(1, 30, size=(5, 6)), rng.integers(0, 2, size=5)
+    pooled = model.layer_outputs(x)[1]
+    hidden = model.layers[2]
+    hidden.params["bias"][3] = -(pooled @ hidden.params["kernel"])[0, 3]  # z[0, 3] = a + (-a) = 0 exactly
+    assert model.layer_outputs(x)[2][0, 3] == 0.0
+
+    report = gradcheck.check_model(model, x, y)
+    rows = {r.name: r for r in report.rows}
+    assert report.passed, str(report)
+    assert "(3,)" in rows["dense/bias"].kinks
+    assert "(0, 3)" in rows["dense/kernel"].kinks
+    assert all(k.endswith(" 3)") for k in rows["dense/kernel"].kinks)
+
+
+def test_bce_clip_boundaries_are_kinks(rng):
+    eps = losses.EPSILON
+    y = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]])
+    p = np.array([[eps], [1 - eps], [1e-9], [0.3], [0.8]])
+    report = gradcheck.check_loss(losses.BinaryCrossentropy(), y, p)
+    assert report.passed
+    assert report.rows[0].kinks == ("(0, 0)", "(1, 0)")  # on the boundary; 1e-9 is deep in the flat part
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
+
+
+def test_imdb_like_batch_looks_like_padded_reviews():
+    x, y = imdb_like_batch(np.random.default_rng(0), 64, 40, 1000)
+    assert x.shape == (64, 40) and y.shape == (64,) and set(np.unique(y)) <= {0, 1}
+    assert x.min() >= 0 and x.max() < 1000
+    padded = (x == 0).any(axis=1)
+    assert padded.any() and (~padded).any()  # short reviews are padded, long ones fill the row
+    assert np.all(x[padded, 0] == 1)  # short reviews keep their start marker ...
+    assert np.all(np.diff((x == 0).astype(int), axis=1) >= 0)  # ... and are padded at the end
+    assert (x == 2).any() and not (x == 3).any()  # out-of-vocabulary ids; id 3 never occurs
+    counts = np.bincount(x[x > 3])
+    assert counts.max() >= 10 and (counts == 1).any() and (counts == 0).sum() > 500
+
+
+def test_cli_passes_on_the_seed_model(capsys):
+    assert main(["gradcheck", *SMALL, "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "gradcheck passed: 11 checks" in out
+    assert "model 'sequential' with Embedding(mask_zero=True)" in out
+    assert "layer 'global_average_pooling1d' (GlobalAveragePooling1D) with the padding mask" in out
+    assert "loss BinaryCrossentropy(from_logits=True)" in out
+
+
+def test_cli_builds_the_model_in_the_requested_dtype(capsys, monkeypatch):
+    built = []
+    original = npnet.Sequential.build
+
+    def spy(self, input_shape=(None, None)):
+        original(self, input_shape)
+        built.append(self.dtype)
+
+    monkeypatch.setattr(npnet.Sequential, "build", spy)
+    assert main(["gradcheck", *SMALL, "--dtype", "float64"]) == 0
+    assert built and all(d == np.float64 for d in built)
+
+
+def test_cli_fails_when_a_gradient_is_wrong(capsys, monkeypatch):
+    right = layers.Dense.backward
+
+    def doubled(self, grad_out):
+        grad_in = right(self, grad_out)
+        self.grads["bias"] *= 2
+        return grad_in
+
+    monkeypatch.setattr(layers.Dense, "backward", doubled)
+    assert main(["gradcheck", *SMALL]) == 1
+    out = capsys.readouterr().out
+    assert "gradcheck FAILED" in out
+    assert "FAIL dense/bias" in out and "analytic = 2 x numeric" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--batch-size", "0"], "must be a positive integer"), (["--vocab", "5"], "must be at least 8")],
+)
+def test_cli_refuses_bad_sizes(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gradcheck", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,269 @@
+"""The checker catches wrong gradients: layers with a deliberately broken backward fail it, the failing row is
+the broken tensor, and the message names the kind of mistake and the code to look at."""
+
+import numpy as np
+import pytest
+
+import npnet
+from npnet import gradcheck, layers, losses, optimizers
+
+
+class DoubledKernelGrad(layers.Dense):
+    """Off by a factor: dL/dkernel twice too large."""
+
+    def backward(self, grad_out):
+        grad_in = super().backward(grad_out)
+        self.grads["kernel"] *= 2
+        return grad_in
+
+
+class NoActivationTerm(layers.Dense):
+    """A missing term: skips the activation's derivative (treats sigmoid(z) as z)."""
+
+    def backward(self, grad_out):
+        activation, self.activation = self.activation, None
+        try:
+            return super().backward(grad_out)
+        finally:
+            self.activation = activation
+
+
+class TransposedKernelGrad(layers.Dense):
+    """A transposed matrix: dL/dkernel = (x^T g)^T, which has the right shape for a square kernel."""
+
+    def backward(self, grad_out):
+        grad_in = super().backward(grad_out)
+        self.grads["kernel"][...] = self.grads["kernel"].T.copy()
+        return grad_in
+
+
+class TransposedWeightInInputGrad(layers.Dense):
+    """A transposed matrix in the input gradient: g @ W instead of g @ W^T (square kernel)."""
+
+    def backward(self, grad_out):
+        super().backward(grad_out)
+        return grad_out @ self.params["kernel"]
+
+
+class ForgottenBiasGrad(layers.Dense):
+    """A contribution never written: the bias gradient stays zero."""
+
+    def backward(self, grad_out):
+        grad_in = super().backward(grad_out)
+        self.grads["bias"][...] = 0
+        return grad_in
+
+
+class SigmoidWithoutOneMinus(layers.Sigmoid):
+    """A missing term: dy/dx = y instead of y (1 - y)."""
+
+    def forward(self, x, mask=None, training=False):
+        self._out = super().forward(x, mask, training)
+        return self._out
+
+    def backward(self, grad_out):
+        return grad_out * self._out
+
+
+class BufferedEmbedding(layers.Embedding):
+    """A dropped duplicate-id contribution: buffered fancy-index `+=` keeps one write per repeated id."""
+
+    def forward(self, ids, mask=None, training=False):
+        self._ids_seen = ids
+        return super().forward(ids, mask, training)
+
+    def backward(self, grad_out):
+        grad = self.grads["embeddings"]
+        grad.fill(0)
+        grad[self._ids_seen.ravel()] += grad_out.reshape(-1, self.output_dim)
+
+
+class AccumulatingEmbedding(layers.Embedding):
+    """Forgets to clear the gradient: a second backward adds to the first."""
+
+    def backward(self, grad_out):
+        before = self.grads["embeddings"].copy()
+        super().backward(grad_out)
+        self.grads["embeddings"] += before
+
+
+class OffByOneRowEmbedding(layers.Embedding):
+    """Scatters into row id + 1: gradient leaks into rows the batch never used."""
+
+    def forward(self, ids, mask=None, training=False):
+        self._ids_seen = ids
+        return super().forward(ids, mask, training)
+
+    def backward(self, grad_out):
+        grad = self.grads["embeddings"]
+        grad.fill(0)
+        rows = np.minimum(self._ids_seen.ravel() + 1, self.input_dim - 1)
+        np.add.at(grad, rows, grad_out.reshape(-1, self.output_dim))
+
+
+class PoolingIgnoringMask(layers.GlobalAveragePooling1D):
+    """A missing term: backward spreads the gradient as if there were no mask."""
+
+    def backward(self, grad_out):
+        return np.broadcast_to(grad_out[:, None, :] / self._shape[1], self._shape)
+
+
+class BCEWithoutMean(losses.BinaryCrossentropy):
+    """Off by a factor: forgets the 1/n of the batch mean."""
+
+    def gradient(self, y_true, y_pred):
+        return super().gradient(y_true, y_pred) * len(y_pred)
+
+
+class BCEIgnoringClip(losses.BinaryCrossentropy):
+    """Keeps a gradient where Keras's clip makes the loss flat."""
+
+    def gradient(self, y_true, y_pred):
+        p = np.clip(y_pred, 1e-12, 1 - 1e-12)
+        return (p - y_true) / (p * (1 - p)) / len(y_pred)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(3)
+
+
+def failing(report: gradcheck.Report) -> dict[str, gradcheck.Row]:
+    assert not report.passed, str(report)
+    assert report.max_rel_error > report.settings.rtol
+    assert "FAIL" in str(report)
+    return {row.name: row for row in report.failures}
+
+
+def test_factor_in_kernel_gradient(rng):
+    rows = failing(gradcheck.check_layer(DoubledKernelGrad(4), rng.normal(size=(5, 3))))
+    assert list(rows) == ["doubled_kernel_grad/kernel"]
+    assert "analytic = 2 x numeric" in rows["doubled_kernel_grad/kernel"].problem
+    assert "DoubledKernelGrad.backward, grads['kernel']" in rows["doubled_kernel_grad/kernel"].problem
+
+
+def test_missing_activation_term(rng):
+    report = gradcheck.check_layer(NoActivationTerm(3, activation="sigmoid"), rng.normal(size=(4, 2)))
+    rows = failing(report)
+    assert set(rows) == {"input", "no_activation_term/kernel", "no_activation_term/bias"}
+    assert "a term is missing or wrong" in rows["input"].problem
+    assert "the input gradient NoActivationTerm.backward returns" in rows["input"].problem
+
+
+def test_missing_term_in_sigmoid(rng):
+    rows = failing(gradcheck.check_layer(SigmoidWithoutOneMinus(), rng.normal(size=(3, 4))))
+    assert "a term is missing or wrong" in rows["input"].problem
+
+
+def test_transposed_kernel_gradient(rng):
+    rows = failing(gradcheck.check_layer(TransposedKernelGrad(4), rng.normal(size=(6, 4))))
+    assert list(rows) == ["transposed_kernel_grad/kernel"]
+    assert "transpose" in rows["transposed_kernel_grad/kernel"].problem
+
+
+def test_transposed_weight_in_input_gradient(rng):
+    rows = failing(gradcheck.check_layer(TransposedWeightInInputGrad(4), rng.normal(size=(6, 4))))
+    assert list(rows) == ["input"]
+
+
+def test_forgotten_bias_gradient(rng):
+    rows = failing(gradcheck.check_layer(ForgottenBiasGrad(3), rng.normal(size=(4, 2))))
+    assert list(rows) == ["forgotten_bias_grad/bias"]
+    assert "analytic gradient is 0 where the loss does change" in rows["forgotten_bias_grad/bias"].problem
+
+
+def test_dropped_duplicate_ids_small_vocab():
+    ids = np.array([[1, 2, 2, 3], [3, 4, 0, 0]])  # 2 repeats in a review; 3 across reviews; 0 is padding
+    rows = failing(gradcheck.check_layer(BufferedEmbedding(6, 3), ids))
+    problem = rows["buffered_embedding/embeddings"].problem
+    assert "only rows whose id occurs more than once are wrong" in problem
+    assert "np.add.at" in problem
+
+
+def test_dropped_duplicate_ids_at_imdb_scale_in_the_seed_model():
+    """Vocab 10,000: the table is sampled, and the sample's repeated-id rows catch the bug."""
+    from npnet.cli.gradcheck import imdb_like_batch
+
+    x, y = imdb_like_batch(np.random.default_rng(0), 16, 128, 10_000)
+    model = npnet.Sequential(
+        [
+            BufferedEmbedding(10_000, 16),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=optimizers.Adam(), loss="binary_crossentropy")
+    rows = failing(gradcheck.check_model(model, x, y))
+    assert list(rows) == ["buffered_embedding/embeddings"]  # the layers above are right
+    assert "repeated ids lose contributions" in rows["buffered_embedding/embeddings"].problem
+
+
+def test_accumulating_gradient_fails_on_the_second_backward(rng):
+    ids = rng.integers(1, 10, size=(3, 4))
+    rows = failing(gradcheck.check_layer(AccumulatingEmbedding(10, 2), ids))
+    assert "analytic = 2 x numeric" in rows["accumulating_embedding/embeddings"].problem
+
+
+def test_gradient_leaking_into_unused_rows():
+    ids = np.array([[1, 1, 2], [2, 5, 0]])  # rows 3, 4, 6, 7 unused
+    rows = failing(gradcheck.check_layer(OffByOneRowEmbedding(8, 2), ids))
+    assert "rows that no id in the batch selects" in rows["off_by_one_row_embedding/embeddings"].problem
+
+
+def test_gradient_leaking_into_unused_rows_of_a_large_table(rng):
+    ids = rng.integers(0, 3000, size=(8, 32))
+    row = failing(gradcheck.check_layer(OffByOneRowEmbedding(5000, 4), ids))[
+        "off_by_one_row_embedding/embeddings"
+    ]
+    assert "non-zero analytic gradient" in row.problem
+
+
+def test_pooling_that_ignores_the_mask(rng):
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    report = gradcheck.check_layer(PoolingIgnoringMask(), rng.normal(size=(2, 4, 3)), mask=mask)
+    assert list(failing(report)) == ["input"]
+    assert gradcheck.check_layer(PoolingIgnoringMask(), rng.normal(size=(2, 4, 3))).passed  # right unmasked
+
+
+def test_loss_without_the_batch_mean(rng):
+    y, p = rng.integers(0, 2, size=(6, 1)), rng.uniform(0.1, 0.9, size=(6, 1))
+    rows = failing(gradcheck.check_loss(BCEWithoutMean(), y, p))
+    assert "analytic = 6 x numeric" in rows["y_pred"].problem
+    assert "BCEWithoutMean.gradient" in rows["y_pred"].problem
+
+
+def test_loss_with_a_gradient_where_it_is_clipped(rng):
+    y = np.array([[1.0], [0.0], [1.0]])
+    p = np.array([[1e-9], [0.5], [0.3]])  # the first is clipped: the loss is flat there
+    rows = failing(gradcheck.check_loss(BCEIgnoringClip(), y, p))
+    assert rows["y_pred"].worst == "(0, 0)"
+
+
+def test_sampled_tensor_error_found_by_the_direction_screen(rng):
+    """With no element sampled, the random directions alone catch a wrong gradient."""
+    report = gradcheck.check_layer(DoubledKernelGrad(4), rng.normal(size=(5, 3)), full_limit=0, samples=0)
+    row = failing(report)["doubled_kernel_grad/kernel"]
+    assert row.checked == 0
+    assert row.worst.startswith("direction")
+    assert "random-direction screen disagrees" in row.problem
+
+
+def test_model_report_says_where_to_look(rng):
+    """A wrong input gradient in the top Dense spoils everything below it; the note points at the top."""
+    model = npnet.Sequential(
+        [
+            layers.Embedding(20, 4),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(4, activation="relu", name="hidden"),
+            TransposedWeightInInputGrad(4, activation="relu", name="top"),
+            layers.Dense(1, activation="sigmoid", name="out"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    report = gradcheck.check_model(model, rng.integers(0, 20, size=(5, 6)), rng.integers(0, 2, size=5))
+    rows = failing(report)
+    assert set(rows) == {"embedding/embeddings", "hidden/kernel", "hidden/bias"}  # top's own grads are right
+    text = str(report)
+    assert "The failing parameter closest to the loss is in 'hidden'" in text
+    assert "the layer(s) above it (top, out)" in text
