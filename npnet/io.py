@@ -8,10 +8,8 @@ fsync'ed, then renamed over the target, so a crash never leaves a half-written f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from npnet.atomic import atomic_write
 from npnet.layers.base import Layer
 
 FORMAT = "npnet"
@@ -38,17 +37,7 @@ def save_arrays(
             raise ValueError(f"array {key!r} has dtype object, which cannot be stored without pickling")
     header = {"format": FORMAT, "kind": kind, "version": VERSION, **(meta or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_META_KEY: np.array(json.dumps(header))}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **{_META_KEY: np.array(json.dumps(header))}, **arrays))
 
 
 def load_arrays(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

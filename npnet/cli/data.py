@@ -1,0 +1,171 @@
+"""`npnet data fetch|build|info`: get the IMDB data (download or offline build) and show what is there."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from npnet.datasets.build import build_imdb
+from npnet.datasets.errors import DataError
+from npnet.datasets.fetch import DEFAULT_TIMEOUT
+from npnet.datasets.files import (
+    DATA_DIR_ENV,
+    NPZ_NAME,
+    WORD_INDEX_NAME,
+    describes_files,
+    file_digests,
+    read_provenance,
+    resolve_data_dir,
+)
+from npnet.datasets.imdb import fetch_data, published_digests
+from npnet.datasets.safe_npz import load_imdb_npz
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="fetch, build or inspect the IMDB data",
+        description="Get the IMDB data: download Keras's imdb.npz (fetch) or build it offline from the "
+        "Stanford reviews (build); show what is in the data directory (info).",
+    )
+    actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"the data directory (default: ${DATA_DIR_ENV} if set, else data/ under the current directory)",
+    )
+
+    fetch = actions.add_parser(
+        "fetch",
+        parents=[common],
+        help="download imdb.npz and imdb_word_index.json from Keras's origins",
+        description="Download imdb.npz and imdb_word_index.json (Keras's origins: Google Cloud Storage, then "
+        "the S3 bucket), verify their hashes and store them in the data directory.",
+    )
+    fetch.add_argument(
+        "--url", metavar="URL", help="download from this mirror folder instead of Keras's origins"
+    )
+    fetch.add_argument(
+        "--force", action="store_true", help="download even when verified or built files are there"
+    )
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT[1],
+        metavar="SECONDS",
+        help=f"give up on a silent connection after this long (default {DEFAULT_TIMEOUT[1]:g})",
+    )
+    fetch.add_argument(
+        "--retries", type=int, default=3, help="retries per origin for passing failures (default 3)"
+    )
+    fetch.set_defaults(run=_reporting_errors(_fetch))
+
+    build = actions.add_parser(
+        "build",
+        parents=[common],
+        help="build imdb.npz offline from the Stanford reviews",
+        description="Build imdb.npz, imdb_word_index.json and imdb_provenance.json from the Stanford reviews "
+        "(aclImdb_v1.tar.gz or its extracted folder), in Keras's format.",
+    )
+    build.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="PATH",
+        help="aclImdb_v1.tar.gz (e.g. ../shared/data/aclImdb_v1_labeled.tar.gz) or its extracted folder",
+    )
+    build.set_defaults(run=_reporting_errors(_build))
+
+    info = actions.add_parser(
+        "info",
+        parents=[common],
+        help="show the data files, their hashes and provenance",
+        description="Show the IMDB files in the data directory, whether they are Keras's published files "
+        "or a local build, and the build's provenance.",
+    )
+    info.add_argument("--verify", action="store_true", help="also read imdb.npz safely and count its reviews")
+    info.set_defaults(run=_reporting_errors(_info))
+
+
+def _reporting_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a DataError into `npnet: error: ...` on stderr and exit status 1, without a traceback."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except DataError as e:
+            print(f"npnet: error: {e}", file=sys.stderr)
+            return 1
+
+    return wrapper
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    if args.timeout <= 0 or args.retries < 0:
+        raise DataError("--timeout must be > 0 and --retries >= 0")
+    outcome = fetch_data(
+        args.data_dir,
+        mirror=args.url,
+        force=args.force,
+        timeout=(DEFAULT_TIMEOUT[0], args.timeout),
+        retries=args.retries,
+    )
+    directory = resolve_data_dir(args.data_dir)
+    for name, what in outcome.items():
+        print(f"{directory / name}: {what}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    provenance = build_imdb(args.source, args.data_dir)
+    seconds = time.perf_counter() - start
+    counts = provenance["counts"]
+    directory = resolve_data_dir(args.data_dir)
+    print(
+        f"built {directory / NPZ_NAME} from {args.source} in {seconds:.1f} s: "
+        f"{counts['train']} train + {counts['test']} test reviews, {counts['words']} words, "
+        f"{counts['tokens']} tokens"
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    directory = resolve_data_dir(args.data_dir)
+    print(f"data directory: {directory}")
+    for name in (NPZ_NAME, WORD_INDEX_NAME):
+        path = directory / name
+        if not path.is_file():
+            print(f"  {name}: missing (run `npnet data fetch`, or `npnet data build --from PATH` offline)")
+            continue
+        digests = file_digests(path, ("sha256", "md5"))
+        keras = any(digests[a] == d for a, d in published_digests(name).items())
+        origin = "Keras's published file" if keras else "not Keras's published file"
+        print(f"  {name}: {path.stat().st_size} bytes, sha256 {digests['sha256']} ({origin})")
+    provenance = read_provenance(directory)
+    if provenance is None:
+        print("  provenance: none (not made by `npnet data build`)")
+    else:
+        source = provenance.get("source", {})
+        state = "matches the files" if describes_files(provenance, directory) else "STALE: the files changed"
+        print(f"  provenance ({state}): {provenance.get('made_by')} from {source.get('path')}")
+        print(f"    source sha256 {source.get('sha256')}, reviews sha256 {source.get('reviews_sha256')}")
+        print(f"    tokenizer: {provenance.get('tokenizer')}")
+        print(f"    ranking: {provenance.get('ranking')}")
+        print(f"    counts: {provenance.get('counts')}")
+    if args.verify and (directory / NPZ_NAME).is_file():
+        arrays = load_imdb_npz(directory / NPZ_NAME)
+        ranks = np.concatenate([arrays.x_train.values, arrays.x_test.values])
+        print(
+            f"  verified {NPZ_NAME}: {len(arrays.x_train)} train, {len(arrays.x_test)} test reviews, "
+            f"{int(arrays.y_train.sum())} + {int(arrays.y_test.sum())} positive, "
+            f"largest rank {ranks.max(initial=0)}"
+        )
+    return 0

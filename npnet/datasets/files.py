@@ -1,0 +1,89 @@
+"""Where the data lives and how files get there: the data directory and its file names, atomic writes,
+digests, and the provenance record of a build."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from npnet.datasets.errors import DataError
+
+DATA_DIR_ENV = "NPNET_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+
+NPZ_NAME = "imdb.npz"
+WORD_INDEX_NAME = "imdb_word_index.json"
+PROVENANCE_NAME = "imdb_provenance.json"
+
+_CHUNK = 1 << 20
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: `data_dir` if given, else `$NPNET_DATA_DIR` if set, else `data/` under the CWD."""
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path.cwd() / DEFAULT_DATA_DIR
+
+
+def file_digests(path: str | os.PathLike[str], algorithms: Iterable[str] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of a file's bytes, read in chunks, one per algorithm name (hashlib names: sha256, md5)."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            for h in hashers.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashers.items()}
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    return file_digests(path, ("sha256",))["sha256"]
+
+
+def ensure_writable_dir(directory: Path) -> None:
+    """Create `directory` if needed and prove a file can be made in it; DataError naming the fix otherwise."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise DataError(
+            f"cannot write to the data directory {directory} ({e.strerror or e}); "
+            f"choose a writable one with --data-dir DIR or the {DATA_DIR_ENV} environment variable"
+        ) from e
+
+
+def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:
+    """The provenance record `npnet data build` left in the data directory, or None when there is none."""
+    path = resolve_data_dir(data_dir) / PROVENANCE_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(
+            f"{path} is not a valid provenance record ({e}); delete it or build the data again"
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path} is not a valid provenance record (not a JSON object); delete it or build again"
+        )
+    return record
+
+
+def describes_files(provenance: dict | None, data_dir: Path) -> bool:
+    """Whether `provenance` records exactly the files now in `data_dir` (same sha256), i.e. is not stale."""
+    files = (provenance or {}).get("files")
+    if not isinstance(files, dict) or not files:
+        return False
+    for name, meta in files.items():
+        path = data_dir / name
+        if not path.is_file() or not isinstance(meta, dict) or sha256_file(path) != meta.get("sha256"):
+            return False
+    return True

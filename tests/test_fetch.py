@@ -1,0 +1,326 @@
+"""Downloading against a real HTTP server on 127.0.0.1: success, cache hits, and every fault, after which the
+cache holds nothing partial and a good file already there is intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from npnet.cli import main
+from npnet.datasets import fetch, imdb
+from npnet.datasets.errors import DataError, DownloadError
+from npnet.datasets.fetch import Source, fetch_file
+
+CONTENT = np.random.default_rng(0).bytes(300_000)
+SHA256 = hashlib.sha256(CONTENT).hexdigest()
+MD5 = hashlib.md5(CONTENT).hexdigest()
+GOOD_OLD = b"a good file that was here before"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Path /<behaviour>/<file name>; each behaviour is one way a server can fail (or not)."""
+
+    def do_GET(self):
+        server = self.server
+        with server.lock:
+            server.requests[self.path] += 1
+            count = server.requests[self.path]
+        behaviour = self.path.strip("/").split("/")[0]
+        body = server.files.get(self.path.rsplit("/", 1)[-1], CONTENT)
+        if behaviour == "missing":
+            self.send_error(404)
+        elif behaviour == "broken" or (behaviour == "flaky" and count == 1):
+            self.send_error(500)
+        elif behaviour in ("ok", "flaky"):
+            self._send(body, len(body))
+        elif behaviour == "wrong":
+            self._send(body[::-1], len(body))
+        elif behaviour == "short":
+            self._send(body[: len(body) // 2], len(body))
+        elif behaviour == "stall":
+            self._send(body[:10], len(body))
+            server.release.wait(5)  # silent until the test is over
+        else:
+            self.send_error(400)
+
+    def _send(self, data, length):
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.requests = Counter()
+    httpd.lock = threading.Lock()
+    httpd.release = threading.Event()
+    httpd.files = {}
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def refused_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch, refused_url):
+    """Keras's real origins are never contacted from tests: they point at a closed local port."""
+    monkeypatch.setattr(imdb, "KERAS_ORIGINS", (f"{refused_url}/a/", f"{refused_url}/b/"))
+
+
+def fetch_quietly(target, sources, **options):
+    options = {"retries": 0, "backoff": 0.0, "progress": False, "timeout": (2.0, 2.0), **options}
+    return fetch_file(target, sources, **options)
+
+
+def leftovers(directory, keep=()):
+    return sorted(p.name for p in directory.iterdir() if p.name not in keep)
+
+
+def test_downloads_and_verifies_with_no_temp_files_left(server, tmp_path):
+    target = tmp_path / "data" / "imdb.npz"
+    assert fetch_quietly(target, [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]) is True
+    assert target.read_bytes() == CONTENT
+    assert leftovers(target.parent) == ["imdb.npz"]
+
+
+def test_md5_sources_are_verified_too(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    assert fetch_quietly(target, [Source(f"{server.url}/ok/imdb.npz", {"md5": MD5})])
+    assert target.read_bytes() == CONTENT
+
+
+def test_a_verified_file_is_a_cache_hit_without_a_request(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    sources = [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]
+    assert fetch_quietly(target, sources) is True
+    assert fetch_quietly(target, sources) is False
+    assert server.requests["/ok/imdb.npz"] == 1
+
+
+def test_a_present_file_with_the_wrong_digest_is_replaced(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    target.write_bytes(b"stale")
+    assert fetch_quietly(target, [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]) is True
+    assert target.read_bytes() == CONTENT
+
+
+def test_5xx_is_retried_until_it_passes(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    assert fetch_quietly(target, [Source(f"{server.url}/flaky/imdb.npz", {"sha256": SHA256})], retries=2)
+    assert server.requests["/flaky/imdb.npz"] == 2
+    assert target.read_bytes() == CONTENT
+
+
+def test_retries_back_off_exponentially_then_give_up(server, tmp_path, monkeypatch):
+    waits = []
+    monkeypatch.setattr(fetch.time, "sleep", waits.append)
+    sources = [Source(f"{server.url}/broken/imdb.npz", {"sha256": SHA256})]
+    with pytest.raises(DownloadError, match=r"HTTP 500 .*gave up after 3 attempts"):
+        fetch_quietly(tmp_path / "imdb.npz", sources, retries=2, backoff=0.5)
+    assert waits == [0.5, 1.0]
+    assert server.requests["/broken/imdb.npz"] == 3
+
+
+def test_404_is_not_retried(server, tmp_path):
+    sources = [Source(f"{server.url}/missing/imdb.npz", {"sha256": SHA256})]
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch_quietly(tmp_path / "imdb.npz", sources, retries=3)
+    assert server.requests["/missing/imdb.npz"] == 1
+
+
+def test_falls_back_to_the_next_source_and_lists_every_failure(server, tmp_path, refused_url):
+    target = tmp_path / "imdb.npz"
+    sources = [
+        Source(f"{server.url}/missing/imdb.npz", {"sha256": SHA256}),
+        Source(f"{server.url}/ok/imdb.npz", {"md5": MD5}),
+    ]
+    assert fetch_quietly(target, sources)
+    assert target.read_bytes() == CONTENT
+    failing = [
+        Source(f"{server.url}/missing/imdb.npz", {"md5": MD5}),
+        Source(f"{refused_url}/x", {"md5": MD5}),
+    ]
+    with pytest.raises(DownloadError) as error:
+        fetch_quietly(tmp_path / "other.npz", failing)
+    assert "/missing/imdb.npz: HTTP 404" in str(error.value)
+    assert f"{refused_url}/x: connection refused (ConnectionError) (gave up after 1 attempt)" in str(
+        error.value
+    )
+
+
+FAULTS = {
+    "missing": "HTTP 404",
+    "broken": "HTTP 500",
+    "refused": "connection refused",
+    "short": "ended after 150000 of 300000 bytes|closed before the whole body arrived",
+    "stall": "timed out",
+    "wrong": "hash mismatch: got sha256 [0-9a-f]{64}, expected sha256 " + SHA256,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("already_there", [False, True], ids=["empty cache", "good file present"])
+def test_every_fault_is_a_clear_error_and_leaves_the_cache_as_it_was(
+    server, tmp_path, refused_url, fault, already_there
+):
+    target = tmp_path / "imdb.npz"
+    if already_there:
+        target.write_bytes(GOOD_OLD)
+    base = refused_url if fault == "refused" else server.url
+    sources = [Source(f"{base}/{fault}/imdb.npz", {"sha256": SHA256})]
+    with pytest.raises(DownloadError, match=FAULTS[fault]):
+        # force: download even over a present file, which must survive the failure
+        fetch_quietly(target, sources, force=True, timeout=(1.0, 0.3))
+    if already_there:
+        assert target.read_bytes() == GOOD_OLD
+        assert leftovers(tmp_path) == ["imdb.npz"]
+    else:
+        assert leftovers(tmp_path) == []
+
+
+def test_unwritable_data_directory(server, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    sources = [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]
+    with pytest.raises(
+        DataError, match=r"cannot write to the data directory .*--data-dir DIR or .*NPNET_DATA_DIR"
+    ):
+        fetch_quietly(blocker / "data" / "imdb.npz", sources)
+    assert server.requests["/ok/imdb.npz"] == 0
+
+
+def test_progress_goes_to_stderr(server, tmp_path, capsys):
+    fetch_file(
+        tmp_path / "imdb.npz", [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})], progress=True
+    )
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "downloading imdb.npz" in captured.err and "(100%)" in captured.err
+
+
+# --- imdb: Keras's origins, published digests, load_data's download, the CLI ---
+
+
+def save_small_npz(path):
+    lists = np.empty(2, dtype=object)
+    lists[0], lists[1] = [1, 2, 3], [2, 1]
+    np.savez(path, x_train=lists, y_train=np.array([0, 1]), x_test=lists, y_test=np.array([1, 0]))
+    return path.read_bytes()
+
+
+@pytest.fixture
+def served_imdb(server, tmp_path, monkeypatch):
+    """The server holds a small imdb.npz and word index; Keras's published digests are theirs for the test."""
+    npz = save_small_npz(tmp_path / "source.npz")
+    index = b'{"the": 1, "movie": 2, "great": 3}'
+    server.files = {"imdb.npz": npz, "imdb_word_index.json": index}
+    monkeypatch.setitem(
+        imdb._PUBLISHED_DIGESTS,
+        "imdb.npz",
+        ({"sha256": hashlib.sha256(npz).hexdigest()}, {"md5": hashlib.md5(npz).hexdigest()}),
+    )
+    digest = {"md5": hashlib.md5(index).hexdigest()}
+    monkeypatch.setitem(imdb._PUBLISHED_DIGESTS, "imdb_word_index.json", (digest, digest))
+    monkeypatch.setattr(imdb, "KERAS_ORIGINS", (f"{server.url}/missing/", f"{server.url}/ok/"))
+    return server
+
+
+def test_fetch_data_tries_keras_origins_in_order_then_uses_the_cache(served_imdb, tmp_path):
+    data_dir = tmp_path / "data"
+    outcome = imdb.fetch_data(data_dir, retries=0, progress=False)
+    assert outcome == {
+        "imdb.npz": "downloaded and verified",
+        "imdb_word_index.json": "downloaded and verified",
+    }
+    assert served_imdb.requests["/missing/imdb.npz"] == 1 and served_imdb.requests["/ok/imdb.npz"] == 1
+    again = imdb.fetch_data(data_dir, retries=0, progress=False)
+    assert set(again.values()) == {"already present and verified"}
+    assert served_imdb.requests["/ok/imdb.npz"] == 1
+
+
+def test_fetch_data_from_a_mirror_checks_keras_digests(served_imdb, tmp_path):
+    imdb.fetch_data(tmp_path, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+    assert served_imdb.requests["/ok/imdb.npz"] == 1 and served_imdb.requests["/missing/imdb.npz"] == 0
+    with pytest.raises(DownloadError, match="hash mismatch"):
+        imdb.fetch_data(tmp_path, mirror=f"{served_imdb.url}/wrong", force=True, retries=0, progress=False)
+    assert (tmp_path / "imdb.npz").read_bytes() == served_imdb.files["imdb.npz"]
+
+
+def test_fetch_data_keeps_a_local_build_unless_forced(served_imdb, tmp_path):
+    for name in ("imdb.npz", "imdb_word_index.json"):
+        (tmp_path / name).write_bytes(b"built " + name.encode())
+    files = {"imdb.npz": {"sha256": hashlib.sha256(b"built imdb.npz").hexdigest()}}
+    (tmp_path / "imdb_provenance.json").write_text(
+        json.dumps({"made_by": "npnet data build", "files": files})
+    )
+    outcome = imdb.fetch_data(tmp_path, retries=0, progress=False)
+    assert all(what.startswith("kept: built locally") for what in outcome.values())
+    assert (tmp_path / "imdb.npz").read_bytes() == b"built imdb.npz"
+    imdb.fetch_data(tmp_path, force=True, retries=0, progress=False)
+    assert (tmp_path / "imdb.npz").read_bytes() == served_imdb.files["imdb.npz"]
+    assert not (tmp_path / "imdb_provenance.json").exists()  # it described the replaced build
+
+
+def test_load_data_downloads_into_the_data_dir_when_absent(served_imdb, tmp_path, monkeypatch):
+    monkeypatch.setenv("NPNET_DATA_DIR", str(tmp_path / "env-data"))
+    (x_train, _), _ = imdb.load_data(num_words=100)
+    assert (tmp_path / "env-data" / "imdb.npz").is_file()
+    assert sorted(map(tuple, x_train)) == [(1, 4, 5, 6), (1, 5, 4)]
+    assert imdb.get_word_index() == {"the": 1, "movie": 2, "great": 3}
+
+
+def test_load_data_offline_says_how_to_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPNET_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(fetch.time, "sleep", lambda seconds: None)  # the default retries, without the waits
+    with pytest.raises(DownloadError) as error:
+        imdb.load_data()
+    message = str(error.value)
+    assert "could not download imdb.npz" in message and "connection refused" in message
+    assert "gave up after 4 attempts" in message  # the default: 3 retries
+    assert "npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz" in message
+    assert leftovers(tmp_path) == []
+
+
+def test_cli_fetch_from_a_mirror(served_imdb, tmp_path, capsys):
+    data_dir = str(tmp_path / "d")
+    assert (
+        main(["data", "fetch", "--data-dir", data_dir, "--url", f"{served_imdb.url}/ok", "--retries", "0"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "imdb.npz: downloaded and verified" in out
+    assert os.path.isfile(os.path.join(data_dir, "imdb_word_index.json"))
+
+
+def test_cli_fetch_offline_is_one_clear_line_and_status_1(tmp_path, capsys):
+    status = main(["data", "fetch", "--data-dir", str(tmp_path), "--retries", "0", "--timeout", "1"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.startswith("npnet: error: could not download imdb.npz")
+    assert "npnet data build --from" in err and "Traceback" not in err
