@@ -31,7 +31,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from npnet.datasets.files import atomic_write
+from npnet.atomic import atomic_write
 
 HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
@@ -217,7 +217,7 @@ def _n_epochs(history: Mapping[str, Sequence[float]]) -> int:
 
 
 def _write_bytes(path: str | Path, data: bytes) -> None:
-    atomic_write(Path(path), lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _save_figure(fig: plt.Figure, path: str | Path) -> None:

@@ -25,9 +25,10 @@ import numpy as np
 
 import npnet
 from npnet import checkpoint, layers, metrics, optimizers
+from npnet.atomic import atomic_write
 from npnet.callbacks import Callback
 from npnet.datasets import imdb
-from npnet.datasets.files import atomic_write
+from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.preprocessing import pad_sequences
 from npnet.report import CLASS_NAMES
 
@@ -171,10 +172,20 @@ class IMDBData:
     x_test: np.ndarray
 
 
+def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
+    """(imdb.npz, imdb_word_index.json) in `data_dir` (None: `$NPNET_DATA_DIR`, else `data/`), downloaded
+    there first when missing; offline, the DataError says how to build them (`npnet data build --from`)."""
+    directory = resolve_data_dir(data_dir)
+    npz, word_index = directory / NPZ_NAME, directory / WORD_INDEX_NAME
+    if not (npz.exists() and word_index.exists()):
+        imdb.fetch_data(directory)
+    return npz, word_index
+
+
 def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> IMDBData:
-    """Load and pad the data as the config says, from `data_dir` (None: `$NPNET_DATA_DIR`, else `data/`)."""
+    """Load and pad the data as the config says, from `data_dir` (see `data_files`)."""
     (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_data(
-        path=imdb_file(imdb.NPZ_NAME, data_dir), num_words=config.num_words, seed=config.data_seed
+        path=data_files(data_dir)[0], num_words=config.num_words, seed=config.data_seed
     )
     return IMDBData(
         train_seqs=train_seqs,
@@ -184,12 +195,6 @@ def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> I
         x_train=pad_sequences_like(train_seqs, config),
         x_test=pad_sequences_like(test_seqs, config),
     )
-
-
-def imdb_file(name: str, data_dir: str | os.PathLike[str] | None) -> Path | None:
-    """The path of a data file in `data_dir`, or None (the data package's default place, fetched if
-    absent)."""
-    return None if data_dir is None else Path(data_dir) / name
 
 
 def pad_sequences_like(seqs: Sequence[Sequence[int]], config: TrainConfig) -> np.ndarray:
@@ -289,14 +294,14 @@ def check_new_run(run_dir: Path) -> None:
 def create_run(run_dir: Path, config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> None:
     """Start a run folder: config.json and the word index the model will understand. Refuses a used folder."""
     check_new_run(run_dir)
-    word_index = imdb.get_word_index(imdb_file(imdb.WORD_INDEX_NAME, data_dir))  # fails before mkdir
+    word_index = imdb.get_word_index(data_files(data_dir)[1])  # fails before mkdir
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
     write_json(
         run_dir / CONFIG_JSON,
         {
             "config": config.to_dict(),
-            "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+            "data_dir": str(resolve_data_dir(data_dir).resolve()),
             "word_index": WORD_INDEX_JSON,
             # the id layout of imdb.load_data / imdb.encode that this model was trained on
             "ids": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from training_helpers import SMALL, build_data, run_cli
 
 from npnet import training
-from npnet.datasets import imdb
+from npnet.datasets import fetch, imdb
 from npnet.datasets.tokenizer import text_to_word_sequence
 
 EPOCHS = 3
@@ -184,10 +185,20 @@ def test_bad_flags_exit_2_with_a_usage_message(flags: list[str], tmp_path: Path)
     assert not list(tmp_path.iterdir())
 
 
-def test_missing_data_is_an_error_that_says_how_to_build_it(tmp_path: Path) -> None:
+def test_missing_data_is_fetched_and_offline_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No data and no network: the download is tried (here from a closed port on 127.0.0.1, so the test
+    never leaves the machine), and the error says how to build the data offline."""
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    monkeypatch.setattr(imdb, "KERAS_ORIGINS", (closed, closed))
+    monkeypatch.setattr(fetch.time, "sleep", lambda seconds: None)  # no backoff waits
     code, _, err = run_cli("train", "--data-dir", tmp_path / "nothing", "--runs-dir", tmp_path / "runs")
     assert code == 1
-    assert "npnet data build --from" in err
+    assert f"could not download imdb.npz: {closed}imdb.npz" in err
+    assert "npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz" in err
     assert not (tmp_path / "runs").exists()  # a failed start leaves no run folder
 
 

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+
 from npnet.cli import main
 from npnet.datasets.build import build_imdb
 
