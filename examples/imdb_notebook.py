@@ -11,7 +11,8 @@ variable names and the same steps. Two things differ on purpose:
 
       npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz
 
-Run it from the repository root:  python examples/imdb_notebook.py   (about as long as `npnet train`).
+Run it with npnet installed (`pip install -e .`): `python examples/imdb_notebook.py`, about as long as
+`npnet train`.
 The plots are written to `imdb_loss.png` and `imdb_accuracy.png` in the working folder.
 """
 
@@ -24,20 +25,20 @@ matplotlib.use("Agg")  # the notebook showed its plots inline; a script writes t
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from npnet.datasets import imdb
-from npnet.preprocessing import pad_sequences
 
 import npnet
 from npnet import layers, optimizers
+from npnet.datasets import imdb
+from npnet.datasets.errors import DataError
+from npnet.preprocessing import pad_sequences
 
 print(npnet.__version__)
 
 # ## Download the IMDB dataset
 try:
     (train_data, train_labels), (test_data, test_labels) = imdb.load_data(num_words=10000)
-except (FileNotFoundError, OSError) as error:
-    build = "npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz"
-    sys.exit(f"{error}\n\nBuild the data offline with:  {build}")
+except DataError as error:  # no data/ and no network: the message says how to build it offline
+    sys.exit(f"{error}")
 
 # ## Explore the data
 print(f"Training entries: {len(train_data)}, labels: {len(train_labels)}")
