@@ -281,3 +281,16 @@ def test_sigint_during_a_checkpoint_write_waits_for_the_write(tmp_path: Path) ->
         io.save_arrays(tmp_path / "c.npz", {"a": np.arange(3)}, kind="checkpoint")
     assert io.load_arrays(tmp_path / "c.npz", kind="checkpoint")[0]["a"].tolist() == [0, 1, 2]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_extending_a_finished_run_equals_training_longer_from_the_start(
+    data_dir: Path, data: training.IMDBData, reference: Path, tmp_path: Path
+) -> None:
+    """`--resume RUN --epochs N` continues the same shuffles and Adam steps: 3 epochs + 2 more = 5 epochs."""
+    short = training.TrainConfig(**{**CONFIG.to_dict(), "epochs": 3})
+    run = new_run(tmp_path / "run", data_dir, short)
+    training.fit_run(run, training.build_model(run.config), data, verbose=0)
+    assert main(["train", "--resume", str(run.path), "--epochs", str(CONFIG.epochs), "--verbose", "0"]) == 0
+    assert training.open_run(run.path).config == CONFIG
+    assert_bitwise_equal(weights_of(run.path), weights_of(reference))
+    assert len((run.path / "history.csv").read_text().splitlines()) == CONFIG.epochs + 1

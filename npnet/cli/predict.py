@@ -112,18 +112,19 @@ def read_reviews(texts: Iterable[str], file: str | None) -> tuple[list[tuple[str
 
 def predict_reviews(run: training.Run, reviews: list[tuple[str, str]], batch_size: int) -> list[Prediction]:
     """Encode and score every review; an empty one (no words after tokenizing) gets an error instead."""
-    results = []
+    results, scored, inputs = [], [], []
     for number, (source, text) in enumerate(reviews, start=1):
-        ids = run.encode(text)[1:]  # the ids after the start marker, one per word
-        result = Prediction(number, source, text, words=len(ids), unknown=ids.count(imdb.OOV_CHAR))
-        if not ids:
+        ids = run.encode(text)
+        words = ids[1:]  # after the start marker: one id per word
+        result = Prediction(number, source, text, words=len(words), unknown=words.count(imdb.OOV_CHAR))
+        if words:
+            scored.append(result)
+            inputs.append(ids)
+        else:
             result.error = f"review {number} ({source}) is empty: it has no words to score"
         results.append(result)
-    scored = [r for r in results if r.error is None]
     if scored:
-        model = run.model()
-        x = run.inputs([run.encode(r.text) for r in scored])
-        probabilities = model.predict(x, batch_size=batch_size).ravel()
+        probabilities = run.model().predict(run.inputs(inputs), batch_size=batch_size).ravel()
         for result, p in zip(scored, probabilities.tolist(), strict=True):
             result.probability = p
             result.label = CLASS_NAMES[int(p > 0.5)]
