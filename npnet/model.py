@@ -4,6 +4,17 @@ The forward pass is a loop over the layers (each gets the previous output and ma
 the same loop reversed, each layer turning dL/doutput into dL/dinput and filling its own `grads`. For study:
 `model.forward(x)` / `model.backward(grad)` run one pass by hand, `model.layer_outputs(x)` returns every
 layer's activations, and after any step `layer.grads` holds that step's gradients.
+
+The fused path. When the model starts with Embedding -> GlobalAveragePooling1D, `fit`, `evaluate` and
+`predict` run that pair as one bag-of-words product (`npnet.fast.embedding_pool`): the ids of the whole
+input are counted once per call, and each batch's pooled output and embedding gradient come from those
+counts, without materializing the (batch, T, D) Embedding output (~20x faster per batch; see "Per
+operation" in `python -m benchmarks.run`). The other layers run their own forward/backward as usual, and
+the Embedding's `grads["embeddings"]` is still filled every step, so callbacks see the same gradients and
+weights (equal to the readable path up to rounding: the sums run in another order). `train_on_batch`,
+`test_on_batch`, `gradients`, `forward`, `backward` and `layer_outputs` always run the readable layers.
+`Sequential(..., fused=False)` makes fit/evaluate/predict run them too, for anyone studying the Embedding
+and pooling layers' caches during training.
 """
 
 from __future__ import annotations
@@ -19,7 +30,14 @@ from npnet import io, losses, optimizers
 from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger
 from npnet.config import resolve_dtype
+from npnet.fast import embedding_pool as fused_pair
+from npnet.fast.threads import blas_threads
 from npnet.layers.base import Layer, Shape
+from npnet.layers.embedding import Embedding
+from npnet.layers.pooling import GlobalAveragePooling1D
+
+# What a step consumes: padded ids (the readable path) or a batch of the fused pair's bag of words.
+Batch = np.ndarray | fused_pair.BagBatch
 
 
 class Sequential:
@@ -29,6 +47,11 @@ class Sequential:
     shuffle draws from `self.fit_rng`, a `numpy.random.Generator` derived from the same seed (never global RNG
     state). Save `fit_rng.bit_generator.state` to resume a run exactly. `dtype` (float32/float64) defaults to
     `npnet.config.floatx()` at build time.
+
+    `fused`: None (default) runs fit/evaluate/predict through the fused Embedding + pooling kernels when the
+    model starts with Embedding -> GlobalAveragePooling1D (see the module docstring); False always runs the
+    readable layers (their per-position caches are then filled during fit, e.g. for callbacks that study
+    them); True insists on the fused path and refuses a model it does not fit.
     """
 
     def __init__(
@@ -37,8 +60,12 @@ class Sequential:
         seed: int | None = 0,
         dtype: str | np.dtype | None = None,
         name: str = "sequential",
+        fused: bool | None = None,
     ) -> None:
+        if fused not in (None, True, False):
+            raise ValueError(f"fused must be None (automatic), True or False, got {fused!r}")
         self.name = name
+        self.fused = fused
         self.layers: list[Layer] = []
         seeds = np.random.SeedSequence(seed)
         self.seed: int = seeds.entropy  # the actual seed, also when None asked for fresh entropy
@@ -110,8 +137,12 @@ class Sequential:
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the layers in order and return the output. Each layer caches what its backward will need."""
+        return self._forward_from(x, 0, training)
+
+    def _forward_from(self, x: np.ndarray, start: int, training: bool) -> np.ndarray:
+        """The layers from index `start` on (the mask restarts there: none survives a pooling layer)."""
         mask = None
-        for layer in self.layers:
+        for layer in self.layers[start:]:
             out = layer.forward(x, mask=mask, training=training)
             mask = layer.compute_mask(x, mask)
             x = out
@@ -120,15 +151,60 @@ class Sequential:
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         """Back-propagate dLoss/doutput of the last `forward`, filling every layer's `grads`. Returns
         dLoss/dinput (None when the first layer is an Embedding: token ids have no gradient)."""
+        return self._backward_to(grad_out, 0)
+
+    def _backward_to(self, grad_out: np.ndarray, stop: int) -> np.ndarray | None:
+        """Back-propagate through the layers from the last down to index `stop`; dLoss/d(input of `stop`)."""
         grad: np.ndarray | None = grad_out
-        for i in reversed(range(len(self.layers))):
+        for i in reversed(range(stop, len(self.layers))):
             grad = self.layers[i].backward(grad)
-            if grad is None and i > 0:
+            if grad is None and i > stop:
                 raise RuntimeError(
                     f"layer {self.layers[i].name!r} returns no input gradient, but layers before it need "
                     "one: an Embedding must be the first layer"
                 )
         return grad
+
+    # ---- the fused Embedding + pooling path (see the module docstring) ----------------------------------
+
+    def uses_fused_path(self) -> bool:
+        """Whether fit/evaluate/predict run Embedding -> GlobalAveragePooling1D as one fused product.
+
+        Automatic (`fused=None`) when the first two layers are exactly those classes (a subclass may change
+        their computation, so it keeps the readable path); `fused=True` on another model is an error.
+        """
+        first_two = [type(layer) for layer in self.layers[:2]]
+        fits = first_two == [Embedding, GlobalAveragePooling1D]
+        if self.fused and not fits:
+            raise ValueError(
+                "fused=True needs a model that starts with Embedding -> GlobalAveragePooling1D, this one "
+                f"starts with {[t.__name__ for t in first_two]}; use fused=None (automatic) or False"
+            )
+        return fits and self.fused is not False
+
+    def _feed(self, x: np.ndarray) -> _Feed:
+        """What fit/evaluate/predict draw batches from: x's bag of words (counted once here) or x itself."""
+        if not self.uses_fused_path():
+            return _Feed(x)
+        embedding = self.layers[0]
+        assert isinstance(embedding, Embedding)
+        bag = fused_pair.BagOfWords.from_ids(x, embedding.input_dim, mask_zero=embedding.mask_zero)
+        return _Feed(x, bag, embedding.params["embeddings"].dtype)
+
+    def _step_forward(self, batch: Batch, training: bool) -> np.ndarray:
+        if isinstance(batch, fused_pair.BagBatch):
+            pooled = fused_pair.forward(batch, self.layers[0].params["embeddings"])
+            return self._forward_from(pooled, 2, training)
+        return self.forward(batch, training)
+
+    def _step_backward(self, batch: Batch, grad_out: np.ndarray) -> None:
+        if isinstance(batch, fused_pair.BagBatch):
+            grad_pooled = self._backward_to(grad_out, 2)
+            assert grad_pooled is not None
+            # Written into the Embedding's own gradient array, so callbacks and the optimizer see it there.
+            fused_pair.backward(batch, grad_pooled, out=self.layers[0].grads["embeddings"])
+        else:
+            self.backward(grad_out)
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's output (inference mode) for input `x`, for inspecting activations."""
@@ -220,38 +296,41 @@ class Sequential:
         )
         self.history = history
         self.stop_training = False
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            order = self.fit_rng.permutation(n) if shuffle else None
-            totals: dict[str, float] = {}
-            seen = 0
-            for batch, rows in enumerate(_batches(n, batch_size, order)):
-                xb, yb = x[rows], y[rows]
-                cbs.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
-                logs = self._train_step(
-                    xb, yb, where=f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}"
-                )
-                seen += len(xb)
-                for key, value in logs.items():
-                    totals[key] = totals.get(key, 0.0) + value * len(xb)
-                cbs.on_batch_end(batch, {"batch": batch, "size": len(xb), **logs})
+        with blas_threads(1):  # small products: one thread is faster and robust on a busy machine
+            feed = self._feed(x)
+            val_feed = None if validation is None else (self._feed(validation[0]), validation[1])
+            cbs.on_train_begin()
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                order = self.fit_rng.permutation(n) if shuffle else None
+                totals: dict[str, float] = {}
+                seen = 0
+                for batch, rows in enumerate(_batches(n, batch_size, order)):
+                    xb, yb = feed(rows), y[rows]
+                    cbs.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
+                    logs = self._train_step(
+                        xb, yb, where=f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}"
+                    )
+                    seen += len(xb)
+                    for key, value in logs.items():
+                        totals[key] = totals.get(key, 0.0) + value * len(xb)
+                    cbs.on_batch_end(batch, {"batch": batch, "size": len(xb), **logs})
+                    if self.stop_training:
+                        break
+                epoch_logs = {key: total / seen for key, total in totals.items()}
+                if val_feed is not None:
+                    val_logs = self._evaluate_arrays(*val_feed, batch_size)
+                    epoch_logs.update({f"val_{key}": value for key, value in val_logs.items()})
+                epoch_logs["learning_rate"] = self.optimizer.current_learning_rate
+                cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
                     break
-            epoch_logs = {key: total / seen for key, total in totals.items()}
-            if validation is not None:
-                val_logs = self._evaluate_arrays(*validation, batch_size)
-                epoch_logs.update({f"val_{key}": value for key, value in val_logs.items()})
-            epoch_logs["learning_rate"] = self.optimizer.current_learning_rate
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end()
+            cbs.on_train_end()
         return history
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, where: str) -> dict[str, float]:
+    def _train_step(self, x: Batch, y: np.ndarray, where: str) -> dict[str, float]:
         """Forward, loss and metrics (pre-update values), backward, optimizer step."""
-        y_pred = self.forward(x, training=True)
+        y_pred = self._step_forward(x, training=True)
         loss = self.loss(y, y_pred)
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -259,7 +338,7 @@ class Sequential:
                 "those from before it. Lower the learning rate or check the inputs"
             )
         logs = {"loss": loss, **{m.name: m(y, y_pred) for m in self.metrics}}
-        self.backward(self.loss.gradient(y, y_pred))
+        self._step_backward(x, self.loss.gradient(y, y_pred))
         self.optimizer.apply_gradients(zip(self._grads(), self._params(), strict=True))
         return logs
 
@@ -289,7 +368,9 @@ class Sequential:
         self._require_compiled("evaluate")
         batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         x = self._prepare_x(x)
-        logs = self._evaluate_arrays(x, self._prepare_y(y, len(x)), batch_size)
+        y = self._prepare_y(y, len(x))
+        with blas_threads(1):
+            logs = self._evaluate_arrays(self._feed(x), y, batch_size)
         if verbose:
             print(" - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
         return list(logs.values())
@@ -298,23 +379,27 @@ class Sequential:
         """[loss, *metrics] on one batch, no update."""
         self._require_compiled("test_on_batch")
         x = self._prepare_x(x)
-        return list(self._evaluate_arrays(x, self._prepare_y(y, len(x)), len(x)).values())
+        return list(self._evaluate_arrays(_Feed(x), self._prepare_y(y, len(x)), len(x)).values())
 
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+    def _evaluate_arrays(self, feed: _Feed, y: np.ndarray, batch_size: int) -> dict[str, float]:
         totals = dict.fromkeys(self.metrics_names, 0.0)
-        for rows in _batches(len(x), batch_size):
-            y_pred = self.forward(x[rows])
+        for rows in _batches(len(y), batch_size):
+            y_pred = self._step_forward(feed(rows), training=False)
             size = len(y_pred)
             totals["loss"] += self.loss(y[rows], y_pred) * size
             for m in self.metrics:
                 totals[m.name] += m(y[rows], y_pred) * size
-        return {key: total / len(x) for key, total in totals.items()}
+        return {key: total / len(y) for key, total in totals.items()}
 
     def predict(self, x: np.ndarray, batch_size: int | None = 32) -> np.ndarray:
         """Model outputs for x, shape (n, 1) for the IMDB model (probabilities after a sigmoid)."""
         batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         x = self._prepare_x(x)
-        return np.concatenate([self.forward(x[rows]) for rows in _batches(len(x), batch_size)])
+        with blas_threads(1):
+            feed = self._feed(x)
+            return np.concatenate(
+                [self._step_forward(feed(rows), training=False) for rows in _batches(len(x), batch_size)]
+            )
 
     # ---- weights -------------------------------------------------------------------------------------------
 
@@ -436,6 +521,22 @@ def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+class _Feed:
+    """Batches of one input: rows of the ids themselves, or of their bag of words (the fused path)."""
+
+    def __init__(
+        self, x: np.ndarray, bag: fused_pair.BagOfWords | None = None, dtype: np.dtype | None = None
+    ) -> None:
+        self.x, self.bag, self.dtype = x, bag, dtype
+
+    def __call__(self, rows: slice | np.ndarray) -> Batch:
+        if self.bag is None:
+            return self.x[rows]
+        if isinstance(rows, slice):  # in order: views of the bag, cheaper than a gather
+            return self.bag.slice(rows.start, min(rows.stop, len(self.bag)), self.dtype)
+        return self.bag.take(rows, self.dtype)
 
 
 def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[slice | np.ndarray]:

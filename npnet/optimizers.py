@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from npnet.fast.adam import adam_update_
+
 
 class Optimizer:
     """Shared bookkeeping: learning rate with Keras 2 decay, the step counter, slot state."""
@@ -102,6 +104,11 @@ class Adam(Optimizer):
 
     `epsilon=None` means 1e-7 (Keras 2). Every parameter moves each step, including embedding rows that this
     batch did not look up (their m is not zero).
+
+    The step runs as `npnet.fast.adam_update_`: the formula above, pass by pass into the slots and one
+    scratch buffer per parameter (`out=`), so a step allocates nothing — for the (10000, 16) embedding table
+    the plain expressions would allocate ~7 temporaries of 640 KB each. Its results equal the plain formula
+    up to rounding (p -= a_k * (m / d) rather than (a_k * m) / d).
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class Adam(Optimizer):
         self.epsilon = 1e-7 if epsilon is None else float(epsilon)
         _check(self.epsilon >= 0, f"epsilon must be >= 0, got {epsilon}")
         self.amsgrad = amsgrad
+        self._scratch: dict[int, np.ndarray] = {}  # per parameter, reused every step; not state
 
     @property
     def m(self) -> list[np.ndarray]:
@@ -148,15 +156,12 @@ class Adam(Optimizer):
         t = self.iterations + 1
         lr_k = dt(self.current_learning_rate)
         a_k = lr_k * np.sqrt(1 - dt(self.beta_2) ** t) / (1 - dt(self.beta_1) ** t)
-        m, v = self.m[i], self.v[i]
-        m *= self.beta_1
-        m += (1 - self.beta_1) * g
-        v *= self.beta_2
-        v += (1 - self.beta_2) * (g * g)
-        if self.amsgrad:
-            np.maximum(self.vhat[i], v, out=self.vhat[i])
-            v = self.vhat[i]
-        p -= (m * a_k) / (np.sqrt(v) + self.epsilon)
+        scratch = self._scratch.get(i)
+        if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
+            scratch = self._scratch[i] = np.empty_like(p)
+        m, v, vhat = self.m[i], self.v[i], self.vhat[i] if self.amsgrad else None
+        g = np.asarray(g, dtype=p.dtype)  # one dtype for the in-place passes (a no-op in training)
+        adam_update_(p, g, m, v, vhat, a_k, self.beta_1, self.beta_2, self.epsilon, self.amsgrad, scratch)
 
     def get_config(self) -> dict[str, float | bool | str]:
         return {

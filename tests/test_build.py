@@ -319,3 +319,31 @@ def test_the_real_stanford_reviews(imdb_data_dir, imdb_tarball, tmp_path):
     assert ids.min() == 1 and ids.max() == 9999
     assert all(review[0] == 1 for review in x_test)
     assert y_train.sum() == 12500 and y_test.sum() == 12500
+
+
+def test_build_writes_the_flat_cache_equal_to_one_made_from_the_npz(tree, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    build_imdb(tree, out)
+    cache = imdb.flat_cache_path(out / "imdb.npz")
+    assert cache.is_file()
+    with np.load(cache, allow_pickle=False) as f:
+        built_cache = {k: f[k] for k in f.files}
+
+    # The cache from the build must be read as is: the pickled npz is never unpickled again.
+    def refuse(path):
+        raise AssertionError("load_padded unpickled imdb.npz although the build left a cache")
+
+    with monkeypatch.context() as m:
+        m.setattr(imdb, "load_imdb_npz", refuse)
+        from_cache = imdb.load_padded(8, out / "imdb.npz")
+
+    cache.unlink()
+    from_npz = imdb.load_padded(8, out / "imdb.npz")  # remakes the cache from the npz itself
+    with np.load(cache, allow_pickle=False) as f:
+        assert sorted(f.files) == sorted(built_cache)
+        for key in f.files:
+            assert f[key].dtype == built_cache[key].dtype, key
+            np.testing.assert_array_equal(f[key], built_cache[key])
+    for (x_a, y_a), (x_b, y_b) in zip(from_cache, from_npz, strict=True):
+        np.testing.assert_array_equal(x_a, x_b)
+        np.testing.assert_array_equal(y_a, y_b)

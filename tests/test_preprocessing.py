@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npnet.preprocessing import pad_sequences
+from npnet.preprocessing import pad_flat, pad_sequences
 
 
 def reference_pad(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
@@ -139,3 +139,29 @@ def test_matches_the_per_sequence_reference(sequences, maxlen, padding, truncati
 def test_float_items_cast_to_int32_as_keras_casts_them(sequences, maxlen, padding, truncating):
     expected = reference_pad(sequences, maxlen, "int32", padding, truncating)
     np.testing.assert_array_equal(pad_sequences(sequences, maxlen, "int32", padding, truncating), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sequences=st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), max_size=12), min_size=1, max_size=8),
+    maxlen=st.integers(1, 15),
+    padding=st.sampled_from(["pre", "post"]),
+    truncating=st.sampled_from(["pre", "post"]),
+    value=st.sampled_from([0, -1]),
+)
+def test_pad_flat_equals_pad_sequences(sequences, maxlen, padding, truncating, value):
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    values = np.array([v for s in sequences for v in s], dtype=np.int64)
+    expected = reference_pad(sequences, maxlen, "int32", padding, truncating, value)
+    actual = pad_flat(values, lengths, maxlen, "int32", padding, truncating, value)
+    assert actual.dtype == np.int32
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_pad_flat_checks_its_arrays():
+    with pytest.raises(ValueError, match="lengths add up to 3"):
+        pad_flat(np.arange(4), np.array([1, 2]), 5)
+    with pytest.raises(ValueError, match="non-negative"):
+        pad_flat(np.arange(4), np.array([5, -1]), 5)
+    with pytest.raises(ValueError, match="padding"):
+        pad_flat(np.arange(3), np.array([1, 2]), 5, padding="middle")

@@ -41,7 +41,9 @@ from npnet.datasets.files import (
     resolve_data_dir,
     sha256_file,
 )
+from npnet.datasets.imdb import write_flat_cache
 from npnet.datasets.ragged import Ragged, object_array
+from npnet.datasets.safe_npz import ImdbArrays
 from npnet.datasets.tokenizer import RULE, TIE_BREAK, rank_corpus
 
 SPLITS = ("train", "test")
@@ -96,6 +98,9 @@ def build_imdb(source: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
 
     npz_path, index_path = target_dir / NPZ_NAME, target_dir / WORD_INDEX_NAME
     atomic_write(npz_path, lambda f: write_npz(f, arrays))
+    npz_sha256 = sha256_file(npz_path)
+    # The pickle-free cache that load_padded reads, made from the arrays in hand (see imdb.read_flat).
+    write_flat_cache(npz_path, ImdbArrays(train, labels[:n_train], test, labels[n_train:]), npz_sha256)
     index_json = json.dumps(corpus.word_index()).encode("utf-8")
     atomic_write(index_path, lambda f: f.write(index_json))
 
@@ -120,7 +125,7 @@ def build_imdb(source: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
             "tokens": int(corpus.lengths.sum()),
         },
         "files": {
-            NPZ_NAME: {"sha256": sha256_file(npz_path), "bytes": npz_path.stat().st_size},
+            NPZ_NAME: {"sha256": npz_sha256, "bytes": npz_path.stat().st_size},
             WORD_INDEX_NAME: {"sha256": sha256_file(index_path), "bytes": index_path.stat().st_size},
         },
     }

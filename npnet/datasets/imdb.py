@@ -7,14 +7,18 @@ word of that rank. These constants are the single source of the offsets for the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import os
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import DTypeLike
 
+from npnet.atomic import atomic_write
 from npnet.datasets.errors import DataError, DownloadError
 from npnet.datasets.fetch import DEFAULT_TIMEOUT, Source, fetch_file
 from npnet.datasets.files import (
@@ -22,12 +26,14 @@ from npnet.datasets.files import (
     PROVENANCE_NAME,
     WORD_INDEX_NAME,
     describes_files,
+    file_digests,
     read_provenance,
     resolve_data_dir,
 )
-from npnet.datasets.ragged import object_array
-from npnet.datasets.safe_npz import load_imdb_npz
+from npnet.datasets.ragged import Ragged, object_array
+from npnet.datasets.safe_npz import ImdbArrays, load_imdb_npz
 from npnet.datasets.tokenizer import text_to_word_sequence
+from npnet.preprocessing import pad_flat
 
 PAD_CHAR = 0
 START_CHAR = 1
@@ -147,6 +153,27 @@ def load_data(
     test separately; `num_words` falsy means the largest id; ids outside `skip_top <= id < num_words` become
     `oov_char`, or are dropped when it is None.
     """
+    splits = load_ragged(path, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from)
+    (x_train, y_train), (x_test, y_test) = splits
+    return (object_array(x_train.to_lists()), y_train), (object_array(x_test.to_lists()), y_test)
+
+
+def load_ragged(
+    path: str | os.PathLike[str] | None = None,
+    num_words: int | None = None,
+    skip_top: int = 0,
+    maxlen: int | None = None,
+    seed: int | None = SEED,
+    start_char: int | None = START_CHAR,
+    oov_char: int | None = OOV_CHAR,
+    index_from: int = INDEX_FROM,
+) -> tuple[tuple[Ragged, np.ndarray], tuple[Ragged, np.ndarray]]:
+    """`load_data` with the reviews as `Ragged` (flat int values + lengths) instead of lists of Python ints.
+
+    Same arguments, same reviews in the same order; `x.to_lists()` gives load_data's lists. The npz is read
+    through its pickle-free flat cache (see `read_flat`), so no Python object is made per token, and the ids
+    are int32 whenever every id (and start_char, oov_char) fits, int64 otherwise.
+    """
     num_words = _optional_int("num_words", num_words)
     skip_top = _int("skip_top", skip_top)
     maxlen = _optional_int("maxlen", maxlen)
@@ -154,14 +181,18 @@ def load_data(
     oov_char = _optional_int("oov_char", oov_char)
     index_from = _int("index_from", index_from)
 
-    arrays = load_imdb_npz(locate(NPZ_NAME, path))
+    arrays = read_flat(locate(NPZ_NAME, path))
+    raw = [(arrays.x_train, arrays.y_train), (arrays.x_test, arrays.y_test)]
+    del arrays  # each split's raw ranks are dropped once it is shuffled
+    dtype = _id_dtype([x.values for x, _ in raw], index_from, start_char, oov_char)
     rng = np.random.RandomState(seed)
     splits = []
-    for x, y in ((arrays.x_train, arrays.y_train), (arrays.x_test, arrays.y_test)):
+    while raw:
+        x, y = raw.pop(0)
         order = np.arange(len(x))
         rng.shuffle(order)  # one generator continuing from train to test, as Keras does
         x, y = x.take(order), y[order]
-        x = x.with_values(x.values + index_from)
+        x = x.with_values(x.values.astype(dtype, copy=False) + dtype(index_from))
         if start_char is not None:
             x = x.prepend(start_char)
         if maxlen:
@@ -183,8 +214,142 @@ def load_data(
             x = x.with_values(np.where(in_range, x.values, oov_char))
         else:
             x = x.keep(in_range)
-        result.append((object_array(x.to_lists()), y))
+        result.append((x, y))
     return result[0], result[1]
+
+
+def load_padded(
+    length: int,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    num_words: int | None = None,
+    skip_top: int = 0,
+    seed: int | None = SEED,
+    start_char: int | None = START_CHAR,
+    oov_char: int | None = OOV_CHAR,
+    index_from: int = INDEX_FROM,
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: int = 0,
+    dtype: DTypeLike = "int32",
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """`((x_train, y_train), (x_test, y_test))` with x padded to (n, length): the training path's loader.
+
+    Equal to `pad_sequences(x, maxlen=length, padding=..., truncating=..., value=..., dtype=...)` applied to
+    `load_data(path, num_words, skip_top, seed=seed, ...)`'s x (y unchanged), but padded straight from the
+    flat arrays: no list or Python int per token, a fraction of the memory. (load_data's own `maxlen`, which
+    drops long reviews, is not offered: training pads them instead.)
+    """
+    splits = load_ragged(path, num_words, skip_top, None, seed, start_char, oov_char, index_from)
+    return tuple(  # type: ignore[return-value]
+        (pad_flat(x.values, x.lengths, length, dtype, padding, truncating, value), y) for x, y in splits
+    )
+
+
+def _id_dtype(
+    ranks: list[np.ndarray], index_from: int, start_char: int | None, oov_char: int | None
+) -> type[np.signedinteger]:
+    """int32 when every id load_ragged can produce fits in it (half the memory of int64), else int64."""
+    info = np.iinfo(np.int32)
+    ids = [index_from + int(r.min()) for r in ranks if r.size] + [
+        index_from + int(r.max()) for r in ranks if r.size
+    ]
+    ids += [c for c in (start_char, oov_char, index_from) if c is not None]
+    return np.int32 if all(info.min <= i <= info.max for i in ids) else np.int64
+
+
+FLAT_SUFFIX = ".flat.npz"
+_FLAT_KEYS = (
+    "source_sha256",
+    "x_train_values",
+    "x_train_lengths",
+    "y_train",
+    "x_test_values",
+    "x_test_lengths",
+    "y_test",
+)
+
+
+def flat_cache_path(npz: str | os.PathLike[str]) -> Path:
+    """Where the flat cache of an imdb.npz lives: beside it, `imdb.flat.npz` for `imdb.npz`."""
+    npz = Path(npz)
+    return npz.with_name(npz.name.removesuffix(".npz") + FLAT_SUFFIX)
+
+
+def read_flat(npz: str | os.PathLike[str]) -> ImdbArrays:
+    """An imdb.npz's validated content, read through a pickle-free cache beside it.
+
+    imdb.npz stores its reviews as pickled lists, which the safe reader must turn into one Python int per
+    token (hundreds of MB for IMDB). The cache holds the same ranks as int32 values + lengths in a plain npz
+    (read with allow_pickle=False) and the sha256 of the imdb.npz it was made from: a changed imdb.npz gets
+    a new cache. The cache is written atomically on first use; a data directory that cannot be written just
+    means no cache (the result is the same).
+    """
+    if not os.path.isfile(npz):
+        raise DataError(f"no such file: {npz}")
+    digest = file_digests(npz)["sha256"]
+    cache = flat_cache_path(npz)
+    arrays = _read_cache(cache, digest)
+    if arrays is not None:
+        return arrays
+    arrays = load_imdb_npz(npz)
+    with contextlib.suppress(OSError):  # a read-only data directory: no cache, the same result
+        write_flat_cache(npz, arrays, digest)
+    return arrays
+
+
+def write_flat_cache(npz: str | os.PathLike[str], arrays: ImdbArrays, digest: str | None = None) -> None:
+    """Write the flat cache of `npz`, whose content is `arrays` (`digest`: its sha256, computed if None).
+
+    `npnet data build` calls this right after writing imdb.npz, from the arrays it already holds, so the
+    first `load_padded` never has to unpickle a Python int per token.
+    """
+    digest = digest or file_digests(npz)["sha256"]
+    atomic_write(flat_cache_path(npz), lambda f: np.savez(f, **_cache_arrays(arrays, digest)))
+
+
+def _cache_arrays(arrays: ImdbArrays, digest: str) -> dict[str, np.ndarray]:
+    def compact(values: np.ndarray) -> np.ndarray:
+        fits = not values.size or values.max() <= np.iinfo(np.int32).max
+        return values.astype(np.int32) if fits else values
+
+    return {
+        "source_sha256": np.array(digest),
+        "x_train_values": compact(arrays.x_train.values),
+        "x_train_lengths": arrays.x_train.lengths,
+        "y_train": arrays.y_train,
+        "x_test_values": compact(arrays.x_test.values),
+        "x_test_lengths": arrays.x_test.lengths,
+        "y_test": arrays.y_test,
+    }
+
+
+def _read_cache(cache: Path, digest: str) -> ImdbArrays | None:
+    """The cache's arrays if it exists, belongs to the npz with `digest` and is consistent; else None."""
+    try:
+        with np.load(cache, allow_pickle=False) as f:
+            if sorted(f.files) != sorted(_FLAT_KEYS) or str(f["source_sha256"]) != digest:
+                return None
+            loaded = {key: f[key] for key in _FLAT_KEYS[1:]}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    splits = []
+    for split in ("train", "test"):
+        values, lengths, y = (loaded[f"x_{split}_values"], loaded[f"x_{split}_lengths"], loaded[f"y_{split}"])
+        consistent = (
+            values.ndim == lengths.ndim == y.ndim == 1
+            and values.dtype.kind == lengths.dtype.kind == y.dtype.kind == "i"
+            and len(lengths) == len(y) > 0
+            and (lengths >= 0).all()
+            and int(lengths.sum()) == values.size
+            and (not values.size or values.min() >= 1)
+            and np.isin(y, (0, 1)).all()
+        )
+        if not consistent:
+            return None
+        splits.append((Ragged(values, lengths.astype(np.int64)), y))
+    (x_train, y_train), (x_test, y_test) = splits
+    return ImdbArrays(x_train, y_train, x_test, y_test)
 
 
 def get_word_index(path: str | os.PathLike[str] | None = None) -> dict[str, int]:

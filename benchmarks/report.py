@@ -1,0 +1,125 @@
+"""The harness's human-readable outputs: a markdown summary and a PNG of the scaling curves."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
+
+from benchmarks.systems import SYSTEMS
+
+# The issue's targets for the scaling factors.
+SCALING_TARGETS = {"samples": 2.1, "length": 1.3, "vocab": 2.2}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _fmt(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.3f}"
+
+
+def write_markdown(path: Path, results: dict) -> None:
+    machine = results["machine"]
+    blas = ", ".join(
+        f"{b.get('internal_api') or b.get('name')} {b.get('version')} x{b.get('num_threads')}"
+        for b in machine["blas"]
+    )
+    lines = [
+        "# npnet benchmark",
+        "",
+        f"Command: `{results['command']}`  ",
+        f"Workload: {results['workload']}  ",
+        f"Machine: {machine['cpu']}, {machine['usable_cpus']} usable CPUs, Python {machine['python']}, "
+        f"NumPy {machine['numpy']}, BLAS {blas}; load average {machine['load_average']} at start, "
+        f"{results['load_average_end']} at end.",
+        "",
+        "## Epoch (training + validation), median over alternating rounds",
+        "",
+        "| system | train s | validation s | total s | x npnet (paired median, range) | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    ratios = results["ratios_to_npnet"]
+    for key, r in results["epochs"].items():
+        label = SYSTEMS[r["system"]].label
+        if "skipped" in r:
+            lines.append(f"| {label} | skipped: {r['skipped']} | | | | |")
+            continue
+        ratio = ratios.get(key)
+        ratio_text = (
+            "1" if key == "npnet" else f"{ratio['median']:.2f} ({ratio['min']:.2f} to {ratio['max']:.2f})"
+        )
+        lines.append(
+            f"| {label} | {_fmt(r['median_train_s'])} | {_fmt(r['median_val_s'])} "
+            f"| {_fmt(r['median_total_s'])} | {ratio_text} | {r.get('peak_rss_mb', 0):.0f} |"
+        )
+    bound = results["bound"]
+    lines += [
+        "",
+        "Unavoidable work (each distinct (review, id) pair's row gathered once forward, once backward, "
+        f"once for validation; {bound['train_pairs']:,} + {bound['val_pairs']:,} pairs): "
+        f"**{bound['bound_s']:.3f} s**; npnet / bound = {_fmt(results['npnet_over_bound'])}. "
+        f"Copy bandwidth {results['copy_bandwidth_gbs']:.1f} GB/s.",
+        "",
+        "## Per operation (ms per batch, median)",
+        "",
+        "| operation | ms |",
+        "|---|---|",
+        *(f"| {name} | {ms:.3f} |" for name, ms in results["operations_ms"].items()),
+        "",
+        "## Dense/sparse split of the fast kernel (take + forward + backward per batch)",
+        "",
+        "| dense_min_df | dense ids | tail tokens / batch | ms / batch | precompute s |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {row['dense_min_df']}{' (default)' if row['default'] else ''} | {row['dense_ids']} | "
+            f"{row['tail_tokens_per_batch']:.0f} | {row['step_ms']:.3f} | {row['precompute_s']:.3f} |"
+            for row in results["split_sweep"]
+        ),
+    ]
+    if results["scaling"]:
+        lines += [
+            "",
+            "## Scaling of npnet's epoch (paired factor to the base workload)",
+            "",
+            "| axis | value | epoch s | factor | target |",
+            "|---|---|---|---|---|",
+        ]
+        for axis, points in results["scaling"].items():
+            for p in points:
+                target = SCALING_TARGETS.get(axis) if p["factor"] != 1.0 else None
+                lines.append(
+                    f"| {axis} | {p['value']:,} | {p['epoch_s']:.3f} | {p['factor']:.2f} "
+                    f"| {f'<= {target}' if target else ''} |"
+                )
+    _atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:
+    """One panel per axis: npnet's epoch seconds against the workload parameter."""
+    axes_names = list(scaling) or ["(no scaling data)"]
+    fig, axes = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], axes_names, strict=True):
+        points = scaling.get(name, [])
+        ax.plot([p["value"] for p in points], [p["epoch_s"] for p in points], marker="o")
+        ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel("epoch s (train + validation)")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle("npnet epoch time scaling")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,318 @@
+"""The benchmark harness: `python -m benchmarks.run [--quick] [--out DIR] ...` (also `npnet bench`).
+
+1. Per-operation timings, the unavoidable-work bound and the dense/sparse split sweep, in this process.
+2. Epochs (training + validation) of every system, each in its own worker process, in alternating rounds:
+   round r runs one epoch of each system, in an order rotated every round, so slow drifts of the machine
+   hit all systems alike; medians over rounds, and ratios to npnet paired within each round.
+3. Scaling: npnet on workloads with samples x2, length x2, vocab x10 and other batch sizes, in the same
+   rounds (each variant is one more worker).
+Writes results.json, results.md and scaling.png to --out (default benchmarks/out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import machine_info
+from benchmarks.report import write_markdown, write_plot
+from benchmarks.systems import SYSTEMS
+from benchmarks.worker import PREFIX
+from benchmarks.workload import real, synthetic
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n_train: int
+    n_val: int
+    length: int
+    vocab: int
+    batch: int
+
+
+FULL = Sizes(25_000, 25_000, 256, 10_000, 512)
+QUICK = Sizes(1_000, 1_000, 64, 1_000, 128)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The harness's options, added to `parser` (npnet bench's subparser) or to a new one."""
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds): small data, 2 rounds")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default benchmarks/out/)"
+    )
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated systems to race (default all: {','.join(SYSTEMS)}); missing peers are skipped",
+    )
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default 5; quick 2)")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the scaling curves")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="real IMDB: an npnet data dir (imdb.npz) or a padded .npz (x_train, y_train, x_val, y_val)",
+    )
+    parser.add_argument(
+        "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+class Worker:
+    """A system running in its own process (benchmarks.worker), driven line by line."""
+
+    def __init__(self, key: str, system: str, workload: Path, seed: int, env: dict[str, str]) -> None:
+        self.key, self.system = key, system
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", system, str(workload), str(seed)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(PREFIX):
+                return json.loads(line[len(PREFIX) :])
+        stderr = self.process.stderr.read() if self.process.stderr else ""
+        return {"error": f"worker exited without answering: {stderr.strip()[-500:]}"}
+
+    def ask(self, command: str) -> dict:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def stop(self) -> dict:
+        answer = self.ask("stop") if self.process.poll() is None else {}
+        self.process.wait(timeout=60)
+        return answer
+
+
+def _worker_env(system: str, blas_threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SYSTEMS[system].env)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if blas_threads:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(blas_threads)
+    return env
+
+
+def race(
+    runs: dict[str, tuple[str, Path]], rounds: int, seed: int, blas_threads: int | None
+) -> dict[str, dict]:
+    """Epoch times of each run (key -> (system, workload file)) over alternating rounds."""
+    workers, results = {}, {}
+    for key, (system, path) in runs.items():
+        worker = Worker(key, system, path, seed, _worker_env(system, blas_threads))
+        if "error" in worker.ready:
+            results[key] = {"system": system, "skipped": worker.ready["error"]}
+            worker.stop()
+        else:
+            workers[key] = worker
+            results[key] = {"system": system, **worker.ready, "train_s": [], "val_s": [], "total_s": []}
+    keys = list(workers)
+    for r in range(rounds):
+        shift = r % max(1, len(keys))
+        order = keys[shift:] + keys[:shift]
+        for key in order if r % 2 == 0 else order[::-1]:
+            time.sleep(0.2)  # let the previous worker's spinning threads go idle
+            answer = workers[key].ask("epoch")
+            for name in ("train_s", "val_s"):
+                results[key][name].append(answer[name])
+            results[key]["total_s"].append(answer["train_s"] + answer["val_s"])
+    for key, worker in workers.items():
+        results[key].update(worker.stop())
+        for name in ("train_s", "val_s", "total_s"):
+            results[key][f"median_{name}"] = float(np.median(results[key][name]))
+    return results
+
+
+def paired_ratios(results: dict[str, dict], base: str) -> dict[str, dict]:
+    """Per round, time(other) / time(base); the median and range over rounds."""
+    if base not in results or "total_s" not in results[base]:
+        return {}
+    base_times = np.array(results[base]["total_s"])
+    ratios = {}
+    for key, result in results.items():
+        if key == base or "total_s" not in result:
+            continue
+        per_round = np.array(result["total_s"]) / base_times
+        ratios[key] = {
+            "median": float(np.median(per_round)),
+            "min": float(per_round.min()),
+            "max": float(per_round.max()),
+        }
+    return ratios
+
+
+def scaling_variants(sizes: Sizes) -> dict[str, tuple[str, float, Sizes]]:
+    """name -> (axis, value, sizes) for the scaling curves (the base workload is on every axis)."""
+    variants: dict[str, tuple[str, float, Sizes]] = {
+        "samples x2": (
+            "samples",
+            2 * sizes.n_train,
+            replace(sizes, n_train=2 * sizes.n_train, n_val=2 * sizes.n_val),
+        ),
+        "length x2": ("length", 2 * sizes.length, replace(sizes, length=2 * sizes.length)),
+        "vocab x10": ("vocab", 10 * sizes.vocab, replace(sizes, vocab=10 * sizes.vocab)),
+    }
+    for factor in (0.25, 0.5, 2, 4):
+        batch = int(sizes.batch * factor)
+        variants[f"batch {batch}"] = ("batch", batch, replace(sizes, batch=batch))
+    return variants
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or (2 if args.quick else 5)
+    repeats = 3 if args.quick else 20
+    wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SYSTEMS]
+    if unknown:
+        print(f"unknown systems {unknown}: choose from {', '.join(SYSTEMS)}", file=sys.stderr)
+        return 2
+    if "npnet" not in wanted:
+        wanted.insert(0, "npnet")  # the ratios are to npnet
+    started = time.time()
+    info = machine_info()
+    data = (
+        real(args.data, sizes.batch, sizes.length, sizes.vocab)
+        if args.data
+        else synthetic(sizes.n_train, sizes.n_val, sizes.length, sizes.vocab, sizes.batch, args.seed)
+    )
+    print(f"workload: {data.description}", flush=True)
+
+    results: dict = {
+        "command": " ".join(["python -m benchmarks.run", *(argv_of(args))]),
+        "machine": info,
+        "workload": data.description,
+        "rounds": rounds,
+    }
+    skipped = {s: f"not installed: {', '.join(SYSTEMS[s].missing())}" for s in wanted if SYSTEMS[s].missing()}
+    with tempfile.TemporaryDirectory(prefix="npnet-bench-") as tmp:
+        base_path = Path(tmp) / "base.npz"
+        data.save(base_path)
+        print("per-operation timings, bound, split sweep ...", flush=True)
+        results.update(_operations(base_path, repeats, args.blas_threads))
+        runs = {s: (s, base_path) for s in wanted if s not in skipped}
+        variants = {} if args.no_scaling or args.data else scaling_variants(sizes)
+        for name, (_, _, variant_sizes) in variants.items():
+            path = Path(tmp) / f"{name.replace(' ', '_')}.npz"
+            v = variant_sizes
+            synthetic(v.n_train, v.n_val, v.length, v.vocab, v.batch, args.seed).save(path)
+            runs[f"npnet, {name}"] = ("npnet", path)
+        print(f"racing {len(runs)} workers for {rounds} rounds ...", flush=True)
+        epochs = race(runs, rounds, args.seed, args.blas_threads)
+
+    for system, reason in skipped.items():
+        epochs[system] = {"system": system, "skipped": reason}
+    results["epochs"] = {k: v for k, v in epochs.items() if not k.startswith("npnet, ")}
+    results["ratios_to_npnet"] = paired_ratios(results["epochs"], "npnet")
+    results["scaling"] = _scaling(epochs, variants, sizes)
+    bound = results["bound"]["bound_s"]
+    npnet_epoch = results["epochs"].get("npnet", {}).get("median_total_s")
+    results["npnet_over_bound"] = npnet_epoch / bound if npnet_epoch else None
+    results["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    results["wall_s"] = time.time() - started
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write_json(args.out / "results.json", results)
+    write_markdown(args.out / "results.md", results)
+    write_plot(args.out / "scaling.png", results["scaling"])
+    print(f"wrote {args.out / 'results.json'}, results.md, scaling.png in {results['wall_s']:.0f} s")
+    return 0
+
+
+def argv_of(args: argparse.Namespace) -> list[str]:
+    """The options that change the measurement, for the record."""
+    words = ["--quick"] if args.quick else []
+    if args.rounds:
+        words += ["--rounds", str(args.rounds)]
+    if args.systems != ",".join(SYSTEMS):
+        words += ["--systems", args.systems]
+    if args.data:
+        words += ["--data", str(args.data)]
+    if args.blas_threads:
+        words += ["--blas-threads", str(args.blas_threads)]
+    if args.no_scaling:
+        words.append("--no-scaling")
+    return words
+
+
+def _scaling(epochs: dict[str, dict], variants: dict, sizes: Sizes) -> dict[str, list[dict]]:
+    """axis -> points (value, median epoch seconds, factor to the base), with paired per-round factors."""
+    base = epochs.get("npnet", {})
+    if not variants or "total_s" not in base:
+        return {}
+    base_values = {
+        "samples": sizes.n_train,
+        "length": sizes.length,
+        "vocab": sizes.vocab,
+        "batch": sizes.batch,
+    }
+    curves: dict[str, list[dict]] = {
+        axis: [{"value": value, "epoch_s": base["median_total_s"], "factor": 1.0}]
+        for axis, value in base_values.items()
+    }
+    for name, (axis, value, _) in variants.items():
+        result = epochs.get(f"npnet, {name}", {})
+        if "total_s" in result:
+            factor = float(np.median(np.array(result["total_s"]) / np.array(base["total_s"])))
+            curves[axis].append({"value": value, "epoch_s": result["median_total_s"], "factor": factor})
+    return {axis: sorted(points, key=lambda p: p["value"]) for axis, points in curves.items()}
+
+
+def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
+    """benchmarks.ops in its own process, under the workers' thread settings."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ops", str(workload), str(repeats)],
+        cwd=ROOT,
+        env=_worker_env("npnet", blas_threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(PREFIX):
+            return json.loads(line[len(PREFIX) :])
+    raise RuntimeError(f"benchmarks.ops failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

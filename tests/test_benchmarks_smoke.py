@@ -1,0 +1,102 @@
+"""The benchmark harness's smoke run: it must keep working, so a tiny run is part of the tests.
+
+It checks that the outputs exist and are well formed, never how fast anything is.
+"""
+
+import importlib.util
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from benchmarks.run import main
+from npnet.cli import main as npnet_main
+from tests.test_imdb_load import save_imdb
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+HAVE_KERAS_JAX = all(importlib.util.find_spec(m) is not None for m in ("keras", "jax"))
+
+
+def _check_outputs(out, systems):
+    results = json.loads((out / "results.json").read_text())
+    for system in systems:
+        epoch = results["epochs"][system]
+        assert "skipped" not in epoch, epoch
+        assert len(epoch["total_s"]) == results["rounds"] and all(t > 0 for t in epoch["total_s"])
+        assert epoch["peak_rss_mb"] > 0
+        if system != "npnet":
+            assert results["ratios_to_npnet"][system]["median"] > 0
+    assert results["bound"]["bound_s"] > 0 and results["bound"]["train_pairs"] > 0
+    assert all(ms > 0 for ms in results["operations_ms"].values())
+    assert any(row["default"] for row in results["split_sweep"])
+    assert results["machine"]["numpy"] and results["machine"]["usable_cpus"] >= 1
+    markdown = (out / "results.md").read_text()
+    assert "| system | train s |" in markdown and "Unavoidable work" in markdown
+    image = matplotlib.image.imread(out / "scaling.png")
+    assert image.ndim == 3 and image.shape[0] > 100
+    return results
+
+
+def results_rounds(results):
+    return (
+        2
+        if "--rounds" not in results["command"]
+        else int(results["command"].split("--rounds ")[1].split()[0])
+    )
+
+
+def test_quick_run_writes_well_formed_outputs(tmp_path):
+    systems = ["npnet", "numpy-naive"] + (["torch-eager"] if HAVE_TORCH else [])
+    assert main(["--quick", "--out", str(tmp_path), "--systems", ",".join(systems)]) == 0
+    results = _check_outputs(tmp_path, systems)
+    assert set(results["scaling"]) == {"samples", "length", "vocab", "batch"}
+    for points in results["scaling"].values():
+        assert len(points) >= 2 and all(p["epoch_s"] > 0 for p in points)
+
+
+def test_missing_or_unknown_systems(tmp_path, capsys):
+    assert main(["--quick", "--out", str(tmp_path), "--systems", "npnet,no-such-system"]) == 2
+    assert "unknown systems ['no-such-system']" in capsys.readouterr().err
+
+
+def test_npnet_bench_runs_the_harness(tmp_path):
+    assert (
+        npnet_main(
+            [
+                "bench",
+                "--quick",
+                "--no-scaling",
+                "--rounds",
+                "1",
+                "--systems",
+                "npnet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    results = _check_outputs(tmp_path, ["npnet"])
+    assert results["scaling"] == {}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_KERAS_JAX, reason="needs the bench extra (keras, jax)")
+def test_quick_run_with_keras_jax(tmp_path):
+    assert main(["--quick", "--no-scaling", "--out", str(tmp_path), "--systems", "npnet,keras-jax"]) == 0
+    _check_outputs(tmp_path, ["npnet", "keras-jax"])
+
+
+def test_data_accepts_an_npnet_data_directory(tmp_path):
+    rng = np.random.default_rng(0)
+    reviews = [rng.integers(1, 500, rng.integers(5, 90)).tolist() for _ in range(120)]
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    save_imdb(data_dir / "imdb.npz", reviews[:60], [i % 2 for i in range(60)], reviews[60:], [0, 1] * 30)
+    out = tmp_path / "out"
+    args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", "npnet", "--data", str(data_dir)]
+    assert main([*args, "--out", str(out)]) == 0
+    results = _check_outputs(out, ["npnet"])
+    workload = results["workload"]
+    assert "npnet data dir" in workload and "60 train + 60 validation reviews, length 64" in workload
