@@ -29,7 +29,8 @@ from npnet.atomic import atomic_write
 from npnet.callbacks import Callback
 from npnet.datasets import imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
-from npnet.preprocessing import pad_sequences
+from npnet.datasets.ragged import Ragged
+from npnet.preprocessing import pad_flat
 from npnet.report import CLASS_NAMES
 
 CONFIG_JSON = "config.json"
@@ -46,7 +47,7 @@ class RunError(Exception):
 class TrainConfig:
     """Every setting of a run. The defaults are the notebook's (`--preset notebook`)."""
 
-    # data: imdb.load_data(num_words, seed=data_seed), then pad_sequences(maxlen, padding, truncating)
+    # data: imdb.load_data(num_words, seed=data_seed), then pad_sequences(maxlen, padding, truncating, 0)
     num_words: int = 10_000
     maxlen: int = 256
     padding: str = "post"
@@ -161,12 +162,12 @@ def build_model(config: TrainConfig) -> npnet.Sequential:
 
 @dataclass(frozen=True)
 class IMDBData:
-    """The reviews as `load_data` returns them (`*_seqs`: lists of ids) and padded to the model's input
-    (`x_*`)."""
+    """The reviews as `load_data` gives them (`*_seqs`, kept flat: `Ragged`; `.to_lists()` gives load_data's
+    lists) and padded to the model's input (`x_*`)."""
 
-    train_seqs: np.ndarray
+    train_seqs: Ragged
     train_labels: np.ndarray
-    test_seqs: np.ndarray
+    test_seqs: Ragged
     test_labels: np.ndarray
     x_train: np.ndarray
     x_test: np.ndarray
@@ -184,7 +185,8 @@ def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
 
 def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> IMDBData:
     """Load and pad the data as the config says, from `data_dir` (see `data_files`)."""
-    (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_data(
+    # load_ragged = load_data kept as flat arrays (no Python int per token), padded by the same rules
+    (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_ragged(
         path=data_files(data_dir)[0], num_words=config.num_words, seed=config.data_seed
     )
     return IMDBData(
@@ -192,15 +194,20 @@ def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> I
         train_labels=train_labels,
         test_seqs=test_seqs,
         test_labels=test_labels,
-        x_train=pad_sequences_like(train_seqs, config),
-        x_test=pad_sequences_like(test_seqs, config),
+        x_train=pad_like_training(train_seqs, config),
+        x_test=pad_like_training(test_seqs, config),
     )
 
 
-def pad_sequences_like(seqs: Sequence[Sequence[int]], config: TrainConfig) -> np.ndarray:
-    """Pad/truncate id lists exactly as training did."""
-    return pad_sequences(
-        seqs, maxlen=config.maxlen, padding=config.padding, truncating=config.truncating, value=imdb.PAD_CHAR
+def pad_like_training(seqs: Ragged, config: TrainConfig) -> np.ndarray:
+    """Id sequences -> the (n, maxlen) model input, padded and truncated as the config says (pad id 0)."""
+    return pad_flat(
+        seqs.values,
+        seqs.lengths,
+        config.maxlen,
+        padding=config.padding,
+        truncating=config.truncating,
+        value=imdb.PAD_CHAR,
     )
 
 
@@ -348,7 +355,7 @@ class Run:
 
     def inputs(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """Id lists -> the padded matrix the model takes, padded and truncated as in training."""
-        return pad_sequences_like(seqs, self.config)
+        return pad_like_training(Ragged.from_lists(seqs), self.config)
 
 
 def open_run(run_dir: str | os.PathLike[str]) -> Run:

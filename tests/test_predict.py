@@ -49,7 +49,7 @@ def test_scores_follow_the_training_tokenization(run_dir: Path, data_dir: Path) 
     code, results, err = predict_json(run_dir, source)
     assert code == 0, err
     ids = run.encode(source)
-    assert ids in [list(seq) for seq in training.load_imdb(run.config, data_dir).test_seqs]
+    assert ids in training.load_imdb(run.config, data_dir).test_seqs.to_lists()
     expected = run.model().predict(run.inputs([ids])).item()
     assert results[0]["probability"] == expected
     assert results[0]["label"] == ("positive" if expected > 0.5 else "negative")

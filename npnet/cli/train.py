@@ -258,14 +258,15 @@ def _resume(
 
 def _show_data(run: training.Run, data: training.IMDBData) -> None:
     """The notebook's look at the data: sizes, shapes, the first two reviews as ids and as words."""
+    first = data.train_seqs.take(np.arange(min(2, len(data.train_seqs)))).to_lists()
     print(f"Training entries: {len(data.train_seqs)}, labels: {len(data.train_labels)}")
     print(f"Test entries: {len(data.test_seqs)}, labels: {len(data.test_labels)}")
-    print(f"Length of the first two training reviews: {len(data.train_seqs[0])}, {len(data.train_seqs[1])}")
+    print(f"Length of the first two training reviews: {', '.join(str(len(review)) for review in first)}")
     print(f"After padding: x_train {data.x_train.shape}, x_test {data.x_test.shape}")
-    for i in range(min(2, len(data.train_seqs))):
+    for i, review in enumerate(first):
         label = report.CLASS_NAMES[int(data.train_labels[i])]
-        print(f"\nReview {i} ({label}), ids: {np.asarray(data.train_seqs[i][:20]).tolist()} ...")
-        print(imdb.decode(data.train_seqs[i], run.word_index))
+        print(f"\nReview {i} ({label}), ids: {review[:20]} ...")
+        print(imdb.decode(review, run.word_index))
     print()
 
 
