@@ -24,7 +24,7 @@ CONFIG = training.TrainConfig(
 )
 CLI_SETTINGS = ["--num-words", "60", "--maxlen", "32", "--lr", "0.01", "--decay", "0.01", "--batch-size", "8"]
 CLI_SETTINGS += ["--seed", "3", "--verbose", "2"]
-LONG = 80  # epochs of the CLI runs interrupted from outside: long enough to catch them training
+LONG = 200  # epochs of the CLI runs interrupted from outside: ~2 s, long enough to catch them training
 
 
 @pytest.fixture(scope="module")
