@@ -1,4 +1,4 @@
-"""Binary accuracy, Keras's `metrics=["accuracy"]` for a binary cross-entropy model."""
+"""Binary accuracy (Keras's `metrics=["accuracy"]` with BCE); confusion matrix and precision/recall/F1."""
 
 from __future__ import annotations
 
@@ -46,3 +46,38 @@ def get(identifier: str | BinaryAccuracy, from_logits: bool = False) -> BinaryAc
     raise ValueError(
         f"unknown metric {identifier!r}: use one of {', '.join(_ACCURACY_NAMES)} or a metrics.BinaryAccuracy"
     )
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """2x2 counts of a binary classification: rows are the true class (0, 1), columns the predicted class.
+
+    `y_true` and `y_pred` hold class labels 0/1 (threshold probabilities first, e.g. `p > 0.5`).
+    """
+    y_true = np.asarray(y_true).ravel()
+    y_pred = np.asarray(y_pred).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true has {y_true.size} labels but y_pred has {y_pred.size}; pass one of each per sample"
+        )
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name} must hold class labels 0 or 1; threshold probabilities first (p > 0.5)")
+    cells = 2 * y_true.astype(np.int64) + y_pred.astype(np.int64)  # 0: TN, 1: FP, 2: FN, 3: TP
+    return np.bincount(cells, minlength=4).reshape(2, 2)
+
+
+def precision_recall_f1(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class precision, recall, F1 and support from a confusion matrix (rows true, columns predicted).
+
+    Each is an array with one value per class. A class never predicted has precision 0 (and one never present
+    recall 0), as scikit-learn's zero_division=0: a number, never a division by zero.
+    """
+    matrix = np.asarray(matrix, dtype=np.int64)
+    true_positives = np.diag(matrix).astype(np.float64)
+    predicted = matrix.sum(axis=0)
+    support = matrix.sum(axis=1)
+    precision = np.divide(true_positives, predicted, out=np.zeros_like(true_positives), where=predicted > 0)
+    recall = np.divide(true_positives, support, out=np.zeros_like(true_positives), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}

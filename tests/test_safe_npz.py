@@ -183,6 +183,19 @@ def valid_bytes(tmp_path_factory):
     return path.read_bytes()
 
 
+def test_a_member_flagged_as_encrypted_is_a_data_error(tmp_path, valid_bytes):
+    # Found by the fuzz test below: one flipped bit marks a zip member encrypted, and zipfile then raises
+    # RuntimeError ("password required") rather than BadZipFile.
+    damaged = bytearray(valid_bytes)
+    central = damaged.find(b"PK\x01\x02")
+    assert central >= 0
+    damaged[central + 8] |= 1  # general-purpose flag bit 0: encrypted
+    path = tmp_path / "encrypted.npz"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match="not a valid npz"):
+        load_imdb_npz(path)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_damage_gives_a_data_error_or_the_right_content(tmp_path, valid_bytes, data):

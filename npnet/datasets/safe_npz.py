@@ -92,7 +92,8 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             f"contains (a damaged or malicious file; nothing in it was run); {_FIX}"
         ) from None
     except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, OverflowError, MemoryError, OSError, NotImplementedError) as e:  # fmt: skip
+            AttributeError, OverflowError, MemoryError, OSError, NotImplementedError,
+            RuntimeError) as e:  # RuntimeError: zipfile on a member flagged as encrypted  # fmt: skip
         raise DataError(f"{path} is not a valid npz ({type(e).__name__}: {e}); {_FIX}") from e
 
 

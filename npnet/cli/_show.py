@@ -1,0 +1,39 @@
+"""What `npnet train` and `npnet evaluate` print about a model on the test set, and how they report errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from npnet.report import CLASS_NAMES
+
+
+def error(command: str, message: str) -> int:
+    """Print `npnet <command>: error: message` on stderr (argparse's style) and return exit status 1."""
+    print(f"npnet {command}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:
+    """The notebook's printout: loss and accuracy, the first 10 test labels vs predictions, the confusion
+    matrix (a pandas crosstab); then precision, recall and F1 per class."""
+    y_true = np.asarray(y_true).astype(int).ravel()
+    y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(int)
+    print(f"\nTest loss: {metrics['loss']:.4f}  Test accuracy: {metrics['accuracy']:.4f}")
+    print("\nFirst 10 test reviews:")
+    print(f"  labels:        {y_true[:10]}")
+    print(f"  predictions:   {y_pred[:10]}")
+    print(f"  probabilities: {np.array2string(np.asarray(probabilities).ravel()[:10], precision=3)}")
+    print("\nConfusion matrix (0 = negative, 1 = positive):")
+    print(pd.crosstab(y_true, y_pred, rownames=["True"], colnames=["Predicted"], margins=True))
+    table = pd.DataFrame.from_dict(metrics["per_class"], orient="index")[
+        ["precision", "recall", "f1", "support"]
+    ]
+    table.index = [f"{i} {name}" for i, name in enumerate(CLASS_NAMES)]
+    print("\nPer-class metrics:")
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"\nAccuracy: {metrics['accuracy']:.4f} ({metrics['samples']} test reviews)")

@@ -1,0 +1,277 @@
+"""`npnet train`: the notebook end to end, into a run folder with checkpoints, plots and a report.
+
+npnet train                          # the notebook: lr 1e-5, decay 1e-5, 60 epochs, test set validates
+npnet train --preset tuned           # the best settings found on a validation split (docs/tuning.md)
+npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
+npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from npnet import checkpoint, report, training
+from npnet.cli._show import error, show_test_results
+from npnet.datasets import imdb
+from npnet.datasets.errors import DataError
+from npnet.training import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
+
+COMMAND = "train"
+EXIT_INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+# One flag per TrainConfig field (except `preset`): (flags, field, type or choices, help).
+_SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
+    (("--num-words",), "num_words", positive_int, "vocabulary size: ids >= this become <UNK>"),
+    (("--maxlen",), "maxlen", positive_int, "pad/truncate every review to this many ids"),
+    (("--padding",), "padding", ("pre", "post"), "where short reviews get padding"),
+    (("--truncating",), "truncating", ("pre", "post"), "where long reviews lose ids ('pre' keeps the end)"),
+    (("--data-seed",), "data_seed", int, "load_data's shuffle seed"),
+    (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
+    (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
+    (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
+    (("--lr", "--learning-rate"), "learning_rate", positive_float, "Adam learning rate"),
+    (("--decay",), "decay", non_negative_float, "Keras 2 decay: lr / (1 + decay * iterations)"),
+    (("--beta-1",), "beta_1", fraction, "Adam beta_1"),
+    (("--beta-2",), "beta_2", fraction, "Adam beta_2"),
+    (("--epsilon",), "epsilon", non_negative_float, "Adam epsilon"),
+    (("--amsgrad",), "amsgrad", bool, "AMSGrad variant of Adam"),
+    (("--batch-size",), "batch_size", positive_int, "samples per update"),
+    (
+        ("--epochs",),
+        "epochs",
+        positive_int,
+        "passes over the training data (with --resume: may extend the run)",
+    ),
+    (
+        ("--validation-split",),
+        "validation_split",
+        fraction,
+        "hold out this last fraction of the training set for validation; 0 validates on the test set",
+    ),
+    (("--seed",), "seed", int, "seed of the initial weights and the per-epoch shuffle"),
+    (("--dtype",), "dtype", ("float32", "float64"), "float dtype of weights and activations"),
+]
+
+
+def _default_text(field: str) -> str:
+    base = getattr(TrainConfig(), field)
+    tuned = training.PRESETS["tuned"].get(field, base)
+    return f"notebook: {base}" + ("" if tuned == base else f", tuned: {tuned}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        COMMAND,
+        help="train the IMDB model (the notebook's settings by default) into runs/<name>/",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--preset",
+        choices=tuple(training.PRESETS),
+        default="notebook",
+        help="starting settings: the notebook's, or the tuned ones (default: notebook)",
+    )
+    run = parser.add_argument_group("run folder and data")
+    run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
+    run.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)"
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with imdb.npz and imdb_word_index.json (default: $NPNET_DATA_DIR, else data/; "
+        "with --resume: the run's)",
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its last complete epoch (its saved settings are used)",
+    )
+    run.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0 silent, 1 progress bar (in place on a terminal), 2 one line per epoch (default: 1)",
+    )
+    settings = parser.add_argument_group("settings (default: the preset's)")
+    for flags, field, kind, text in _SETTINGS:
+        help_text = f"{text} ({_default_text(field)})"
+        if kind is bool:
+            settings.add_argument(*flags, dest=field, action=argparse.BooleanOptionalAction, help=help_text)
+        elif isinstance(kind, tuple):
+            settings.add_argument(*flags, dest=field, choices=kind, help=help_text)
+        else:
+            settings.add_argument(*flags, dest=field, type=kind, help=help_text)
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        return _train(args)
+    except (RunError, DataError) as e:
+        return error(COMMAND, str(e))
+
+
+def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for f in fields(TrainConfig)} - {"preset"}
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _train(args: argparse.Namespace) -> int:
+    overrides = _setting_overrides(args)
+    if args.resume is not None:
+        run, state = _resume(args, overrides)
+        data = training.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
+    else:
+        config = training.preset_config(args.preset, **overrides)
+        name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise RunError(f"--run-name must be a plain folder name, got {name!r}")
+        training.check_new_run(args.runs_dir / name)
+        data = training.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
+        training.create_run(args.runs_dir / name, config, args.data_dir)
+        run, state = training.open_run(args.runs_dir / name), None
+    config = run.config
+    _show_data(run, data)
+
+    model = training.build_model(config)
+    model.summary()
+    (x_train, _), (x_val, _) = training.fit_arrays(config, data)
+    if config.validation_split:
+        print(f"Validation: the last {len(x_val)} training reviews (training on {len(x_train)})")
+    else:
+        print(f"Validation: the {len(x_val)} test reviews (as the notebook did)")
+    if state is not None:
+        print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
+    print(f"Training: run folder {run.path}")
+    try:
+        history = training.fit_run(run, model, data, resume=state, verbose=args.verbose)
+    except KeyboardInterrupt:
+        path = run.path / CHECKPOINT_NPZ
+        history = checkpoint.load(path).history if path.exists() else {}
+        if history.get("loss"):
+            _write_curves(run, history)
+        print(
+            f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
+            f"Continue with: npnet train --resume {run.path}",
+            flush=True,
+        )
+        return EXIT_INTERRUPTED
+
+    loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
+    probabilities = model.predict(data.x_test, batch_size=config.batch_size)
+    metrics = training.classification_metrics(data.test_labels, probabilities, loss)
+    metrics["training_seconds"] = float(sum(history["seconds"]))
+    metrics["epochs"] = len(history["loss"])
+    show_test_results(metrics, data.test_labels, probabilities)
+    report.write_run_report(
+        run.path,
+        run_name=run.name,
+        config=config.to_dict(),
+        metrics=metrics,
+        history=history,
+        val_name=config.val_name,
+    )
+    print(f"\nRun folder: {run.path}  (report: {run.path / report.REPORT_MD})")
+    return 0
+
+
+def _resume(
+    args: argparse.Namespace, overrides: dict[str, Any]
+) -> tuple[training.Run, checkpoint.Checkpoint | None]:
+    """The run to continue and its last checkpoint (None when it stopped before its first epoch ended)."""
+    if args.run_name is not None:
+        raise RunError("--resume continues the run it names; drop --run-name")
+    if changed := sorted(set(overrides) - {"epochs"}):
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise RunError(
+            f"--resume continues a run with its saved settings; drop {flags} "
+            "(only --epochs may extend a run), "
+            "or start a new run"
+        )
+    run = training.open_run(args.resume)
+    path = run.path / CHECKPOINT_NPZ
+    state = checkpoint.load(path) if path.exists() else None
+    if state is not None and state.config != run.config.to_dict():
+        raise RunError(f"{path} belongs to other settings than {run.path / CONFIG_JSON}; start a new run")
+    done = state.epochs_done if state else 0
+    if "epochs" in overrides:
+        if overrides["epochs"] < done:
+            raise RunError(
+                f"--epochs {overrides['epochs']} is fewer than the {done} epochs this run has done"
+            )
+        run = training.update_epochs(run, overrides["epochs"])
+        if state is not None:
+            state.config = run.config.to_dict()
+    elif done >= run.config.epochs:
+        raise RunError(
+            f"{run.path} has finished all {done} epochs; see `npnet evaluate --run {run.path}`, "
+            "or extend it with --resume and a larger --epochs"
+        )
+    return run, state
+
+
+def _show_data(run: training.Run, data: training.IMDBData) -> None:
+    """The notebook's look at the data: sizes, shapes, the first two reviews as ids and as words."""
+    first = data.train_seqs.take(np.arange(min(2, len(data.train_seqs)))).to_lists()
+    print(f"Training entries: {len(data.train_seqs)}, labels: {len(data.train_labels)}")
+    print(f"Test entries: {len(data.test_seqs)}, labels: {len(data.test_labels)}")
+    print(f"Length of the first two training reviews: {', '.join(str(len(review)) for review in first)}")
+    print(f"After padding: x_train {data.x_train.shape}, x_test {data.x_test.shape}")
+    for i, review in enumerate(first):
+        label = report.CLASS_NAMES[int(data.train_labels[i])]
+        print(f"\nReview {i} ({label}), ids: {review[:20]} ...")
+        print(imdb.decode(review, run.word_index))
+    print()
+
+
+def _write_curves(run: training.Run, history: dict[str, list[float]]) -> None:
+    """history.csv and the two curves of the epochs done so far (an interrupted run)."""
+    report.write_history_csv(run.path / report.HISTORY_CSV, history)
+    report.plot_metric(run.path / report.LOSS_PNG, history, "loss", val_name=run.config.val_name)
+    report.plot_metric(run.path / report.ACCURACY_PNG, history, "accuracy", val_name=run.config.val_name)

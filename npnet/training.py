@@ -1,0 +1,429 @@
+"""A training run of the IMDB model: its settings (and the two presets), the model and data they define, and
+the run folder that holds everything a later `evaluate`, `predict` or `--resume` needs.
+
+The run folder (`runs/<name>/`):
+- `config.json`      the `TrainConfig` plus where the data came from; written when the run starts
+- `word_index.json`  the words the model knows (rank < num_words - 3), so `predict` needs no data folder
+- `checkpoint.npz`   the state after the last complete epoch (see `npnet.checkpoint`), rewritten every epoch
+- `weights.npz`      the final weights (`Sequential.save_weights`), written when training ends
+- the report files of `npnet.report` (history.csv, plots, metrics.json, report.md)
+
+Nothing here prints: the CLI does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import npnet
+from npnet import checkpoint, layers, metrics, optimizers
+from npnet.atomic import atomic_write
+from npnet.callbacks import Callback
+from npnet.datasets import imdb
+from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
+from npnet.datasets.ragged import Ragged
+from npnet.preprocessing import pad_flat
+from npnet.report import CLASS_NAMES
+
+CONFIG_JSON = "config.json"
+WORD_INDEX_JSON = "word_index.json"
+WEIGHTS_NPZ = "weights.npz"
+CHECKPOINT_NPZ = "checkpoint.npz"
+
+
+class RunError(Exception):
+    """A run folder or run setting is unusable; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run. The defaults are the notebook's (`--preset notebook`)."""
+
+    # data: imdb.load_data(num_words, seed=data_seed), then pad_sequences(maxlen, padding, truncating, 0)
+    num_words: int = 10_000
+    maxlen: int = 256
+    padding: str = "post"
+    truncating: str = "pre"  # Keras's default, which the notebook kept: long reviews keep their last tokens
+    data_seed: int = imdb.SEED
+    # model: Embedding(num_words, embedding_dim, mask_zero) -> GlobalAveragePooling1D -> Dense(hidden_units,
+    # relu)        -> Dense(1, sigmoid)
+    embedding_dim: int = 16
+    hidden_units: int = 16
+    mask_zero: bool = False
+    # optimizer: Adam with Keras 2's decay, lr_k = learning_rate / (1 + decay * iterations)
+    learning_rate: float = 1e-5
+    decay: float = 1e-5
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    amsgrad: bool = False
+    # fit
+    batch_size: int = 512
+    epochs: int = 60
+    validation_split: float = 0.0  # 0: validate on the test set (the notebook); f > 0: the last f of train
+    seed: int = 0  # initial weights and the per-epoch shuffle
+    dtype: str = "float32"
+    preset: str = "notebook"
+
+    def __post_init__(self) -> None:
+        for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise RunError(f"{name} must be a positive integer, got {value!r}")
+        if self.num_words <= imdb.INDEX_FROM:
+            raise RunError(
+                f"num_words must exceed {imdb.INDEX_FROM} (the reserved ids), got {self.num_words}"
+            )
+        for name, value in (("padding", self.padding), ("truncating", self.truncating)):
+            if value not in ("pre", "post"):
+                raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")
+        if not self.learning_rate > 0:
+            raise RunError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not self.decay >= 0:
+            raise RunError(f"decay must be >= 0, got {self.decay}")
+        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1):
+            raise RunError(f"beta_1 and beta_2 must be in [0, 1), got {self.beta_1}, {self.beta_2}")
+        if not self.epsilon >= 0:
+            raise RunError(f"epsilon must be >= 0, got {self.epsilon}")
+        if not 0 <= self.validation_split < 1:
+            raise RunError(
+                f"validation_split must be in [0, 1) (0: the test set validates), got {self.validation_split}"
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise RunError(f"dtype must be float32 or float64, got {self.dtype!r}")
+
+    @property
+    def val_name(self) -> str:
+        """What the validation curves show: "Test" (the notebook validates on the test set) or
+        "Validation"."""
+        return "Validation" if self.validation_split else "Test"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(values) - known):
+            raise RunError(f"unknown settings {unknown}; known settings are {sorted(known)}")
+        return cls(**values)
+
+
+# The tuned preset was chosen on a validation split of the training set, never on the test set: the
+# best validation accuracy over a grid of learning rate, batch size, maxlen and mask_zero (docs/tuning.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "notebook": {},
+    "tuned": {"learning_rate": 1e-3, "decay": 0.0, "maxlen": 512, "mask_zero": True, "epochs": 22},
+}
+
+
+def preset_config(preset: str, **overrides: Any) -> TrainConfig:
+    """The config of `preset` with `overrides` (None values are ignored, so unset CLI flags can be passed)."""
+    if preset not in PRESETS:
+        raise RunError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}, "preset": preset}
+    return TrainConfig.from_dict(values)
+
+
+def build_model(config: TrainConfig) -> npnet.Sequential:
+    """The notebook's model, compiled with Adam (Keras 2 decay), binary cross-entropy and accuracy."""
+    model = npnet.Sequential(
+        [
+            layers.Embedding(config.num_words, config.embedding_dim, mask_zero=config.mask_zero),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(config.hidden_units, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=config.seed,
+        dtype=config.dtype,
+    )
+    model.compile(
+        optimizer=optimizers.Adam(
+            learning_rate=config.learning_rate,
+            beta_1=config.beta_1,
+            beta_2=config.beta_2,
+            epsilon=config.epsilon,
+            decay=config.decay,
+            amsgrad=config.amsgrad,
+        ),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@dataclass(frozen=True)
+class IMDBData:
+    """The reviews as `load_data` gives them (`*_seqs`, kept flat: `Ragged`; `.to_lists()` gives load_data's
+    lists) and padded to the model's input (`x_*`)."""
+
+    train_seqs: Ragged
+    train_labels: np.ndarray
+    test_seqs: Ragged
+    test_labels: np.ndarray
+    x_train: np.ndarray
+    x_test: np.ndarray
+
+
+def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
+    """(imdb.npz, imdb_word_index.json) in `data_dir` (None: `$NPNET_DATA_DIR`, else `data/`), downloaded
+    there first when missing; offline, the DataError says how to build them (`npnet data build --from`)."""
+    directory = resolve_data_dir(data_dir)
+    npz, word_index = directory / NPZ_NAME, directory / WORD_INDEX_NAME
+    if not (npz.exists() and word_index.exists()):
+        imdb.fetch_data(directory)
+    return npz, word_index
+
+
+def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> IMDBData:
+    """Load and pad the data as the config says, from `data_dir` (see `data_files`)."""
+    # load_ragged = load_data kept as flat arrays (no Python int per token), padded by the same rules
+    (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_ragged(
+        path=data_files(data_dir)[0], num_words=config.num_words, seed=config.data_seed
+    )
+    return IMDBData(
+        train_seqs=train_seqs,
+        train_labels=train_labels,
+        test_seqs=test_seqs,
+        test_labels=test_labels,
+        x_train=pad_like_training(train_seqs, config),
+        x_test=pad_like_training(test_seqs, config),
+    )
+
+
+def pad_like_training(seqs: Ragged, config: TrainConfig) -> np.ndarray:
+    """Id sequences -> the (n, maxlen) model input, padded and truncated as the config says (pad id 0)."""
+    return pad_flat(
+        seqs.values,
+        seqs.lengths,
+        config.maxlen,
+        padding=config.padding,
+        truncating=config.truncating,
+        value=imdb.PAD_CHAR,
+    )
+
+
+def split_validation(
+    x: np.ndarray, y: np.ndarray, fraction: float
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Keras's `validation_split`: the last `fraction` of the samples (already shuffled by load_data) is held
+    out."""
+    n_val = int(len(x) * fraction)
+    if not 0 < n_val < len(x):
+        raise RunError(
+            f"validation_split={fraction} leaves no samples on one side of {len(x)}; pick 0.1 to 0.5"
+        )
+    cut = len(x) - n_val
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def fit_arrays(
+    config: TrainConfig, data: IMDBData
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(training arrays, validation arrays): the test set validates, as in the notebook, unless the config
+    holds out a `validation_split` of the training set."""
+    if config.validation_split:
+        return split_validation(data.x_train, data.train_labels, config.validation_split)
+    return (data.x_train, data.train_labels), (data.x_test, data.test_labels)
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, loss: float) -> dict[str, Any]:
+    """loss, accuracy, confusion matrix and per-class precision/recall/F1 of thresholded probabilities (p >
+    0.5)."""
+    y_true = np.asarray(y_true).astype(np.int64).ravel()
+    y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(np.int64)
+    matrix = metrics.confusion_matrix(y_true, y_pred)
+    per_class = metrics.precision_recall_f1(matrix)
+    return {
+        "loss": float(loss),
+        "accuracy": float(np.trace(matrix) / matrix.sum()),
+        "samples": int(matrix.sum()),
+        "confusion_matrix": matrix.tolist(),
+        "per_class": {
+            name: {
+                "precision": float(per_class["precision"][i]),
+                "recall": float(per_class["recall"][i]),
+                "f1": float(per_class["f1"][i]),
+                "support": int(per_class["support"][i]),
+            }
+            for i, name in enumerate(CLASS_NAMES)
+        },
+    }
+
+
+# ---- the run folder
+# -------------------------------------------------------------------------------------------
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write `value` as indented JSON, atomically."""
+    text = json.dumps(value, indent=2) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: is {path.parent} a run folder made by `npnet train`?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"cannot read the {what} {path} ({e}); train the run again") from None
+
+
+def known_words(word_index: Mapping[str, int], config: TrainConfig) -> dict[str, int]:
+    """The part of the word index the model can see: ranks whose id (rank + index_from) is below num_words.
+
+    Every other word becomes the OOV id in `imdb.encode`, known or not, so this smaller index encodes any text
+    to exactly the same ids as the full one.
+    """
+    limit = config.num_words - imdb.INDEX_FROM
+    return {word: rank for word, rank in word_index.items() if rank < limit}
+
+
+def check_new_run(run_dir: Path) -> None:
+    """RunError unless `run_dir` is free for a new run."""
+    if (run_dir / CONFIG_JSON).exists():
+        raise RunError(
+            f"{run_dir} already holds a run; continue it with `npnet train --resume {run_dir}`, "
+            "or pick another --run-name"
+        )
+
+
+def create_run(run_dir: Path, config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> None:
+    """Start a run folder: config.json and the word index the model will understand. Refuses a used folder."""
+    check_new_run(run_dir)
+    word_index = imdb.get_word_index(data_files(data_dir)[1])  # fails before mkdir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
+    write_json(
+        run_dir / CONFIG_JSON,
+        {
+            "config": config.to_dict(),
+            "data_dir": str(resolve_data_dir(data_dir).resolve()),
+            "word_index": WORD_INDEX_JSON,
+            # the id layout of imdb.load_data / imdb.encode that this model was trained on
+            "ids": {
+                "pad": imdb.PAD_CHAR,
+                "start_char": imdb.START_CHAR,
+                "oov_char": imdb.OOV_CHAR,
+                "index_from": imdb.INDEX_FROM,
+            },
+            "npnet_version": npnet.__version__,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder read back: its config, where its data came from, and its word index."""
+
+    path: Path
+    config: TrainConfig
+    data_dir: str | None
+    word_index: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def model(self, weights: str = WEIGHTS_NPZ) -> npnet.Sequential:
+        """The run's model with the saved final weights."""
+        model = build_model(self.config)
+        path = self.path / weights
+        if not path.exists():
+            hint = (
+                f"training did not finish; continue it with `npnet train --resume {self.path}`"
+                if (self.path / CHECKPOINT_NPZ).exists()
+                else "train it first with `npnet train`"
+            )
+            raise RunError(f"{self.path} has no {weights}: {hint}")
+        model.load_weights(path)
+        return model
+
+    def encode(self, text: str) -> list[int]:
+        """A review's text -> its ids (start marker first), tokenized exactly as the training data was."""
+        return imdb.encode(text, self.word_index, num_words=self.config.num_words)
+
+    def inputs(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """Id lists -> the padded matrix the model takes, padded and truncated as in training."""
+        return pad_like_training(Ragged.from_lists(seqs), self.config)
+
+
+def open_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Read a run folder made by `create_run`."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"no run folder at {path}: pass --run runs/<name> of a run made by `npnet train`")
+    saved = read_json(path / CONFIG_JSON, "run config")
+    try:
+        config = TrainConfig.from_dict(saved["config"])
+        ids = saved["ids"]
+    except (KeyError, TypeError) as e:
+        raise RunError(f"{path / CONFIG_JSON} is not a run config ({e}); train the run again") from None
+    expected = {
+        "pad": imdb.PAD_CHAR,
+        "start_char": imdb.START_CHAR,
+        "oov_char": imdb.OOV_CHAR,
+        "index_from": imdb.INDEX_FROM,
+    }
+    if ids != expected:
+        raise RunError(f"{path} was trained with ids {ids}, this npnet encodes with {expected}; retrain it")
+    word_index = read_json(path / saved.get("word_index", WORD_INDEX_JSON), "word index")
+    return Run(path=path, config=config, data_dir=saved.get("data_dir"), word_index=word_index)
+
+
+def update_epochs(run: Run, epochs: int) -> Run:
+    """Extend (or shorten, down to the epochs done) a run's epoch count in its config.json."""
+    path = run.path / CONFIG_JSON
+    saved = read_json(path, "run config")
+    config = dataclasses.replace(run.config, epochs=epochs)
+    saved["config"] = config.to_dict()
+    write_json(path, saved)
+    return dataclasses.replace(run, config=config)
+
+
+def fit_run(
+    run: Run,
+    model: npnet.Sequential,
+    data: IMDBData,
+    *,
+    resume: checkpoint.Checkpoint | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: int = 1,
+) -> dict[str, list[float]]:
+    """Train `model` (made by `build_model(run.config)`), checkpointing into the run folder after every epoch
+    and saving the final weights; returns the history of the whole run (loss, accuracy, val_loss,
+    val_accuracy, lr, seconds per epoch).
+
+    `resume`: the run's last checkpoint, to continue after its last complete epoch (bitwise as if never
+    stopped). A KeyboardInterrupt propagates; the checkpoint of the last complete epoch is then on disk.
+    """
+    config = run.config
+    (x_train, y_train), validation = fit_arrays(config, data)
+    saver = checkpoint.EpochCheckpoint(
+        run.path / CHECKPOINT_NPZ, config.to_dict(), history=resume.history if resume else None
+    )
+    if resume is not None:
+        checkpoint.restore(model, resume)
+    model.fit(
+        x_train,
+        y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=validation,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[*callbacks, saver],
+        initial_epoch=resume.epochs_done if resume else 0,
+    )
+    model.save_weights(run.path / WEIGHTS_NPZ)
+    return saver.history
