@@ -47,16 +47,22 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             rows += parts if detail else [_init_summary(parts)]
     data = checks.padded_imdb(npz_path)
     precisions = checks.PRECISIONS.values()
-    for fused in (None, False):
-        for precision in precisions:
-            for mask_zero in (False, True):
-                rows += checks.forward_rows(precision, data, specs.ModelSpec(mask_zero=mask_zero), fused)
+    for precision in precisions:
+        parts = [
+            row
+            for fused in (None, False)
+            for mask_zero in (False, True)
+            for row in checks.forward_rows(precision, data, specs.ModelSpec(mask_zero=mask_zero), fused)
+        ]
+        quantity = f"{parts[0].quantity}: plain and mask_zero, fused path and readable layers"
+        rows += fold(parts, "forward (Keras's weights)", quantity)
     for spec in specs.MAIN_SPECS:
         for precision in precisions:
             rows += checks.training_rows(spec, precision, data, detail=detail)
     for fused in (None, False):
         for precision in precisions:
-            rows += checks.fit_rows(specs.FAST, precision, data, fused)
+            parts = checks.fit_rows(specs.FAST, precision, data, fused)
+            rows += fold(parts, parts[0].check, "history (loss, accuracy, val_*), evaluate, predict")
     for spec in specs.VARIANT_SPECS:
         for precision in precisions:
             parts = checks.training_rows(spec, precision, data, detail=detail)
