@@ -6,15 +6,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt
-
 from benchmarks.systems import SYSTEMS
 
 # The issue's targets for the scaling factors.
 SCALING_TARGETS = {"samples": 2.1, "length": 1.3, "vocab": 2.2}
+RSS_TARGET_MB = 300  # the issue's target for `npnet train`'s peak RSS
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -69,6 +65,7 @@ def write_markdown(path: Path, results: dict) -> None:
         f"once for validation; {bound['train_pairs']:,} + {bound['val_pairs']:,} pairs): "
         f"**{bound['bound_s']:.3f} s**; npnet / bound = {_fmt(results['npnet_over_bound'])}. "
         f"Copy bandwidth {results['copy_bandwidth_gbs']:.1f} GB/s.",
+        *_train_rss_lines(results.get("train_rss")),
         "",
         "## Per operation (ms per batch, median)",
         "",
@@ -104,8 +101,28 @@ def write_markdown(path: Path, results: dict) -> None:
     _atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def _train_rss_lines(rss: dict | None) -> list[str]:
+    """The peak-RSS paragraph (only with --data DIR)."""
+    if rss is None:
+        return []
+    if "error" in rss:
+        return ["", f"Peak RSS of `npnet train`: not measured ({rss['error']})."]
+    return [
+        "",
+        f"Peak RSS (VmHWM) of `{rss['command']}` (the real command, its own process, "
+        f"{rss['seconds']:.1f} s): **{rss['peak_rss_mb']:.0f} MB** (target <= {RSS_TARGET_MB} MB).",
+    ]
+
+
 def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:
     """One panel per axis: npnet's epoch seconds against the workload parameter."""
+    # Imported here: `npnet bench` loads this module whenever the CLI starts, and pyplot would add ~30 MB to
+    # every command's memory, `npnet train`'s peak RSS included.
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
     axes_names = list(scaling) or ["(no scaling data)"]
     fig, axes = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], axes_names, strict=True):

@@ -6,6 +6,8 @@
    hit all systems alike; medians over rounds, and ratios to npnet paired within each round.
 3. Scaling: npnet on workloads with samples x2, length x2, vocab x10 and other batch sizes, in the same
    rounds (each variant is one more worker).
+4. With --data DIR (an npnet data dir): the peak RSS of the real `npnet train` (notebook preset), in a child
+   process that reports its own VmHWM (benchmarks.rss).
 Writes results.json, results.md and scaling.png to --out (default benchmarks/out/).
 """
 
@@ -67,6 +69,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--data",
         type=Path,
         help="real IMDB: an npnet data dir (imdb.npz) or a padded .npz (x_train, y_train, x_val, y_val)",
+    )
+    parser.add_argument(
+        "--rss-epochs",
+        type=int,
+        help="epochs of the measured `npnet train` with --data DIR (default: the preset's 60)",
     )
     parser.add_argument(
         "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
@@ -238,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
     results["epochs"] = {k: v for k, v in epochs.items() if not k.startswith("npnet, ")}
     results["ratios_to_npnet"] = paired_ratios(results["epochs"], "npnet")
     results["scaling"] = _scaling(epochs, variants, sizes)
+    if args.data and args.data.is_dir():
+        print("peak RSS of npnet train ...", flush=True)
+        results["train_rss"] = _train_rss(args.data, args.rss_epochs, args.blas_threads)
     bound = results["bound"]["bound_s"]
     npnet_epoch = results["epochs"].get("npnet", {}).get("median_total_s")
     results["npnet_over_bound"] = npnet_epoch / bound if npnet_epoch else None
@@ -261,6 +271,8 @@ def argv_of(args: argparse.Namespace) -> list[str]:
         words += ["--systems", args.systems]
     if args.data:
         words += ["--data", str(args.data)]
+    if args.rss_epochs:
+        words += ["--rss-epochs", str(args.rss_epochs)]
     if args.blas_threads:
         words += ["--blas-threads", str(args.blas_threads)]
     if args.no_scaling:
@@ -305,6 +317,26 @@ def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
         if line.startswith(PREFIX):
             return json.loads(line[len(PREFIX) :])
     raise RuntimeError(f"benchmarks.ops failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
+def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> dict:
+    """benchmarks.rss: `npnet train` on `data_dir` in a fresh process, which reports its own peak RSS."""
+    from npnet.datasets.imdb import WORD_INDEX_NAME
+
+    if not (data_dir / WORD_INDEX_NAME).is_file():  # npnet train would try to download it
+        return {"error": f"{data_dir} has no {WORD_INDEX_NAME}; build it with `npnet data build`"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rss", str(data_dir.resolve()), *([str(epochs)] if epochs else [])],
+        cwd=ROOT,
+        env=_worker_env("npnet", blas_threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(PREFIX):
+            return json.loads(line[len(PREFIX) :])
+    return {"error": f"benchmarks.rss failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"}
 
 
 def _write_json(path: Path, payload: dict) -> None:

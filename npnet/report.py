@@ -20,18 +20,14 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: never open a window, work on machines without a display
-
-import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
-from matplotlib.ticker import MaxNLocator
 
 from npnet.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
@@ -45,6 +41,18 @@ HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "second
 CLASS_NAMES = ("negative", "positive")
 
 _DPI = 100  # with the 6x4-inch figures below: 600x400 pixel PNGs of a few tens of KB
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, imported on first use: matplotlib, seaborn and the scipy and
+    pandas they pull in hold ~130 MB resident, which would otherwise sit beside the data all through
+    training (`npnet train`'s peak RSS, benchmarks.rss)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window, work on machines without a display
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def write_history_csv(path: str | Path, history: Mapping[str, Sequence[float]]) -> None:
@@ -86,7 +94,9 @@ def plot_metric(
     """
     label = metric.capitalize()
     epochs = np.arange(1, len(history[metric]) + 1)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
     ax.plot(epochs, history[metric], "bo", markersize=3, label=f"Training {metric}")
     if f"val_{metric}" in history:
         ax.plot(epochs, history[f"val_{metric}"], "b", label=f"{val_name} {metric}")
@@ -105,8 +115,10 @@ def plot_confusion(
 ) -> None:
     """A seaborn heatmap of a 2x2 confusion matrix (rows: true class, columns: predicted class) with
     counts."""
+    import seaborn as sns  # imported here, not at module level: see _pyplot
+
     matrix = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _pyplot().subplots(figsize=(5, 4))
     sns.heatmap(
         matrix,
         annot=True,
@@ -220,10 +232,10 @@ def _write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def _save_figure(fig: plt.Figure, path: str | Path) -> None:
+def _save_figure(fig: Figure, path: str | Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI)
-    plt.close(fig)
+    _pyplot().close(fig)
     _write_bytes(path, buffer.getvalue())
 
 

@@ -13,6 +13,7 @@ import pytest
 from benchmarks.run import main
 from npnet.cli import main as npnet_main
 from tests.test_imdb_load import save_imdb
+from tests.training_helpers import build_data
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_KERAS_JAX = all(importlib.util.find_spec(m) is not None for m in ("keras", "jax"))
@@ -100,3 +101,17 @@ def test_data_accepts_an_npnet_data_directory(tmp_path):
     results = _check_outputs(out, ["npnet"])
     workload = results["workload"]
     assert "npnet data dir" in workload and "60 train + 60 validation reviews, length 64" in workload
+    assert "imdb_word_index.json" in results["train_rss"]["error"]  # npnet train needs it: not measured
+
+
+def test_data_dir_measures_the_peak_rss_of_npnet_train(tmp_path):
+    data_dir = build_data(tmp_path)
+    out = tmp_path / "out"
+    args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", "npnet", "--data", str(data_dir)]
+    assert main([*args, "--rss-epochs", "2", "--out", str(out)]) == 0
+    rss = _check_outputs(out, ["npnet"])["train_rss"]
+    assert "error" not in rss, rss
+    assert rss["exit_code"] == 0 and rss["command"].startswith("npnet train --data-dir")
+    assert "--epochs 2" in rss["command"]
+    assert rss["peak_rss_mb"] > 20  # the Python process with NumPy loaded is already bigger than this
+    assert "Peak RSS (VmHWM) of `npnet train" in (out / "results.md").read_text()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npnet.fast import BagOfWords, backward, forward
+from npnet.fast import BagOfWords, backward, embedding_pool, forward
 from npnet.fast.reference import backward_reference, forward_reference
 
 # dense_min_df values that exercise every split: all ids dense, a mix, only the tail (pure CSR).
@@ -202,3 +202,18 @@ def test_bad_batch_inputs_are_refused():
         backward(batch, np.zeros((2, 3)), out=np.zeros((4, 2)))
     with pytest.raises(ValueError, match="dense_min_df must be >= 0"):
         BagOfWords.from_ids(np.array([[1]]), 4, dense_min_df=-0.1)
+
+
+@pytest.mark.parametrize("mask_zero", [False, True])
+@pytest.mark.parametrize("split", [*SPLITS, 0.05])
+def test_rows_counted_in_blocks_match_the_reference(monkeypatch, mask_zero, split):
+    # from_ids consumes the reviews in blocks of rows (to bound its memory); blocks of 3 rows put ids,
+    # padding-only rows and empty tails on both sides of many block boundaries.
+    monkeypatch.setattr(embedding_pool, "_BLOCK_ROWS", 3)
+    rng = np.random.default_rng(5)
+    ids = np.minimum(rng.zipf(1.5, size=(20, 9)) - 1, 29)
+    ids[4] = 0
+    ids[11, :5] = 0
+    E = rng.normal(size=(30, 4))
+    grad = rng.normal(size=(20, 4))
+    _assert_close_f64(ids, E, grad, mask_zero, split, rng.permutation(20))

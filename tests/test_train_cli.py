@@ -236,3 +236,12 @@ def test_evaluate_errors(tmp_path: Path) -> None:
     assert run_cli("evaluate")[0] == 2  # --run is required
     code, _, err = run_cli("evaluate", "--run", tmp_path)
     assert code == 1 and "config.json is missing" in err
+
+
+def test_without_reviews_keeps_what_training_uses(data_dir: Path) -> None:
+    data = training.load_imdb(training.preset_config("notebook", maxlen=40), data_dir)
+    lean = data.without_reviews()
+    assert len(lean.train_seqs) == len(lean.test_seqs) == 0 and lean.train_seqs.values.size == 0
+    assert len(data.train_seqs) > 0  # the original is left as it was
+    for name in ("x_train", "x_test", "train_labels", "test_labels"):
+        assert getattr(lean, name) is getattr(data, name)

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from npnet.report import CLASS_NAMES
 
@@ -21,6 +20,8 @@ def error(command: str, message: str) -> int:
 def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:
     """The notebook's printout: loss and accuracy, the first 10 test labels vs predictions, the confusion
     matrix (a pandas crosstab); then precision, recall and F1 per class."""
+    import pandas as pd  # only here: importing it with the CLI would hold ~40 MB through all of training
+
     y_true = np.asarray(y_true).astype(int).ravel()
     y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(int)
     print(f"\nTest loss: {metrics['loss']:.4f}  Test accuracy: {metrics['accuracy']:.4f}")

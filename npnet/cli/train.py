@@ -178,6 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         run, state = training.open_run(args.runs_dir / name), None
     config = run.config
     _show_data(run, data)
+    data = data.without_reviews()  # the printout above was their last use
 
     model = training.build_model(config)
     model.summary()

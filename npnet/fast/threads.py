@@ -10,21 +10,16 @@ threadpoolctl can (a runtime dependency for this reason); without it this is a n
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from functools import cache
-
-
-@cache
-def _controller():  # -> threadpoolctl.ThreadpoolController | None
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()  # inspects the loaded libraries once; each limit() then costs ~10 us
 
 
 def blas_threads(limit: int | None = 1) -> AbstractContextManager:
     """`with blas_threads(1): ...` limits BLAS to `limit` threads inside the block (None: unchanged)."""
-    controller = _controller()
-    if controller is None or limit is None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
         return nullcontext()
-    return controller.limit(limits=limit, user_api="blas")
+    if limit is None:
+        return nullcontext()
+    # Inspects the loaded libraries afresh (~1 ms, once per fit/evaluate/predict call, not per batch), so
+    # a BLAS loaded after the first call (scipy's, imported when a report first plots) is limited too.
+    return threadpool_limits(limits=limit, user_api="blas")
