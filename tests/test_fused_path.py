@@ -5,12 +5,15 @@ gradients as a readable fit, in float64 to rounding (1e-12 relative), and in flo
 readable float32 run than float32 itself is from the float64 run.
 """
 
+import threading
+
 import numpy as np
 import pytest
 
 import npnet
 from npnet import callbacks, layers, optimizers
 from npnet.fast import BagOfWords
+from npnet.fast import embedding_pool as fast_pair
 
 VOCAB = 300
 
@@ -142,3 +145,34 @@ def test_fused_option_is_checked():
     with pytest.raises(ValueError, match="starts with Embedding -> GlobalAveragePooling1D"):
         dense_only.fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), verbose=0)
     assert not npnet.Sequential([layers.Dense(4)]).uses_fused_path()
+
+
+@pytest.fixture
+def thread_setting():
+    yield npnet.config.set_num_threads
+    npnet.config.set_num_threads(None)
+
+
+@pytest.mark.parametrize("mask_zero", [False, True])
+def test_two_threads_change_no_bit_of_fit_evaluate_or_predict(mask_zero, thread_setting, monkeypatch):
+    """The second thread runs whole parts (a batch's tail; a run of validation batches) that it alone
+    writes, and nothing is summed across threads, so the thread count may not change a single bit."""
+    tail_threads = set()
+    sums = fast_pair._tail_sums
+
+    def recording(*args):
+        tail_threads.add(threading.current_thread().name)
+        return sums(*args)
+
+    monkeypatch.setattr(fast_pair, "_tail_sums", recording)
+    runs = []
+    for threads in (1, 2):
+        thread_setting(threads)
+        tail_threads.clear()
+        model, history, grads, (xv, yv) = train(None, "float32", mask_zero)
+        outputs = [*model.get_weights(), *grads, model.predict(xv, batch_size=7)]
+        runs.append((history, model.evaluate(xv, yv, 16), outputs))
+        assert (tail_threads == {threading.current_thread().name}) == (threads == 1)
+    (h1, e1, o1), (h2, e2, o2) = runs
+    assert h2 == h1 and e2 == e1
+    assert all(np.array_equal(a, b) for a, b in zip(o1, o2, strict=True))

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet.fast.threads import SERIAL, Workers
+
 # Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
 # one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +
 # forward + backward per batch of 512 cost 2.1 / 1.6 / 1.3 / 1.25 / 1.36 ms at 0.005 / 0.01 / 0.02 / 0.05 /
@@ -195,8 +197,12 @@ class BagOfWords:
     def __len__(self) -> int:
         return self.head_counts.shape[0]
 
-    def take(self, indices: np.ndarray, dtype: np.dtype | str = np.float32) -> BagBatch:
-        """The batch of reviews `indices` (1-D, any order, repeats allowed), with float counts of `dtype`."""
+    def take(
+        self, indices: np.ndarray, dtype: np.dtype | str = np.float32, workers: Workers = SERIAL
+    ) -> BagBatch:
+        """The batch of reviews `indices` (1-D, any order, repeats allowed), with float counts of `dtype`.
+
+        `workers` may cut the tail on a second thread while this one gathers the head."""
         indices = np.asarray(indices)
         if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
             raise ValueError(
@@ -204,6 +210,10 @@ class BagOfWords:
             )
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise ValueError(f"indices must lie in [0, {len(self)}), the number of reviews in this bag")
+        tail = workers.start(self._take_tail, indices)
+        return self._batch(self.head_counts[indices], indices, dtype, *tail())
+
+    def _take_tail(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         starts = self.tail_ptr[indices]
         sizes = self.tail_ptr[indices + 1] - starts
         offsets = np.zeros(indices.size + 1, dtype=np.intp)
@@ -211,57 +221,78 @@ class BagOfWords:
         # Position j of the batch's tail comes from position j + (start of its review - start of its group).
         source = np.repeat(starts - offsets[:-1], sizes)
         source += np.arange(offsets[-1])
-        return self._batch(self.head_counts[indices], self.tail_ids[source], sizes, offsets, indices, dtype)
+        return _tail_parts(self.tail_ids[source], sizes, offsets)
 
     def slice(self, start: int, stop: int, dtype: np.dtype | str = np.float32) -> BagBatch:
         """Reviews start..stop-1 in order (validation, prediction): views, no gathers, cheaper than take."""
         if not 0 <= start < stop <= len(self):
             raise ValueError(f"need 0 <= start < stop <= {len(self)}; got start={start}, stop={stop}")
         ptr = self.tail_ptr[start : stop + 1]
-        sizes = np.diff(ptr)
-        tail = self.tail_ids[ptr[0] : ptr[-1]]
-        return self._batch(self.head_counts[start:stop], tail, sizes, ptr - ptr[0], slice(start, stop), dtype)
+        tail = _tail_parts(self.tail_ids[ptr[0] : ptr[-1]], np.diff(ptr), ptr - ptr[0])
+        return self._batch(self.head_counts[start:stop], slice(start, stop), dtype, *tail)
 
     def _batch(
         self,
         head_counts: np.ndarray,
-        tail_ids: np.ndarray,
-        sizes: np.ndarray,
-        offsets: np.ndarray,
         rows: np.ndarray | slice,
         dtype: np.dtype | str,
+        tail_ids: np.ndarray,
+        tail_rows: np.ndarray,
+        tail_starts: np.ndarray,
+        tail_nonempty: np.ndarray,
     ) -> BagBatch:
         dtype = np.dtype(dtype)
-        nonempty = np.flatnonzero(sizes)
         return BagBatch(
             vocab_size=self.vocab_size,
             head=head_counts.astype(dtype),  # small integer counts (1 byte each) -> floats for BLAS
             head_index=_index_for(self.head_ids),
             tail_ids=tail_ids,
-            tail_rows=np.repeat(np.arange(sizes.size), sizes),
-            tail_starts=offsets[nonempty],
-            tail_nonempty=nonempty,
+            tail_rows=tail_rows,
+            tail_starts=tail_starts,
+            tail_nonempty=tail_nonempty,
             scale=self.scale[rows].astype(dtype),
         )
 
 
-def forward(batch: BagBatch, E: np.ndarray) -> np.ndarray:
-    """pooled (B, D): the mean embedding row of each review of `batch`; E (V, D) has the batch's dtype."""
+def _tail_parts(
+    tail_ids: np.ndarray, sizes: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's tail fields (see `BagBatch`) from its tail ids, group sizes and group offsets."""
+    nonempty = np.flatnonzero(sizes)
+    return tail_ids, np.repeat(np.arange(sizes.size), sizes), offsets[nonempty], nonempty
+
+
+def forward(batch: BagBatch, E: np.ndarray, workers: Workers = SERIAL) -> np.ndarray:
+    """pooled (B, D): the mean embedding row of each review of `batch`; E (V, D) has the batch's dtype.
+
+    `workers` may sum the tail on a second thread while this one runs the head's gemm."""
     _check_table(batch, E)
+    tail_sums = workers.start(_tail_sums, batch, E)
     pooled = batch.head @ E[batch.head_index]
     if batch.tail_ids.size:
-        rows = _as_pairs(np.take(E, batch.tail_ids, axis=0))
-        # reduceat sums each group up to the next start; empty groups were left out of tail_starts since
-        # reduceat would return the element at their start instead of zero.
-        _as_pairs(pooled)[batch.tail_nonempty] += np.add.reduceat(rows, batch.tail_starts, axis=0)
+        _as_pairs(pooled)[batch.tail_nonempty] += tail_sums()
     pooled *= batch.scale[:, None]
     return pooled
 
 
-def backward(batch: BagBatch, grad_pooled: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _tail_sums(batch: BagBatch, E: np.ndarray) -> np.ndarray | None:
+    """(R, D) sums of the tail rows of E for each non-empty group (as pairs, see `_as_pairs`)."""
+    if not batch.tail_ids.size:
+        return None
+    rows = _as_pairs(np.take(E, batch.tail_ids, axis=0))
+    # reduceat sums each group up to the next start; empty groups were left out of tail_starts since
+    # reduceat would return the element at their start instead of zero.
+    return np.add.reduceat(rows, batch.tail_starts, axis=0)
+
+
+def backward(
+    batch: BagBatch, grad_pooled: np.ndarray, out: np.ndarray | None = None, workers: Workers = SERIAL
+) -> np.ndarray:
     """dE (V, D) for `forward`: dense, every row written (zero where no id of the batch points).
 
     `out`, if given, is a (V, D) array of the batch's dtype that is overwritten and returned (no allocation).
+    `workers` may scatter the tail on a second thread while this one runs the head's gemm: head and tail
+    ids are disjoint, so the two write different rows of `out`.
     """
     if grad_pooled.ndim != 2 or grad_pooled.shape[0] != len(batch):
         raise ValueError(
@@ -277,17 +308,24 @@ def backward(batch: BagBatch, grad_pooled: np.ndarray, out: np.ndarray | None = 
     else:
         out.fill(0)
     scaled = grad_pooled.astype(batch.dtype, copy=False) * batch.scale[:, None]
+    tail_done = workers.start(_scatter_tail, batch, scaled, out)
     out[batch.head_index] = batch.head.T @ scaled
-    if batch.tail_ids.size:
-        # ufunc.at is slow on 2-D rows but fast on a 1-D array, so scatter into the flattened table: element
-        # k of tail token j goes to flat index id_j * width + k. Built k-major, (width, n), so that index and
-        # values come from long contiguous loops; each target still adds its terms in token order.
-        columns = np.ascontiguousarray(_as_pairs(scaled).T)  # (width, B)
-        width = columns.shape[0]
-        flat_index = np.arange(width)[:, None] + batch.tail_ids * width
-        values = np.take(columns, batch.tail_rows, axis=1)
-        np.add.at(_as_pairs(out).reshape(-1), flat_index.reshape(-1), values.reshape(-1))
+    tail_done()
     return out
+
+
+def _scatter_tail(batch: BagBatch, scaled: np.ndarray, out: np.ndarray) -> None:
+    """Add each tail token's row of `scaled` (B, D) into its id's row of `out` (V, D)."""
+    if not batch.tail_ids.size:
+        return
+    # ufunc.at is slow on 2-D rows but fast on a 1-D array, so scatter into the flattened table: element
+    # k of tail token j goes to flat index id_j * width + k. Built k-major, (width, n), so that index and
+    # values come from long contiguous loops; each target still adds its terms in token order.
+    columns = np.ascontiguousarray(_as_pairs(scaled).T)  # (width, B)
+    width = columns.shape[0]
+    flat_index = np.arange(width)[:, None] + batch.tail_ids * width
+    values = np.take(columns, batch.tail_rows, axis=1)
+    np.add.at(_as_pairs(out).reshape(-1), flat_index.reshape(-1), values.reshape(-1))
 
 
 def _as_pairs(a: np.ndarray) -> np.ndarray:
