@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -308,11 +308,12 @@ class Sequential:
                 order = self.fit_rng.permutation(n) if shuffle else None
                 totals: dict[str, float] = {}
                 seen = 0
-                for batch, rows in enumerate(_batches(n, batch_size, order)):
-                    xb, yb = feed(rows, workers), y[rows]
+                ahead = _CutAhead(feed, list(_batches(n, batch_size, order)), workers)
+                for batch, (rows, xb) in enumerate(ahead):
+                    yb = y[rows]
                     cbs.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
                     where = f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}"
-                    logs = self._train_step(xb, yb, where, workers)
+                    logs = self._train_step(xb, yb, where, workers, before_update=ahead.start_next)
                     seen += len(xb)
                     for key, value in logs.items():
                         totals[key] = totals.get(key, 0.0) + value * len(xb)
@@ -330,8 +331,15 @@ class Sequential:
             cbs.on_train_end()
         return history
 
-    def _train_step(self, x: Batch, y: np.ndarray, where: str, workers: Workers = SERIAL) -> dict[str, float]:
-        """Forward, loss and metrics (pre-update values), backward, optimizer step."""
+    def _train_step(
+        self,
+        x: Batch,
+        y: np.ndarray,
+        where: str,
+        workers: Workers = SERIAL,
+        before_update: Callable[[], None] | None = None,
+    ) -> dict[str, float]:
+        """Forward, loss and metrics (pre-update values), backward, `before_update()`, optimizer step."""
         y_pred = self._step_forward(x, training=True, workers=workers)
         loss = self.loss(y, y_pred)
         if not math.isfinite(loss):
@@ -341,6 +349,8 @@ class Sequential:
             )
         logs = {"loss": loss, **{m.name: m(y, y_pred) for m in self.metrics}}
         self._step_backward(x, self.loss.gradient(y, y_pred), workers)
+        if before_update is not None:
+            before_update()
         self.optimizer.apply_gradients(zip(self._grads(), self._params(), strict=True))
         return logs
 
@@ -566,12 +576,38 @@ class _Feed:
     def __len__(self) -> int:
         return len(self.x)
 
-    def __call__(self, rows: slice | np.ndarray, workers: Workers = SERIAL) -> Batch:
+    def __call__(self, rows: slice | np.ndarray) -> Batch:
         if self.bag is None:
             return self.x[rows]
         if isinstance(rows, slice):  # in order: views of the bag, cheaper than a gather
             return self.bag.slice(rows.start, min(rows.stop, len(self.bag)), self.dtype)
-        return self.bag.take(rows, self.dtype, workers)
+        return self.bag.take(rows, self.dtype)
+
+
+class _CutAhead:
+    """fit's batches, (rows, batch) in order, each cut from `feed` on another thread while the step before
+    it runs: a cut does not depend on the weights. `start_next()` begins the next cut; the step calls it
+    once its own work on the other thread is queued (the tail scatter), so the cut runs beside this
+    thread's gemm and optimizer update. Without a bag (the readable path) a cut is a cheap row selection,
+    not worth a hand-off, and happens here."""
+
+    def __init__(self, feed: _Feed, selectors: list[slice | np.ndarray], workers: Workers) -> None:
+        self._feed, self._selectors = feed, selectors
+        self._workers = workers if feed.bag is not None else SERIAL
+        self._next = 0
+        self._pending: Callable[[], Batch] | None = None
+
+    def start_next(self) -> None:
+        if self._pending is None and self._next < len(self._selectors):
+            self._pending = self._workers.start(self._feed, self._selectors[self._next])
+
+    def __iter__(self) -> Iterator[tuple[slice | np.ndarray, Batch]]:
+        while self._next < len(self._selectors):
+            self.start_next()
+            assert self._pending is not None
+            batch, self._pending = self._pending(), None
+            self._next += 1
+            yield self._selectors[self._next - 1], batch
 
 
 def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[slice | np.ndarray]:

@@ -222,7 +222,7 @@ def test_rows_counted_in_blocks_match_the_reference(monkeypatch, mask_zero, spli
 @pytest.mark.parametrize("dense_min_df", SPLITS)
 @pytest.mark.parametrize("mask_zero", [False, True])
 def test_a_second_thread_changes_no_bit(dense_min_df, mask_zero):
-    """With two workers the tail (take, forward sums, backward scatter) runs on the other thread; each part
+    """With two workers the tail (forward sums, backward scatter) runs on the other thread; each part
     writes its own arrays or its own rows (head and tail ids are disjoint), so nothing may change."""
     rng = np.random.default_rng(5)
     ids = rng.integers(0, 30, size=(40, 12)) ** 2 % 30
@@ -230,14 +230,11 @@ def test_a_second_thread_changes_no_bit(dense_min_df, mask_zero):
     E = rng.standard_normal((30, 6)).astype(np.float32)
     grad = rng.standard_normal((25, 6)).astype(np.float32)
     bag = BagOfWords.from_ids(ids, 30, mask_zero=mask_zero, dense_min_df=dense_min_df)
-    indices = rng.integers(0, 40, size=25)
+    batch = bag.take(rng.integers(0, 40, size=25), np.float32)
     results = []
     for threads in (1, 2):
         with Workers(threads) as workers:
-            batch = bag.take(indices, np.float32, workers)
-            results.append((batch, forward(batch, E, workers), backward(batch, grad, workers=workers)))
-    (batch1, pooled1, dE1), (batch2, pooled2, dE2) = results
-    for field in ("head", "tail_ids", "tail_rows", "tail_starts", "tail_nonempty", "scale"):
-        np.testing.assert_array_equal(getattr(batch2, field), getattr(batch1, field))
+            results.append((forward(batch, E, workers), backward(batch, grad, workers=workers)))
+    (pooled1, dE1), (pooled2, dE2) = results
     np.testing.assert_array_equal(pooled2, pooled1)
     np.testing.assert_array_equal(dE2, dE1)

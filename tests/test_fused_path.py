@@ -155,8 +155,8 @@ def thread_setting():
 
 @pytest.mark.parametrize("mask_zero", [False, True])
 def test_two_threads_change_no_bit_of_fit_evaluate_or_predict(mask_zero, thread_setting, monkeypatch):
-    """The second thread runs whole parts (a batch's tail; a run of validation batches) that it alone
-    writes, and nothing is summed across threads, so the thread count may not change a single bit."""
+    """The second thread runs whole parts (a batch's tail, the next batch's cut, a run of validation
+    batches) that it alone writes; nothing is summed across threads, so the count may not change a bit."""
     tail_threads = set()
     sums = fast_pair._tail_sums
 

@@ -197,12 +197,8 @@ class BagOfWords:
     def __len__(self) -> int:
         return self.head_counts.shape[0]
 
-    def take(
-        self, indices: np.ndarray, dtype: np.dtype | str = np.float32, workers: Workers = SERIAL
-    ) -> BagBatch:
-        """The batch of reviews `indices` (1-D, any order, repeats allowed), with float counts of `dtype`.
-
-        `workers` may cut the tail on a second thread while this one gathers the head."""
+    def take(self, indices: np.ndarray, dtype: np.dtype | str = np.float32) -> BagBatch:
+        """The batch of reviews `indices` (1-D, any order, repeats allowed), with float counts of `dtype`."""
         indices = np.asarray(indices)
         if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
             raise ValueError(
@@ -210,10 +206,6 @@ class BagOfWords:
             )
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise ValueError(f"indices must lie in [0, {len(self)}), the number of reviews in this bag")
-        tail = workers.start(self._take_tail, indices)
-        return self._batch(self.head_counts[indices], indices, dtype, *tail())
-
-    def _take_tail(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
         starts = self.tail_ptr[indices]
         sizes = self.tail_ptr[indices + 1] - starts
         offsets = np.zeros(indices.size + 1, dtype=np.intp)
@@ -221,45 +213,38 @@ class BagOfWords:
         # Position j of the batch's tail comes from position j + (start of its review - start of its group).
         source = np.repeat(starts - offsets[:-1], sizes)
         source += np.arange(offsets[-1])
-        return _tail_parts(self.tail_ids[source], sizes, offsets)
+        return self._batch(self.head_counts[indices], self.tail_ids[source], sizes, offsets, indices, dtype)
 
     def slice(self, start: int, stop: int, dtype: np.dtype | str = np.float32) -> BagBatch:
         """Reviews start..stop-1 in order (validation, prediction): views, no gathers, cheaper than take."""
         if not 0 <= start < stop <= len(self):
             raise ValueError(f"need 0 <= start < stop <= {len(self)}; got start={start}, stop={stop}")
         ptr = self.tail_ptr[start : stop + 1]
-        tail = _tail_parts(self.tail_ids[ptr[0] : ptr[-1]], np.diff(ptr), ptr - ptr[0])
-        return self._batch(self.head_counts[start:stop], slice(start, stop), dtype, *tail)
+        sizes = np.diff(ptr)
+        tail = self.tail_ids[ptr[0] : ptr[-1]]
+        return self._batch(self.head_counts[start:stop], tail, sizes, ptr - ptr[0], slice(start, stop), dtype)
 
     def _batch(
         self,
         head_counts: np.ndarray,
+        tail_ids: np.ndarray,
+        sizes: np.ndarray,
+        offsets: np.ndarray,
         rows: np.ndarray | slice,
         dtype: np.dtype | str,
-        tail_ids: np.ndarray,
-        tail_rows: np.ndarray,
-        tail_starts: np.ndarray,
-        tail_nonempty: np.ndarray,
     ) -> BagBatch:
         dtype = np.dtype(dtype)
+        nonempty = np.flatnonzero(sizes)
         return BagBatch(
             vocab_size=self.vocab_size,
             head=head_counts.astype(dtype),  # small integer counts (1 byte each) -> floats for BLAS
             head_index=_index_for(self.head_ids),
             tail_ids=tail_ids,
-            tail_rows=tail_rows,
-            tail_starts=tail_starts,
-            tail_nonempty=tail_nonempty,
+            tail_rows=np.repeat(np.arange(sizes.size), sizes),
+            tail_starts=offsets[nonempty],
+            tail_nonempty=nonempty,
             scale=self.scale[rows].astype(dtype),
         )
-
-
-def _tail_parts(
-    tail_ids: np.ndarray, sizes: np.ndarray, offsets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A batch's tail fields (see `BagBatch`) from its tail ids, group sizes and group offsets."""
-    nonempty = np.flatnonzero(sizes)
-    return tail_ids, np.repeat(np.arange(sizes.size), sizes), offsets[nonempty], nonempty
 
 
 def forward(batch: BagBatch, E: np.ndarray, workers: Workers = SERIAL) -> np.ndarray:
