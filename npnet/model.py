@@ -15,6 +15,11 @@ weights (equal to the readable path up to rounding: the sums run in another orde
 `test_on_batch`, `gradients`, `forward`, `backward` and `layer_outputs` always run the readable layers.
 `Sequential(..., fused=False)` makes fit/evaluate/predict run them too, for anyone studying the Embedding
 and pooling layers' caches during training.
+
+On the fused path fit/evaluate/predict use `npnet.config.num_threads()` threads (`npnet.fast.Workers`):
+in a step the other thread runs the sparse tail (forward sums, backward scatter) beside this thread's
+dense gemm, then cuts the next batch during the optimizer update; validation/predict split the batches
+into one run per thread. Every thread count gives bitwise the same numbers.
 """
 
 from __future__ import annotations
