@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from benchmarks.systems import SYSTEMS
+from npnet.atomic import atomic_write
 
 # The issue's targets for the scaling factors.
 SCALING_TARGETS = {"samples": 2.1, "length": 1.3, "vocab": 2.2}
 RSS_TARGET_MB = 300  # the issue's target for `npnet train`'s peak RSS
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _fmt(seconds: float | None) -> str:
@@ -98,7 +90,8 @@ def write_markdown(path: Path, results: dict) -> None:
                     f"| {axis} | {p['value']:,} | {p['epoch_s']:.3f} | {p['factor']:.2f} "
                     f"| {f'<= {target}' if target else ''} |"
                 )
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _train_rss_lines(rss: dict | None) -> list[str]:
@@ -127,16 +120,17 @@ def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:
     fig, axes = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], axes_names, strict=True):
         points = scaling.get(name, [])
-        ax.plot([p["value"] for p in points], [p["epoch_s"] for p in points], marker="o")
+        values = [p["value"] for p in points]
+        ax.plot(values, [p["epoch_s"] for p in points], marker="o")
         ax.set_xscale("log")
+        # Ticks at the measured values only, in plain numbers (log-axis minor labels overlap).
+        ax.set_xticks(values, [f"{v:,}" for v in values])
+        ax.minorticks_off()
         ax.set_xlabel(name)
         ax.set_ylabel("epoch s (train + validation)")
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
     fig.suptitle("npnet epoch time scaling")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)

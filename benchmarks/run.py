@@ -31,6 +31,7 @@ from benchmarks.report import write_markdown, write_plot
 from benchmarks.systems import SYSTEMS
 from benchmarks.worker import PREFIX
 from benchmarks.workload import real, synthetic
+from npnet.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -340,10 +341,8 @@ def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> 
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    text = json.dumps(payload, indent=2)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 if __name__ == "__main__":

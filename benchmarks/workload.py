@@ -9,12 +9,12 @@ marker); short ones are padded with 0 at the end. Labels are random 0/1 (they do
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from npnet.atomic import atomic_write
 
 START, OOV, FIRST_WORD = 1, 2, 4
 MEDIAN_LENGTH, LENGTH_SIGMA, MIN_LENGTH, MAX_LENGTH = 178.0, 0.76, 10, 2500
@@ -39,22 +39,15 @@ class Workload:
 
     def save(self, path: Path) -> None:
         """Write a plain (pickle-free) .npz atomically."""
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(
-                tmp,
-                x_train=self.x_train,
-                y_train=self.y_train,
-                x_val=self.x_val,
-                y_val=self.y_val,
-                sizes=np.array([self.vocab_size, self.batch_size]),
-                description=np.array(self.description),
-            )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        arrays = {
+            "x_train": self.x_train,
+            "y_train": self.y_train,
+            "x_val": self.x_val,
+            "y_val": self.y_val,
+            "sizes": np.array([self.vocab_size, self.batch_size]),
+            "description": np.array(self.description),
+        }
+        atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: Path) -> Workload:
