@@ -304,10 +304,12 @@ def _scaling(epochs: dict[str, dict], variants: dict, sizes: Sizes) -> dict[str,
     return {axis: sorted(points, key=lambda p: p["value"]) for axis, points in curves.items()}
 
 
-def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
-    """benchmarks.ops in its own process, under the workers' thread settings."""
+def _run_module(module: str, args: list[str], blas_threads: int | None) -> tuple[dict | None, str]:
+    """`python -m module args` in its own process under the workers' thread settings.
+
+    Returns (the JSON it printed after PREFIX, or None; the tail of its stderr for an error message)."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ops", str(workload), str(repeats)],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=_worker_env("npnet", blas_threads),
         capture_output=True,
@@ -316,8 +318,16 @@ def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
     )
     for line in done.stdout.splitlines():
         if line.startswith(PREFIX):
-            return json.loads(line[len(PREFIX) :])
-    raise RuntimeError(f"benchmarks.ops failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+            return json.loads(line[len(PREFIX) :]), ""
+    return None, f"{module} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"
+
+
+def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
+    """benchmarks.ops in its own process, under the workers' thread settings."""
+    result, error = _run_module("benchmarks.ops", [str(workload), str(repeats)], blas_threads)
+    if result is None:
+        raise RuntimeError(error)
+    return result
 
 
 def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> dict:
@@ -326,18 +336,9 @@ def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> 
 
     if not (data_dir / WORD_INDEX_NAME).is_file():  # npnet train would try to download it
         return {"error": f"{data_dir} has no {WORD_INDEX_NAME}; build it with `npnet data build`"}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.rss", str(data_dir.resolve()), *([str(epochs)] if epochs else [])],
-        cwd=ROOT,
-        env=_worker_env("npnet", blas_threads),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith(PREFIX):
-            return json.loads(line[len(PREFIX) :])
-    return {"error": f"benchmarks.rss failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"}
+    args = [str(data_dir.resolve()), *([str(epochs)] if epochs else [])]
+    result, error = _run_module("benchmarks.rss", args, blas_threads)
+    return result if result is not None else {"error": error[-500:]}
 
 
 def _write_json(path: Path, payload: dict) -> None:
