@@ -72,9 +72,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="real IMDB: an npnet data dir (imdb.npz) or a padded .npz (x_train, y_train, x_val, y_val)",
     )
     parser.add_argument(
+        "--rss-data",
+        type=Path,
+        help="an npnet data dir on which to measure `npnet train`'s peak RSS (default: --data, if a dir); "
+        "lets a synthetic run with scaling curves measure it too",
+    )
+    parser.add_argument(
         "--rss-epochs",
         type=int,
-        help="epochs of the measured `npnet train` with --data DIR (default: the preset's 60)",
+        help="epochs of the measured `npnet train` (default: the preset's 60)",
     )
     parser.add_argument(
         "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
@@ -246,9 +252,10 @@ def run(args: argparse.Namespace) -> int:
     results["epochs"] = {k: v for k, v in epochs.items() if not k.startswith("npnet, ")}
     results["ratios_to_npnet"] = paired_ratios(results["epochs"], "npnet")
     results["scaling"] = _scaling(epochs, variants, sizes)
-    if args.data and args.data.is_dir():
+    rss_data = args.rss_data or (args.data if args.data and args.data.is_dir() else None)
+    if rss_data:
         print("peak RSS of npnet train ...", flush=True)
-        results["train_rss"] = _train_rss(args.data, args.rss_epochs, args.blas_threads)
+        results["train_rss"] = _train_rss(rss_data, args.rss_epochs, args.blas_threads)
     bound = results["bound"]["bound_s"]
     npnet_epoch = results["epochs"].get("npnet", {}).get("median_total_s")
     results["npnet_over_bound"] = npnet_epoch / bound if npnet_epoch else None
@@ -272,6 +279,8 @@ def argv_of(args: argparse.Namespace) -> list[str]:
         words += ["--systems", args.systems]
     if args.data:
         words += ["--data", str(args.data)]
+    if args.rss_data:
+        words += ["--rss-data", str(args.rss_data)]
     if args.rss_epochs:
         words += ["--rss-epochs", str(args.rss_epochs)]
     if args.blas_threads:

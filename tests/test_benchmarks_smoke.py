@@ -115,3 +115,14 @@ def test_data_dir_measures_the_peak_rss_of_npnet_train(tmp_path):
     assert "--epochs 2" in rss["command"]
     assert rss["peak_rss_mb"] > 20  # the Python process with NumPy loaded is already bigger than this
     assert "Peak RSS (VmHWM) of `npnet train" in (out / "results.md").read_text()
+
+
+def test_rss_data_measures_npnet_train_beside_a_synthetic_race(tmp_path):
+    data_dir = build_data(tmp_path)
+    out = tmp_path / "out"
+    args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", "npnet", "--rss-data", str(data_dir)]
+    assert main([*args, "--rss-epochs", "1", "--out", str(out)]) == 0
+    results = _check_outputs(out, ["npnet"])
+    assert "synthetic" in results["workload"]
+    assert results["train_rss"]["exit_code"] == 0 and results["train_rss"]["peak_rss_mb"] > 20
+    assert "--rss-data" in results["command"]
