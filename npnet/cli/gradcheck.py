@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 import npnet
-from npnet import gradcheck, layers, losses, optimizers
+from npnet import gradcheck, layers, losses, training
 
 # Keras's imdb.load_data conventions: 0 padding, 1 start of review, 2 out-of-vocabulary, words from 3 + rank.
 _PAD, _START, _OOV, _INDEX_FROM = 0, 1, 2, 3
@@ -79,19 +79,11 @@ def imdb_like_batch(
 
 
 def seed_model(vocab: int, seed: int, dtype: str | None, mask_zero: bool = False) -> npnet.Sequential:
-    """The notebook's model, compiled as the notebook compiles it."""
-    model = npnet.Sequential(
-        [
-            layers.Embedding(vocab, 16, mask_zero=mask_zero),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        seed=seed,
-        dtype=dtype,
+    """The notebook's model, built and compiled exactly as `npnet train` builds it."""
+    config = training.TrainConfig(
+        num_words=vocab, seed=seed, dtype=dtype or npnet.config.floatx(), mask_zero=mask_zero
     )
-    model.compile(optimizer=optimizers.Adam(learning_rate=1e-5, decay=1e-5), loss="binary_crossentropy")
-    return model
+    return training.build_model(config)
 
 
 def reports(
