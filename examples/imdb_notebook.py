@@ -29,7 +29,7 @@ import pandas as pd
 import npnet
 from npnet import layers, optimizers
 from npnet.datasets import imdb
-from npnet.datasets.errors import DataError
+from npnet.errors import DataError
 from npnet.preprocessing import pad_sequences
 
 print(npnet.__version__)

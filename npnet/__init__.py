@@ -3,8 +3,18 @@
 Every forward and backward pass is written by hand; the API follows Keras's names.
 """
 
-from npnet import callbacks, config, initializers, layers, losses, metrics, optimizers
+from npnet import callbacks, config, initializers, layers, losses, metrics, models, optimizers
 from npnet.model import Sequential
 
-__all__ = ["Sequential", "callbacks", "config", "initializers", "layers", "losses", "metrics", "optimizers"]
+__all__ = [
+    "Sequential",
+    "callbacks",
+    "config",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+]
 __version__ = "0.1.0"

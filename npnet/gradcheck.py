@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from npnet.layers import Embedding, Layer, ReLU
+from npnet.layers import Layer
 from npnet.losses import EPSILON, BinaryCrossentropy
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def check_layer(
     live = copy.deepcopy(layer)
     if not live.built:
         live.build(x.shape, rng=np.random.default_rng(seed), dtype=settings.dtype)
-    _cast_layer(live, settings.dtype)
+    live.astype(settings.dtype)
     float_input = np.issubdtype(x.dtype, np.floating)
     x_live = x.astype(settings.dtype) if float_input else x.copy()
 
@@ -245,7 +245,7 @@ def check_layer(
 
     def objective() -> tuple[float, np.ndarray]:
         y = live.forward(x_live, mask=mask, training=False)
-        return float(np.sum(y.astype(np.float64) * g)), _layer_kink_pattern(live, y)
+        return float(np.sum(y.astype(np.float64) * g)), live.kink_pattern()
 
     # f sums out * g: the size of those terms, not |f| (they cancel), sets f's rounding error.
     checker = _Checker(objective, settings, noise=max(1.0, float(np.sum(np.abs(out * g)))), rng=rng)
@@ -258,7 +258,7 @@ def check_layer(
     elif grad_in is not None:
         raise ValueError(f"{cls}.backward returned a gradient for integer input ids; it should return None")
     for key, value in live.params.items():
-        ids = x_live if isinstance(live, Embedding) and key == "embeddings" else None
+        ids = live.table_ids(key, x_live)
         rows.append(
             checker.tensor(
                 f"{layer.name}/{key}", value, analytic[key], f"{cls}.backward, grads[{key!r}]", ids=ids
@@ -288,7 +288,7 @@ def check_loss(
     analytic = np.array(loss.gradient(y_true, p_live), copy=True)
 
     def objective() -> tuple[float, np.ndarray]:
-        return loss(y_true, p_live), _loss_kink_pattern(loss, p_live)
+        return loss(y_true, p_live), loss.kink_pattern(p_live)
 
     scale = None  # logits: the usual max(1, |z|)
     if not loss.from_logits:  # the distance to 0 or 1; within EPSILON of them the loss is flat (clipped)
@@ -320,7 +320,7 @@ def check_model(
     if not live.built:  # build the copy (from the model's seed) so that it can be cast
         live.build(x.shape)
     for layer in live.layers:
-        _cast_layer(layer, settings.dtype)
+        layer.astype(settings.dtype)
     live.gradients(x, y)
     value, grads = live.gradients(x, y)  # the second call: nothing may accumulate between batches
     y_col = np.asarray(y).astype(settings.dtype).reshape(len(x), 1)
@@ -328,8 +328,8 @@ def check_model(
 
     def objective() -> tuple[float, np.ndarray]:
         outputs = live.layer_outputs(x)
-        patterns = [_layer_kink_pattern(layer, out) for layer, out in zip(live.layers, outputs, strict=True)]
-        patterns.append(_loss_kink_pattern(live.loss, outputs[-1]))
+        patterns = [layer.kink_pattern() for layer in live.layers]
+        patterns.append(live.loss.kink_pattern(outputs[-1]))
         return live.loss(y_col, outputs[-1]), np.concatenate(patterns)
 
     checker = _Checker(
@@ -337,45 +337,13 @@ def check_model(
     )
     rows = []
     for (layer, key), grad in zip(named, grads, strict=True):
-        ids = x if layer is live.layers[0] and isinstance(layer, Embedding) and key == "embeddings" else None
+        ids = live.layers[0].table_ids(key, x) if layer is live.layers[0] else None
         where = f"{type(layer).__name__}.backward, grads[{key!r}]"
         rows.append(checker.tensor(f"{layer.name}/{key}", layer.params[key], np.array(grad), where, ids=ids))
     return Report(f"model {model.name!r}", settings, tuple(rows), _model_notes(live, rows))
 
 
 # ------------------------------------------------------------------------------------------- copies, kinks
-
-
-def _sublayers(layer: Layer) -> list[Layer]:
-    """The layer and the layers it holds (Dense keeps its activation as a layer)."""
-    found = [layer]
-    for value in vars(layer).values():
-        if isinstance(value, Layer):
-            found += _sublayers(value)
-    return found
-
-
-def _cast_layer(layer: Layer, dtype: np.dtype) -> None:
-    """Cast a (copied) layer's parameters and gradients to `dtype`, as if it had been built in it."""
-    for sub in _sublayers(layer):
-        sub.dtype = dtype
-        for key, value in sub.params.items():
-            sub.params[key] = value.astype(dtype)
-            sub.grads[key] = np.zeros_like(sub.params[key])
-
-
-def _layer_kink_pattern(layer: Layer, out: np.ndarray) -> np.ndarray:
-    """Which ReLU outputs are on: crossing a kink flips one of these."""
-    if isinstance(layer, ReLU) or isinstance(getattr(layer, "activation", None), ReLU):
-        return (out > 0).ravel()
-    return np.zeros(0, dtype=bool)
-
-
-def _loss_kink_pattern(loss: object, y_pred: np.ndarray) -> np.ndarray:
-    """Which probabilities the BCE clips (to [EPSILON, 1 - EPSILON], where its gradient is zero)."""
-    if isinstance(loss, BinaryCrossentropy) and not loss.from_logits:
-        return np.concatenate([(y_pred < EPSILON).ravel(), (y_pred > 1 - EPSILON).ravel()])
-    return np.zeros(0, dtype=bool)
 
 
 # -------------------------------------------------------------------------------------------- coverage plans

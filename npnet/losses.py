@@ -45,6 +45,13 @@ class BinaryCrossentropy:
         inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
         return (p - y_true) / (p * (1 - p)) * inside / n
 
+    def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
+        """Which probabilities the clip to [EPSILON, 1 - EPSILON] flattens (the gradient is zero there):
+        a finite-difference step that changes this crossed a kink. Logits have none."""
+        if self.from_logits:
+            return np.zeros(0, dtype=bool)
+        return np.concatenate([(y_pred < EPSILON).ravel(), (y_pred > 1 - EPSILON).ravel()])
+
     def __repr__(self) -> str:
         return f"BinaryCrossentropy(from_logits={self.from_logits})"
 

@@ -126,6 +126,9 @@ class Sequential:
         for layer in self.layers:
             if not layer.built:
                 layer.build(shape, rng, self._dtype)
+            for part in [layer, *layer.sublayers()]:
+                if part.noise_rng is None:
+                    part.noise_rng = self.fit_rng
             shape = layer.compute_output_shape(shape)
         self.output_shape = shape
         self.built = True
@@ -289,8 +292,8 @@ class Sequential:
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
         validation = self._prepare_validation(validation_data)
-        if seed is not None:
-            self.fit_rng = np.random.default_rng(seed)
+        if seed is not None:  # in place: the layers drawing dropout noise from fit_rng keep the same object
+            self.fit_rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
 
         n, steps = len(x), math.ceil(len(x) / batch_size)
         history = History()

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from npnet.cli import main
 from npnet.datasets import imdb
 from npnet.datasets.build import build_imdb
-from npnet.datasets.errors import DataError
 from npnet.datasets.tokenizer import rank_corpus, text_to_word_sequence
+from npnet.errors import DataError
 
 # Typed out again here (not imported) so that a change to the rule in the package shows up as a failure.
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'

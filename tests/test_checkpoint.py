@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from training_helpers import build_data
 
-from npnet import callbacks, checkpoint, io, training
+from npnet import callbacks, checkpoint, io, runs
 from npnet.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # Small settings; decay > 0 so that the optimizer's step count matters to the result.
-CONFIG = training.TrainConfig(
+CONFIG = runs.TrainConfig(
     num_words=60, maxlen=32, learning_rate=0.01, decay=0.01, batch_size=8, epochs=5, seed=3
 )
 CLI_SETTINGS = ["--num-words", "60", "--maxlen", "32", "--lr", "0.01", "--decay", "0.01", "--batch-size", "8"]
@@ -33,17 +33,17 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data(data_dir: Path) -> training.IMDBData:
-    return training.load_imdb(CONFIG, data_dir)
+def data(data_dir: Path) -> runs.IMDBData:
+    return runs.load_imdb(CONFIG, data_dir)
 
 
-def new_run(path: Path, data_dir: Path, config: training.TrainConfig = CONFIG) -> training.Run:
-    training.create_run(path, config, data_dir)
-    return training.open_run(path)
+def new_run(path: Path, data_dir: Path, config: runs.TrainConfig = CONFIG) -> runs.Run:
+    runs.create_run(path, config, data_dir)
+    return runs.open_run(path)
 
 
 def weights_of(run_dir: Path) -> dict[str, np.ndarray]:
-    return io.load_arrays(run_dir / training.WEIGHTS_NPZ, kind="weights")[0]
+    return io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
 
 
 def assert_bitwise_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -58,10 +58,10 @@ def without_seconds(history: dict[str, list[float]]) -> dict[str, list[float]]:
 
 
 @pytest.fixture(scope="module")
-def reference(data_dir: Path, data: training.IMDBData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference(data_dir: Path, data: runs.IMDBData, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same run, never interrupted."""
     run = new_run(tmp_path_factory.mktemp("ref") / "run", data_dir)
-    training.fit_run(run, training.build_model(run.config), data, verbose=0)
+    runs.fit_run(run, runs.build_model(run.config), data, verbose=0)
     return run.path
 
 
@@ -81,11 +81,11 @@ class StopAt(callbacks.Callback):
             raise self.error
 
 
-def test_save_load_round_trip(data_dir: Path, data: training.IMDBData, tmp_path: Path) -> None:
-    run = new_run(tmp_path / "run", data_dir, training.TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
-    model = training.build_model(run.config)
-    history = training.fit_run(run, model, data, verbose=0)
-    saved = checkpoint.load(run.path / training.CHECKPOINT_NPZ)
+def test_save_load_round_trip(data_dir: Path, data: runs.IMDBData, tmp_path: Path) -> None:
+    run = new_run(tmp_path / "run", data_dir, runs.TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
+    model = runs.build_model(run.config)
+    history = runs.fit_run(run, model, data, verbose=0)
+    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
     assert saved.epochs_done == 1
     assert saved.config == run.config.to_dict()
     assert saved.history == history
@@ -98,7 +98,7 @@ def test_save_load_round_trip(data_dir: Path, data: training.IMDBData, tmp_path:
     assert all(saved.optimizer_state[k].tobytes() == state[k].tobytes() for k in state)
     assert saved.rng_state == model.fit_rng.bit_generator.state
 
-    fresh = training.build_model(run.config)
+    fresh = runs.build_model(run.config)
     checkpoint.restore(fresh, saved)
     assert fresh.fit_rng.permutation(50).tolist() == model.fit_rng.permutation(50).tolist()
 
@@ -120,25 +120,25 @@ def test_foreign_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_resume_after_an_interrupt_mid_epoch_is_bitwise_identical(
-    data_dir: Path, data: training.IMDBData, reference: Path, tmp_path: Path
+    data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
 ) -> None:
     run = new_run(tmp_path / "run", data_dir)
     with pytest.raises(KeyboardInterrupt):
-        training.fit_run(
+        runs.fit_run(
             run,
-            training.build_model(run.config),
+            runs.build_model(run.config),
             data,
             callbacks=[StopAt(2, 4, KeyboardInterrupt())],
             verbose=0,
         )
-    saved = checkpoint.load(run.path / training.CHECKPOINT_NPZ)
+    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
     assert saved.epochs_done == 2  # the broken third epoch left no trace
-    assert not (run.path / training.WEIGHTS_NPZ).exists()
+    assert not (run.path / runs.WEIGHTS_NPZ).exists()
 
-    history = training.fit_run(run, training.build_model(run.config), data, resume=saved, verbose=0)
+    history = runs.fit_run(run, runs.build_model(run.config), data, resume=saved, verbose=0)
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
-    final = checkpoint.load(run.path / training.CHECKPOINT_NPZ)
-    expected = checkpoint.load(reference / training.CHECKPOINT_NPZ)
+    final = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    expected = checkpoint.load(reference / runs.CHECKPOINT_NPZ)
     assert_bitwise_equal(final.optimizer_state, expected.optimizer_state)
     assert final.rng_state == expected.rng_state
     assert without_seconds(history) == without_seconds(expected.history)
@@ -146,28 +146,28 @@ def test_resume_after_an_interrupt_mid_epoch_is_bitwise_identical(
 
 
 def test_a_resumed_run_differs_without_the_saved_shuffle_state(
-    data_dir: Path, data: training.IMDBData, reference: Path, tmp_path: Path
+    data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
 ) -> None:
     """The RNG state is load-bearing: resuming with weights and optimizer but a fresh generator diverges."""
     run = new_run(tmp_path / "run", data_dir)
     with pytest.raises(KeyboardInterrupt):
-        training.fit_run(
+        runs.fit_run(
             run,
-            training.build_model(run.config),
+            runs.build_model(run.config),
             data,
             callbacks=[StopAt(2, 0, KeyboardInterrupt())],
             verbose=0,
         )
-    saved = checkpoint.load(run.path / training.CHECKPOINT_NPZ)
-    saved.rng_state = training.build_model(run.config).fit_rng.bit_generator.state
-    training.fit_run(run, training.build_model(run.config), data, resume=saved, verbose=0)
+    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    saved.rng_state = runs.build_model(run.config).fit_rng.bit_generator.state
+    runs.fit_run(run, runs.build_model(run.config), data, resume=saved, verbose=0)
     resumed, expected = weights_of(run.path), weights_of(reference)
     assert any(resumed[k].tobytes() != expected[k].tobytes() for k in expected)
 
 
 KILL_SCRIPT = """
 import os, signal, sys
-from npnet import callbacks, training
+from npnet import callbacks, runs
 
 class KillMidEpoch(callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -176,9 +176,9 @@ class KillMidEpoch(callbacks.Callback):
         if (self.epoch, batch) == (3, 6):
             os.kill(os.getpid(), signal.SIGKILL)
 
-run = training.open_run(sys.argv[1])
-data = training.load_imdb(run.config, sys.argv[2])
-training.fit_run(run, training.build_model(run.config), data, callbacks=[KillMidEpoch()], verbose=2)
+run = runs.open_run(sys.argv[1])
+data = runs.load_imdb(run.config, sys.argv[2])
+runs.fit_run(run, runs.build_model(run.config), data, callbacks=[KillMidEpoch()], verbose=2)
 """
 
 
@@ -199,7 +199,7 @@ def test_sigkill_mid_epoch_then_cli_resume_is_bitwise_identical(
         timeout=120,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    assert checkpoint.load(run.path / training.CHECKPOINT_NPZ).epochs_done == 3
+    assert checkpoint.load(run.path / runs.CHECKPOINT_NPZ).epochs_done == 3
 
     assert main(["train", "--resume", str(run.path), "--verbose", "0"]) == 0
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
@@ -230,10 +230,10 @@ def _wait_for_epochs(path: Path, process: subprocess.Popen, at_least: int) -> in
 @pytest.fixture(scope="module")
 def long_reference(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted CLI run long enough to be interrupted from outside while it trains."""
-    runs = tmp_path_factory.mktemp("long")
-    argv = ["train", "--data-dir", str(data_dir), "--runs-dir", str(runs), "--run-name", "run"]
+    runs_dir = tmp_path_factory.mktemp("long")
+    argv = ["train", "--data-dir", str(data_dir), "--runs-dir", str(runs_dir), "--run-name", "run"]
     assert main([*argv, "--epochs", str(LONG), *CLI_SETTINGS[:-2], "--verbose", "0"]) == 0
-    return runs / "run"
+    return runs_dir / "run"
 
 
 def test_sigkill_of_the_cli_while_training_then_resume(
@@ -241,11 +241,11 @@ def test_sigkill_of_the_cli_while_training_then_resume(
 ) -> None:
     """`npnet train` killed from outside at whatever point it has reached after its first epoch."""
     process = _start_cli_run(tmp_path, data_dir, epochs=LONG)
-    _wait_for_epochs(tmp_path / "run" / training.CHECKPOINT_NPZ, process, at_least=1)
+    _wait_for_epochs(tmp_path / "run" / runs.CHECKPOINT_NPZ, process, at_least=1)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    done = checkpoint.load(tmp_path / "run" / training.CHECKPOINT_NPZ).epochs_done
+    done = checkpoint.load(tmp_path / "run" / runs.CHECKPOINT_NPZ).epochs_done
     assert 1 <= done < LONG
 
     assert main(["train", "--resume", str(tmp_path / "run"), "--verbose", "0"]) == 0
@@ -256,19 +256,19 @@ def test_ctrl_c_stops_cleanly_after_saving_complete_epochs(
     data_dir: Path, long_reference: Path, tmp_path: Path
 ) -> None:
     process = _start_cli_run(tmp_path, data_dir, epochs=LONG)
-    _wait_for_epochs(tmp_path / "run" / training.CHECKPOINT_NPZ, process, at_least=2)
+    _wait_for_epochs(tmp_path / "run" / runs.CHECKPOINT_NPZ, process, at_least=2)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     run_dir = tmp_path / "run"
-    done = checkpoint.load(run_dir / training.CHECKPOINT_NPZ).epochs_done
+    done = checkpoint.load(run_dir / runs.CHECKPOINT_NPZ).epochs_done
     assert f"Interrupted: {done} complete epoch(s) saved" in out
     assert f"npnet train --resume {run_dir}" in out
     # what is complete is saved: the checkpoint, and the history and curves of those epochs
     assert len((run_dir / "history.csv").read_text().splitlines()) == done + 1
     assert (run_dir / "loss.png").exists()
-    assert not (run_dir / training.WEIGHTS_NPZ).exists()
+    assert not (run_dir / runs.WEIGHTS_NPZ).exists()
 
     assert main(["train", "--resume", str(run_dir), "--verbose", "0"]) == 0
     assert_bitwise_equal(weights_of(run_dir), weights_of(long_reference))
@@ -284,13 +284,13 @@ def test_sigint_during_a_checkpoint_write_waits_for_the_write(tmp_path: Path) ->
 
 
 def test_extending_a_finished_run_equals_training_longer_from_the_start(
-    data_dir: Path, data: training.IMDBData, reference: Path, tmp_path: Path
+    data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
 ) -> None:
     """`--resume RUN --epochs N` continues the same shuffles and Adam steps: 3 epochs + 2 more = 5 epochs."""
-    short = training.TrainConfig(**{**CONFIG.to_dict(), "epochs": 3})
+    short = runs.TrainConfig(**{**CONFIG.to_dict(), "epochs": 3})
     run = new_run(tmp_path / "run", data_dir, short)
-    training.fit_run(run, training.build_model(run.config), data, verbose=0)
+    runs.fit_run(run, runs.build_model(run.config), data, verbose=0)
     assert main(["train", "--resume", str(run.path), "--epochs", str(CONFIG.epochs), "--verbose", "0"]) == 0
-    assert training.open_run(run.path).config == CONFIG
+    assert runs.open_run(run.path).config == CONFIG
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
     assert len((run.path / "history.csv").read_text().splitlines()) == CONFIG.epochs + 1

@@ -16,8 +16,8 @@ import pytest
 
 from npnet.cli import main
 from npnet.datasets import fetch, imdb
-from npnet.datasets.errors import DataError, DownloadError
 from npnet.datasets.fetch import Source, fetch_file
+from npnet.errors import DataError, DownloadError
 
 CONTENT = np.random.default_rng(0).bytes(300_000)
 SHA256 = hashlib.sha256(CONTENT).hexdigest()

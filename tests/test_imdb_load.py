@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from npnet.datasets import imdb
-from npnet.datasets.errors import DataError
+from npnet.errors import DataError
 
 
 def object_array(lists):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from training_helpers import NEGATIVE, POSITIVE, SMALL, build_data, run_cli
 
-from npnet import training
+from npnet import runs
 from npnet.cli.predict import decode_bytes, split_lines
 from npnet.datasets import imdb
 
@@ -44,12 +44,12 @@ def predict_json(run_dir: Path, *args: str | Path) -> tuple[int, list[dict], str
 
 def test_scores_follow_the_training_tokenization(run_dir: Path, data_dir: Path) -> None:
     """A test review given as raw text is scored on the very ids load_data gives for it."""
-    run = training.open_run(run_dir)
+    run = runs.open_run(run_dir)
     source = next((data_dir.parent / "source" / "aclImdb" / "test" / "pos").glob("*.txt")).read_text()
     code, results, err = predict_json(run_dir, source)
     assert code == 0, err
     ids = run.encode(source)
-    assert ids in training.load_imdb(run.config, data_dir).test_seqs.to_lists()
+    assert ids in runs.load_imdb(run.config, data_dir).test_seqs.to_lists()
     expected = run.model().predict(run.inputs([ids])).item()
     assert results[0]["probability"] == expected
     assert results[0]["label"] == ("positive" if expected > 0.5 else "negative")
@@ -146,7 +146,7 @@ def test_only_unknown_words_map_to_the_oov_id(run_dir: Path) -> None:
     code, results, _ = predict_json(run_dir, "zxqv blorp snarfle", "<br /> zxqv", "the zxqv")
     assert code == 0
     assert [(r["words"], r["unknown"]) for r in results] == [(3, 3), (2, 1), (2, 1)]
-    run = training.open_run(run_dir)
+    run = runs.open_run(run_dir)
     assert run.encode("zxqv blorp snarfle") == [imdb.START_CHAR] + [imdb.OOV_CHAR] * 3
     # an all-unknown review is a real input: it is scored like its ids
     expected = run.model().predict(run.inputs([[1, 2, 2, 2]])).item()
@@ -160,7 +160,7 @@ def test_very_long_reviews_keep_their_last_maxlen_words(run_dir: Path) -> None:
     code, results, _ = predict_json(run_dir, long_text, tail)
     assert code == 0
     assert results[0]["words"] == 200_031
-    run = training.open_run(run_dir)
+    run = runs.open_run(run_dir)
     last_ids = run.encode("great " + tail)[1:]  # the last 32 ids: no start marker, one "great", 31 "awful"
     expected = run.model().predict(run.inputs([last_ids])).item()
     assert results[0]["probability"] == pytest.approx(expected, abs=0)

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from npnet.datasets.build import write_npz
-from npnet.datasets.errors import DataError
 from npnet.datasets.safe_npz import load_imdb_npz, read_npz
+from npnet.errors import DataError
 
 
 def object_array(items):

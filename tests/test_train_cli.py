@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from training_helpers import SMALL, build_data, run_cli
 
-from npnet import training
+from npnet import runs
 from npnet.datasets import fetch, imdb
 from npnet.datasets.tokenizer import text_to_word_sequence
 
@@ -38,13 +38,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A finished run of EPOCHS epochs and what `npnet train` printed."""
-    runs = tmp_path_factory.mktemp("runs")
+    runs_dir = tmp_path_factory.mktemp("runs")
     code, out, err = run_cli(
-        "train", "--data-dir", data_dir, "--runs-dir", runs, "--run-name", "small", "--epochs", EPOCHS,
+        "train", "--data-dir", data_dir, "--runs-dir", runs_dir, "--run-name", "small", "--epochs", EPOCHS,
         "--verbose", "2", *SMALL,
     )  # fmt: skip
     assert code == 0, err
-    return runs / "small", out
+    return runs_dir / "small", out
 
 
 def test_run_folder_holds_every_file(trained: tuple[Path, str]) -> None:
@@ -86,8 +86,8 @@ def test_history_csv_has_one_row_per_epoch(trained: tuple[Path, str]) -> None:
 def test_metrics_agree_with_the_saved_weights(trained: tuple[Path, str], data_dir: Path) -> None:
     run_dir, _ = trained
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    run = training.open_run(run_dir)
-    data = training.load_imdb(run.config, data_dir)
+    run = runs.open_run(run_dir)
+    data = runs.load_imdb(run.config, data_dir)
     model = run.model()
     probabilities = model.predict(data.x_test, batch_size=512).ravel()
     predicted = (probabilities > 0.5).astype(int)
@@ -146,7 +146,7 @@ def test_preset_values_can_be_overridden_by_flags(data_dir: Path, tmp_path: Path
     )  # fmt: skip
     assert code == 0, err
     config = json.loads((tmp_path / "t" / "config.json").read_text())["config"]
-    tuned = training.preset_config("tuned")
+    tuned = runs.preset_config("tuned")
     assert config["preset"] == "tuned"
     assert (config["epochs"], config["maxlen"]) == (1, 16)  # flags
     assert (config["learning_rate"], config["decay"]) == (tuned.learning_rate, tuned.decay)  # preset
@@ -239,7 +239,7 @@ def test_evaluate_errors(tmp_path: Path) -> None:
 
 
 def test_without_reviews_keeps_what_training_uses(data_dir: Path) -> None:
-    data = training.load_imdb(training.preset_config("notebook", maxlen=40), data_dir)
+    data = runs.load_imdb(runs.preset_config("notebook", maxlen=40), data_dir)
     lean = data.without_reviews()
     assert len(lean.train_seqs) == len(lean.test_seqs) == 0 and lean.train_seqs.values.size == 0
     assert len(data.train_seqs) > 0  # the original is left as it was

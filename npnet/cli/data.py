@@ -11,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 
 from npnet.datasets.build import build_imdb
-from npnet.datasets.errors import DataError
 from npnet.datasets.fetch import DEFAULT_TIMEOUT
 from npnet.datasets.files import (
     DATA_DIR_ENV,
@@ -24,6 +23,7 @@ from npnet.datasets.files import (
 )
 from npnet.datasets.imdb import fetch_data, published_digests
 from npnet.datasets.safe_npz import load_imdb_npz
+from npnet.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

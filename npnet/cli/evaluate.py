@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from npnet import training
+from npnet import runs
 from npnet.cli._show import error, show_test_results
-from npnet.datasets.errors import DataError
-from npnet.training import RunError
+from npnet.errors import DataError
+from npnet.runs import RunError
 
 COMMAND = "evaluate"
 
@@ -39,9 +39,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
     try:
-        run = training.open_run(args.run_dir)
+        run = runs.open_run(args.run_dir)
         model = run.model()
-        data = training.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
+        data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
     except (
         RunError,
         DataError,
@@ -50,7 +50,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return error(COMMAND, str(e))
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=args.batch_size)
     probabilities = model.predict(data.x_test, batch_size=args.batch_size)
-    metrics = training.classification_metrics(data.test_labels, probabilities, loss)
+    metrics = runs.classification_metrics(data.test_labels, probabilities, loss)
     print(f"Run {run.path} ({run.config.preset} preset, {run.config.epochs} epochs)")
     show_test_results(metrics, data.test_labels, probabilities)
     return 0

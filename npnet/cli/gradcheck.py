@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 import npnet
-from npnet import gradcheck, layers, losses, training
+from npnet import gradcheck, layers, losses, runs
 
 # Keras's imdb.load_data conventions: 0 padding, 1 start of review, 2 out-of-vocabulary, words from 3 + rank.
 _PAD, _START, _OOV, _INDEX_FROM = 0, 1, 2, 3
@@ -80,10 +80,10 @@ def imdb_like_batch(
 
 def seed_model(vocab: int, seed: int, dtype: str | None, mask_zero: bool = False) -> npnet.Sequential:
     """The notebook's model, built and compiled exactly as `npnet train` builds it."""
-    config = training.TrainConfig(
+    config = runs.TrainConfig(
         num_words=vocab, seed=seed, dtype=dtype or npnet.config.floatx(), mask_zero=mask_zero
     )
-    return training.build_model(config)
+    return runs.build_model(config)
 
 
 def reports(

@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from npnet import training
+from npnet import runs
 from npnet.cli._show import error
 from npnet.datasets import imdb
 from npnet.report import CLASS_NAMES
-from npnet.training import RunError
+from npnet.runs import RunError
 
 COMMAND = "predict"
 EXIT_USAGE = 2
@@ -110,7 +110,7 @@ def read_reviews(texts: Iterable[str], file: str | None) -> tuple[list[tuple[str
     return reviews, replaced
 
 
-def predict_reviews(run: training.Run, reviews: list[tuple[str, str]], batch_size: int) -> list[Prediction]:
+def predict_reviews(run: runs.Run, reviews: list[tuple[str, str]], batch_size: int) -> list[Prediction]:
     """Encode and score every review; an empty one (no words after tokenizing) gets an error instead."""
     results, scored, inputs = [], [], []
     for number, (source, text) in enumerate(reviews, start=1):
@@ -140,7 +140,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
     try:
-        run = training.open_run(args.run_dir)
+        run = runs.open_run(args.run_dir)
         reviews, replaced = read_reviews(args.texts, args.file)
         if not reviews:
             return error(COMMAND, f"{args.file} holds no reviews (one review per line expected)")

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from npnet import checkpoint, report, training
+from npnet import checkpoint, report, runs
 from npnet.cli._show import error, show_test_results
 from npnet.datasets import imdb
-from npnet.datasets.errors import DataError
-from npnet.training import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
+from npnet.errors import DataError
+from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
 COMMAND = "train"
 EXIT_INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
@@ -61,7 +61,8 @@ def fraction(text: str) -> float:
     return value
 
 
-# One flag per TrainConfig field (except `preset`): (flags, field, type or choices, help).
+# One flag per TrainConfig field except `preset` and the `architecture` it sets: (flags, field, type or
+# choices, help).
 _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--num-words",), "num_words", positive_int, "vocabulary size: ids >= this become <UNK>"),
     (("--maxlen",), "maxlen", positive_int, "pad/truncate every review to this many ids"),
@@ -97,7 +98,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
 
 def _default_text(field: str) -> str:
     base = getattr(TrainConfig(), field)
-    tuned = training.PRESETS["tuned"].get(field, base)
+    tuned = runs.PRESETS["tuned"].get(field, base)
     return f"notebook: {base}" + ("" if tuned == base else f", tuned: {tuned}")
 
 
@@ -110,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--preset",
-        choices=tuple(training.PRESETS),
+        choices=tuple(runs.PRESETS),
         default="notebook",
         help="starting settings: the notebook's, or the tuned ones (default: notebook)",
     )
@@ -158,7 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {f.name for f in fields(TrainConfig)} - {"preset"}
+    names = {f.name for f in fields(TrainConfig)} - {"preset", "architecture"}
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
@@ -166,23 +167,23 @@ def _train(args: argparse.Namespace) -> int:
     overrides = _setting_overrides(args)
     if args.resume is not None:
         run, state = _resume(args, overrides)
-        data = training.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
+        data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
     else:
-        config = training.preset_config(args.preset, **overrides)
+        config = runs.preset_config(args.preset, **overrides)
         name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         if Path(name).name != name or name in ("", ".", ".."):
             raise RunError(f"--run-name must be a plain folder name, got {name!r}")
-        training.check_new_run(args.runs_dir / name)
-        data = training.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
-        training.create_run(args.runs_dir / name, config, args.data_dir)
-        run, state = training.open_run(args.runs_dir / name), None
+        runs.check_new_run(args.runs_dir / name)
+        data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
+        runs.create_run(args.runs_dir / name, config, args.data_dir)
+        run, state = runs.open_run(args.runs_dir / name), None
     config = run.config
     _show_data(run, data)
     data = data.without_reviews()  # the printout above was their last use
 
-    model = training.build_model(config)
+    model = runs.build_model(config)
     model.summary()
-    (x_train, _), (x_val, _) = training.fit_arrays(config, data)
+    (x_train, _), (x_val, _) = runs.fit_arrays(config, data)
     if config.validation_split:
         print(f"Validation: the last {len(x_val)} training reviews (training on {len(x_train)})")
     else:
@@ -191,7 +192,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
     print(f"Training: run folder {run.path}")
     try:
-        history = training.fit_run(run, model, data, resume=state, verbose=args.verbose)
+        history = runs.fit_run(run, model, data, resume=state, verbose=args.verbose)
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
         history = checkpoint.load(path).history if path.exists() else {}
@@ -206,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
 
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
     probabilities = model.predict(data.x_test, batch_size=config.batch_size)
-    metrics = training.classification_metrics(data.test_labels, probabilities, loss)
+    metrics = runs.classification_metrics(data.test_labels, probabilities, loss)
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
     show_test_results(metrics, data.test_labels, probabilities)
@@ -224,7 +225,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _resume(
     args: argparse.Namespace, overrides: dict[str, Any]
-) -> tuple[training.Run, checkpoint.Checkpoint | None]:
+) -> tuple[runs.Run, checkpoint.Checkpoint | None]:
     """The run to continue and its last checkpoint (None when it stopped before its first epoch ended)."""
     if args.run_name is not None:
         raise RunError("--resume continues the run it names; drop --run-name")
@@ -235,7 +236,7 @@ def _resume(
             "(only --epochs may extend a run), "
             "or start a new run"
         )
-    run = training.open_run(args.resume)
+    run = runs.open_run(args.resume)
     path = run.path / CHECKPOINT_NPZ
     state = checkpoint.load(path) if path.exists() else None
     if state is not None and state.config != run.config.to_dict():
@@ -246,7 +247,7 @@ def _resume(
             raise RunError(
                 f"--epochs {overrides['epochs']} is fewer than the {done} epochs this run has done"
             )
-        run = training.update_epochs(run, overrides["epochs"])
+        run = runs.update_epochs(run, overrides["epochs"])
         if state is not None:
             state.config = run.config.to_dict()
     elif done >= run.config.epochs:
@@ -257,7 +258,7 @@ def _resume(
     return run, state
 
 
-def _show_data(run: training.Run, data: training.IMDBData) -> None:
+def _show_data(run: runs.Run, data: runs.IMDBData) -> None:
     """The notebook's look at the data: sizes, shapes, the first two reviews as ids and as words."""
     first = data.train_seqs.take(np.arange(min(2, len(data.train_seqs)))).to_lists()
     print(f"Training entries: {len(data.train_seqs)}, labels: {len(data.train_labels)}")
@@ -271,7 +272,7 @@ def _show_data(run: training.Run, data: training.IMDBData) -> None:
     print()
 
 
-def _write_curves(run: training.Run, history: dict[str, list[float]]) -> None:
+def _write_curves(run: runs.Run, history: dict[str, list[float]]) -> None:
     """history.csv and the two curves of the epochs done so far (an interrupted run)."""
     report.write_history_csv(run.path / report.HISTORY_CSV, history)
     report.plot_metric(run.path / report.LOSS_PNG, history, "loss", val_name=run.config.val_name)

@@ -32,7 +32,6 @@ from typing import BinaryIO
 import numpy as np
 
 from npnet.atomic import atomic_write
-from npnet.datasets.errors import DataError
 from npnet.datasets.files import (
     NPZ_NAME,
     PROVENANCE_NAME,
@@ -45,6 +44,7 @@ from npnet.datasets.imdb import write_flat_cache
 from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays
 from npnet.datasets.tokenizer import RULE, TIE_BREAK, rank_corpus
+from npnet.errors import DataError
 
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}

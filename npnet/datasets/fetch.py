@@ -18,8 +18,8 @@ from typing import BinaryIO
 import requests
 
 from npnet.atomic import atomic_write
-from npnet.datasets.errors import DownloadError
 from npnet.datasets.files import ensure_writable_dir, file_digests
+from npnet.errors import DownloadError
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from npnet.datasets.errors import DataError
+from npnet.errors import DataError
 
 DATA_DIR_ENV = "NPNET_DATA_DIR"
 DEFAULT_DATA_DIR = "data"

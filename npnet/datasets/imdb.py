@@ -19,7 +19,6 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from npnet.atomic import atomic_write
-from npnet.datasets.errors import DataError, DownloadError
 from npnet.datasets.fetch import DEFAULT_TIMEOUT, Source, fetch_file
 from npnet.datasets.files import (
     NPZ_NAME,
@@ -33,6 +32,7 @@ from npnet.datasets.files import (
 from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays, load_imdb_npz
 from npnet.datasets.tokenizer import text_to_word_sequence
+from npnet.errors import DataError, DownloadError
 from npnet.preprocessing import pad_flat
 
 PAD_CHAR = 0

@@ -19,8 +19,8 @@ from typing import IO
 
 import numpy as np
 
-from npnet.datasets.errors import DataError
 from npnet.datasets.ragged import Ragged
+from npnet.errors import DataError
 
 IMDB_KEYS = ("x_train", "y_train", "x_test", "y_test")
 

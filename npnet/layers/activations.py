@@ -23,6 +23,9 @@ class ReLU(Layer):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out * self._positive
 
+    def kink_pattern(self) -> np.ndarray:
+        return self._positive.ravel()  # crossing the kink at 0 flips one of these
+
 
 class Sigmoid(Layer):
     """y = sigmoid(x); dy/dx = y (1 - y), so the output is what backward needs."""

@@ -4,6 +4,12 @@ A layer holds its parameters and their gradients side by side, by Keras name (`p
 `grads["kernel"]`). `forward` computes the output and caches only what `backward` needs;
 `backward(grad_out)` *overwrites* `grads` with dLoss/dparam for the last forward (calling it twice does not
 double-count) and returns dLoss/dinput. Layers know nothing of models, optimizers or printing.
+
+What tools (the gradient checker, the backprop monitor, save/load, parity) need to know about a layer they
+learn from the protocol alone, never from its class: `sublayers()` (the layers it holds: Dense its
+activation, Bidirectional its two directions), `astype(dtype)` (recast, as if built in that dtype),
+`kink_pattern()` (where the last forward sits relative to the layer's non-differentiable points) and
+`table_ids(key, x)` (which rows of a lookup-table parameter the input ids select).
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.built: bool = False
+        # The generator of training-time noise (dropout masks). A `Sequential` hands every layer that has
+        # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
+        # checkpointed state resumes both; a layer given its own seed keeps its own generator.
+        self.noise_rng: np.random.Generator | None = None
 
     def build(
         self,
@@ -77,6 +87,34 @@ class Layer:
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
+
+    def sublayers(self) -> list[Layer]:
+        """The layers this one holds and runs inside its own forward/backward (not itself). Default: none."""
+        return []
+
+    def astype(self, dtype: str | np.dtype) -> None:
+        """Recast parameters (and zero the gradients) of this layer and its sublayers to `dtype`, as if the
+        layer had been built in it. Layers whose caches or state hold dtype-bound arrays extend this."""
+        dtype = np.dtype(dtype)
+        for layer in [self, *self.sublayers()]:
+            layer.dtype = dtype
+            for key, value in layer.params.items():
+                layer.params[key] = value.astype(dtype)
+                layer.grads[key] = np.zeros_like(layer.params[key])
+
+    def kink_pattern(self) -> np.ndarray:
+        """A flat array describing where the last forward lies relative to the layer's non-differentiable
+        points: it changes exactly when a perturbation of the input or parameters crosses one (ReLU: which
+        outputs are positive; a max: which element won). The gradient checker compares it before and after
+        each finite-difference step and reports such steps as kinks instead of judging them. Smooth
+        layers return an empty array; by default a layer reports its sublayers' patterns."""
+        parts = [layer.kink_pattern() for layer in self.sublayers()]
+        return np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0, dtype=bool)
+
+    def table_ids(self, key: str, x: np.ndarray) -> np.ndarray | None:
+        """For a parameter that is a lookup table indexed by the input ids (an embedding), the ids in `x`
+        that select its rows; None for every other parameter. The gradient checker samples rows by it."""
+        return None
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())

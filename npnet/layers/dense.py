@@ -80,3 +80,6 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
+
+    def sublayers(self) -> list[Layer]:
+        return [] if self.activation is None else [self.activation]

@@ -92,6 +92,9 @@ class Embedding(Layer):
         np.add.at(grad, self._ids.ravel(), grad_out.reshape(-1, self.output_dim))
         return None
 
+    def table_ids(self, key: str, x: np.ndarray) -> np.ndarray | None:
+        return x if key == "embeddings" else None
+
     def compute_mask(self, ids: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
         return ids != 0 if self.mask_zero else None
 

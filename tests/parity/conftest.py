@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def synthetic_npz(tmp_path_factory: pytest.TempPathFactory):
     """A small random imdb.npz, readable by both loaders."""
-    from benchmarks.parity import checks
+    from parity import checks
 
     return checks.write_synthetic_npz(tmp_path_factory.mktemp("parity") / "imdb.npz")
 
@@ -46,7 +46,7 @@ def synthetic_npz(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def padded_imdb(imdb_npz):
     """The real reviews as the notebook feeds them: num_words=10000, padded to 256 at the end."""
-    from benchmarks.parity import checks
+    from parity import checks
 
     return checks.padded_imdb(imdb_npz)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.parity.compare import (
+from parity.compare import (
     array_row,
     exception_row,
     ks_statistic,

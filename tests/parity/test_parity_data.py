@@ -11,8 +11,8 @@ from npnet.datasets import imdb
 
 pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
 
-from benchmarks.parity import checks
-from benchmarks.parity import keras_side as ks
+from parity import checks
+from parity import keras_side as ks
 
 pytestmark = pytest.mark.parity
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
 
-from benchmarks.parity import checks
+from parity import checks
 
 pytestmark = pytest.mark.parity
 

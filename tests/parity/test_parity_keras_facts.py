@@ -11,7 +11,7 @@ pytest.importorskip("keras", reason="the Keras parity tests need the parity extr
 
 import keras
 
-from benchmarks.parity import keras_side as ks
+from parity import keras_side as ks
 
 pytestmark = pytest.mark.parity
 

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.parity`: what is not a check itself (the checks run in the other tests)."""
+"""`python -m parity`: what is not a check itself (the checks run in the other tests)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
 
-from benchmarks.parity.__main__ import _init_summary, main, preamble
-from benchmarks.parity.compare import Row
+from parity.__main__ import _init_summary, main, preamble
+from parity.compare import Row
 
 pytestmark = pytest.mark.parity
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
 
-from benchmarks.parity import checks, specs
+from parity import checks, specs
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def test_train_on_batch_steps(padded_imdb, spec, precision):
 
 
 # The variants in true float64 (where any difference in the math shows) and float32 (the default dtype);
-# Keras's stock float64 adds nothing there but time (`python -m benchmarks.parity` still runs it).
+# Keras's stock float64 adds nothing there but time (`python -m parity` still runs it).
 @pytest.mark.parametrize("precision", [checks.PRECISIONS["float64"], checks.PRECISIONS["float32"]], ids=str)
 @pytest.mark.parametrize("spec", specs.VARIANT_SPECS, ids=lambda spec: spec.name)
 def test_train_on_batch_variants(padded_imdb, spec, precision):

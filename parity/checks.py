@@ -1,6 +1,6 @@
 """The parity checks. Each runs npnet and Keras on the same input and returns `Row`s (see `compare`).
 
-`tests/parity/` asserts every row; `python -m benchmarks.parity` prints them. Tolerances live here, once, each
+`tests/parity/` asserts every row; `python -m parity` prints them. Tolerances live here, once, each
 with the measurement or argument behind it.
 """
 
@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from benchmarks.parity import keras_side as ks
-from benchmarks.parity import npnet_side as ns
-from benchmarks.parity.compare import Row, array_row, exception_row, merge_rows, sequences_row, uniform_rows
-from benchmarks.parity.specs import BATCH_SIZE, PADDING, SEQUENCE_LENGTH, VOCAB_SIZE, ModelSpec, TrainSpec
 from npnet.datasets import imdb
 from npnet.preprocessing import pad_sequences
+from parity import keras_side as ks
+from parity import npnet_side as ns
+from parity.compare import Row, array_row, exception_row, merge_rows, sequences_row, uniform_rows
+from parity.specs import BATCH_SIZE, PADDING, SEQUENCE_LENGTH, VOCAB_SIZE, ModelSpec, TrainSpec
 
 DTYPES = ("float64", "float32")  # of the initializer checks (no Keras arithmetic involved)
 
@@ -68,7 +68,7 @@ class Tolerance:
 
 TOLERANCES: dict[str, Tolerance] = {
     # Both sides in float64: they differ only in summation order (BLAS vs torch kernels), ~1e-16 per
-    # operation. Measured worst over every check (`python -m benchmarks.parity --detail`): loss 3e-16,
+    # operation. Measured worst over every check (`python -m parity --detail`): loss 3e-16,
     # predictions 3e-16, final weights 8e-15, updates 1.3e-13 (the seed config's first kernel, which moves
     # only ~5e-4 in 50 steps). 1e-11 leaves room for other BLAS builds and is still 10,000x tighter than the
     # issue's 1e-7. An accuracy can only change by whole samples and no p lies within 1e-14 of 0.5: exact.

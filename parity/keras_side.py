@@ -23,7 +23,7 @@ import torch
 from keras.src.backend.common import dtypes as keras_dtypes
 from keras.src.datasets import imdb as keras_imdb
 
-from benchmarks.parity.specs import ModelSpec, OptimizerSpec
+from parity.specs import ModelSpec, OptimizerSpec
 
 if keras.backend.backend() != "torch":
     raise RuntimeError(
@@ -70,7 +70,7 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
     if float64_ops and demotions is None:
         raise RuntimeError(
             f"Keras {keras.__version__} has no keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE: check "
-            "how it promotes float64 and adapt benchmarks/parity/keras_side.precision (made for Keras 3.15.1)"
+            "how it promotes float64 and adapt parity/keras_side.precision (made for Keras 3.15.1)"
         )
     saved = keras.config.floatx()
     keras.config.set_floatx(dtype)

@@ -4,5 +4,5 @@
 - `compare`: how two results are compared (max abs/rel difference against a stated tolerance) — NumPy only.
 - `keras_side` / `npnet_side`: build and run each library from a spec.
 - `checks`: each parity check, returning table rows; the tests in `tests/parity/` assert them and
-  `python -m benchmarks.parity` prints them as a markdown table.
+  `python -m parity` prints them as a markdown table.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import npnet
-from benchmarks.parity.specs import ModelSpec, OptimizerSpec
 from npnet import layers, losses, optimizers
+from parity.specs import ModelSpec, OptimizerSpec
 
 
 def build_model(spec: ModelSpec, dtype: str, seed: int, fused: bool | None = None) -> npnet.Sequential:

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.parity`: run every Keras parity check and print the differences as a markdown table.
+"""`python -m parity`: run every Keras parity check and print the differences as a markdown table.
 
 Needs the parity extra (Keras, torch) and the real imdb.npz (`npnet data build --from PATH` makes it).
 Exit status 1 if any check fails its tolerance.
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 import npnet
-from benchmarks.parity import checks, specs
-from benchmarks.parity import keras_side as ks
-from benchmarks.parity.compare import Row, markdown_table, merge_rows
 from npnet.datasets.files import resolve_data_dir
+from parity import checks, specs
+from parity import keras_side as ks
+from parity.compare import Row, markdown_table, merge_rows
 
 
 def collect(npz_path: Path, detail: bool) -> list[Row]:
@@ -93,7 +93,7 @@ def preamble() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.parity", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder holding imdb.npz (default: NPNET_DATA_DIR or ./data)")
     parser.add_argument(
         "--detail", action="store_true", help="one row per compared quantity and argument set"

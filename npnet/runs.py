@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 import npnet
-from npnet import checkpoint, layers, metrics, optimizers
+from npnet import checkpoint, metrics, models, optimizers
 from npnet.atomic import atomic_write
 from npnet.callbacks import Callback
 from npnet.datasets import imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.datasets.ragged import Ragged
+from npnet.errors import RunError
 from npnet.preprocessing import pad_flat
 from npnet.report import CLASS_NAMES
 
@@ -37,10 +38,6 @@ CONFIG_JSON = "config.json"
 WORD_INDEX_JSON = "word_index.json"
 WEIGHTS_NPZ = "weights.npz"
 CHECKPOINT_NPZ = "checkpoint.npz"
-
-
-class RunError(Exception):
-    """A run folder or run setting is unusable; the message says what is wrong and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,7 @@ class TrainConfig:
     seed: int = 0  # initial weights and the per-epoch shuffle
     dtype: str = "float32"
     preset: str = "notebook"
+    architecture: str = "notebook"  # a name in npnet.models.ARCHITECTURES; set by the preset
 
     def __post_init__(self) -> None:
         for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
@@ -96,6 +94,10 @@ class TrainConfig:
         if not 0 <= self.validation_split < 1:
             raise RunError(
                 f"validation_split must be in [0, 1) (0: the test set validates), got {self.validation_split}"
+            )
+        if self.architecture not in models.ARCHITECTURES:
+            raise RunError(
+                f"architecture must be one of {', '.join(models.ARCHITECTURES)}, got {self.architecture!r}"
             )
         if self.dtype not in ("float32", "float64"):
             raise RunError(f"dtype must be float32 or float64, got {self.dtype!r}")
@@ -134,17 +136,9 @@ def preset_config(preset: str, **overrides: Any) -> TrainConfig:
 
 
 def build_model(config: TrainConfig) -> npnet.Sequential:
-    """The notebook's model, compiled with Adam (Keras 2 decay), binary cross-entropy and accuracy."""
-    model = npnet.Sequential(
-        [
-            layers.Embedding(config.num_words, config.embedding_dim, mask_zero=config.mask_zero),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(config.hidden_units, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        seed=config.seed,
-        dtype=config.dtype,
-    )
+    """The run's model (`npnet.models`, by `config.architecture`), compiled with Adam (Keras 2 decay),
+    binary cross-entropy and accuracy."""
+    model = models.build(config.architecture, **config.to_dict())
     model.compile(
         optimizer=optimizers.Adam(
             learning_rate=config.learning_rate,

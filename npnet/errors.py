@@ -1,0 +1,23 @@
+"""npnet's error types: one base class, one subclass per kind of thing that can be wrong.
+
+Every message says what failed, in which file or argument, and how to fix it. The CLI catches `NpnetError`
+alone and prints it as `npnet <command>: error: ...` without a traceback; any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class NpnetError(Exception):
+    """Base class: an input, file or setting npnet refuses, with a message a user can act on."""
+
+
+class DataError(NpnetError):
+    """A dataset file is missing, unreadable, corrupt or hostile, or a download or build failed."""
+
+
+class DownloadError(DataError):
+    """No source gave a verified file (offline, unreachable, HTTP errors, timeouts, wrong digests)."""
+
+
+class RunError(NpnetError):
+    """A run folder or run setting is unusable; the message says what is wrong and how to fix it."""

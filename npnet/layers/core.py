@@ -1,0 +1,45 @@
+"""Core layers without a family of their own: Dropout (and, as they arrive, Activation and Flatten)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npnet.layers.base import Layer
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, y = x * keep / (1 - rate) with keep ~ Bernoulli(1 - rate) per element;
+    in inference y = x. The same shape in and out; the mask passes through unchanged (as in Keras).
+
+    The scaling by 1 / (1 - rate) keeps E[y] = x, so inference needs no rescaling. backward routes the
+    gradient through the same kept elements with the same scale: dL/dx = dL/dy * keep / (1 - rate).
+
+    Randomness: with `seed`, the layer owns a generator `default_rng(seed)`; without one it draws from the
+    generator its model hands it at build (`Sequential.fit_rng`, which also shuffles, so a checkpoint of the
+    model's generator resumes dropout bitwise), or `default_rng(0)` when used on its own.
+    """
+
+    def __init__(
+        self, rate: float, seed: int | None = None, name: str | None = None, dtype: str | None = None
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        if seed is not None:
+            self.noise_rng = np.random.default_rng(seed)
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        if not training or self.rate == 0:
+            self._scale = None  # identity: backward passes the gradient through
+            return x
+        rng = self.noise_rng if self.noise_rng is not None else np.random.default_rng(0)
+        self.noise_rng = rng
+        keep = rng.random(x.shape) >= self.rate
+        # One array holds both the choice and the scale: backward is a single product.
+        self._scale = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
+        return x * self._scale
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out if self._scale is None else grad_out * self._scale

@@ -1,0 +1,55 @@
+"""Named models, each defined once: the notebook's, and Keras's IMDB examples as they arrive.
+
+Every builder returns an uncompiled `Sequential` from keyword settings; `build(architecture, **settings)`
+picks one by name and passes it only the settings it takes, so a run's config (`npnet.runs.TrainConfig`)
+can hold the union of every architecture's settings. Training, benchmarks, parity and tests all build the
+seed model here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from npnet import layers
+from npnet.errors import RunError
+from npnet.model import Sequential
+
+
+def notebook(
+    num_words: int = 10_000,
+    embedding_dim: int = 16,
+    hidden_units: int = 16,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """The Keras IMDB notebook's model: Embedding(num_words, embedding_dim) -> GlobalAveragePooling1D ->
+    Dense(hidden_units, relu) -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(hidden_units, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+ARCHITECTURES: dict[str, Callable[..., Sequential]] = {"notebook": notebook}
+
+
+def build(name: str, **settings: Any) -> Sequential:
+    """The model `name` (a key of ARCHITECTURES), built from the `settings` its builder accepts (others are
+    ignored)."""
+    if name not in ARCHITECTURES:
+        raise RunError(f"unknown architecture {name!r}: use one of {', '.join(ARCHITECTURES)}")
+    builder = ARCHITECTURES[name]
+    accepted = inspect.signature(builder).parameters
+    return builder(**{key: value for key, value in settings.items() if key in accepted})
