@@ -18,8 +18,8 @@ from benchmarks.numpy_loop import NaiveTrainer
 from benchmarks.systems import seed_model
 from benchmarks.worker import say
 from benchmarks.workload import Workload
-from npnet.fast import DEFAULT_DENSE_MIN_DF, BagOfWords, backward, blas_threads, forward
-from npnet.fast.reference import backward_reference, forward_reference
+from npnet.fast import DEFAULT_DENSE_MIN_DF, BagOfWords, FusedEmbeddingPool, backward, blas_threads, forward
+from npnet.layers.base import backward_through, forward_through
 
 
 def _median_ms(run: Callable[[int], object], repeats: int) -> float:
@@ -91,28 +91,39 @@ def operation_timings(data: Workload, repeats: int) -> dict[str, float]:
     embedding = model.layers[0]
     E, dE = embedding.params["embeddings"], embedding.grads["embeddings"]
     grad = rng.normal(size=(size, E.shape[1])).astype(np.float32)
-    feed = model._feed(data.x_train)
-    taken = [feed(idx) for idx in batches]
+    fused = FusedEmbeddingPool(embedding)  # one thread: each operation alone, as fit runs it on one core
+    source = fused.batches(data.x_train)
+    stack, readable_pair, dense_layers = [fused, *model.layers[2:]], model.layers[:2], model.layers[2:]
+    taken = [source.cut(idx) for idx in batches]
     ids = [data.x_train[idx] for idx in batches]
     y_all = model._prepare_y(data.y_train, len(data.y_train))
     pooled, y = forward(taken[0], E), y_all[batches[0]]
-    p = model._forward_from(pooled, 2, training=True)
+    p = forward_through(dense_layers, pooled, training=True)
     dp = model.loss.gradient(y, p)
     params = model._params()
     grads = [np.full_like(q, 1e-3) for q in params]
+    forward_through(readable_pair, ids[0], training=True)  # the caches the readable backward reads
+
+    def fit_step(k: int) -> None:
+        model._train_step(stack, source, source.cut(batches[k]), y_all[batches[k]], where="ops")
+
     ms = {
         "embedding+pooling forward, naive E[x].mean(1)": _median_ms(
             lambda k: E[ids[k]].mean(axis=1), repeats
         ),
-        "embedding+pooling forward, reference": _median_ms(lambda k: forward_reference(ids[k], E), repeats),
-        "embedding+pooling batch take, fast": _median_ms(lambda k: feed(batches[k]), repeats),
+        "embedding+pooling forward, readable layers": _median_ms(
+            lambda k: forward_through(readable_pair, ids[k], training=True), repeats
+        ),
+        "embedding+pooling batch take, fast": _median_ms(lambda k: source.cut(batches[k]), repeats),
         "embedding+pooling forward, fast": _median_ms(lambda k: forward(taken[k], E), repeats),
-        "embedding+pooling backward, reference np.add.at 2-D": _median_ms(
-            lambda k: backward_reference(ids[k], grad, data.vocab_size), max(2, repeats // 4)
+        "embedding+pooling backward, readable layers np.add.at 2-D": _median_ms(
+            lambda _: backward_through(readable_pair, grad), max(2, repeats // 4)
         ),
         "embedding+pooling backward, fast": _median_ms(lambda k: backward(taken[k], grad, out=dE), repeats),
-        "dense layers forward": _median_ms(lambda _: model._forward_from(pooled, 2, training=True), repeats),
-        "dense layers backward": _median_ms(lambda _: model._backward_to(dp, 2), repeats),
+        "dense layers forward": _median_ms(
+            lambda _: forward_through(dense_layers, pooled, training=True), repeats
+        ),
+        "dense layers backward": _median_ms(lambda _: backward_through(dense_layers, dp), repeats),
         "loss (BCE) + accuracy + loss gradient": _median_ms(
             lambda _: (model.loss(y, p), model.metrics[0](y, p), model.loss.gradient(y, p)), repeats
         ),
@@ -120,10 +131,9 @@ def operation_timings(data: Workload, repeats: int) -> dict[str, float]:
         "Adam, npnet optimizer (all weights)": _median_ms(
             lambda _: model.optimizer.apply_gradients(zip(grads, params, strict=True)), repeats
         ),
-        "whole fit step, npnet (take .. Adam)": _median_ms(
-            lambda k: model._train_step(feed(batches[k]), y_all[batches[k]], where="ops"), repeats
-        ),
+        "whole fit step, npnet (take .. Adam)": _median_ms(fit_step, repeats),
     }
+    fused.close()
     return ms
 
 

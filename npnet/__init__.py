@@ -3,11 +3,12 @@
 Every forward and backward pass is written by hand; the API follows Keras's names.
 """
 
-from npnet import callbacks, config, initializers, layers, losses, metrics, models, optimizers
+from npnet import activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers
 from npnet.model import Sequential
 
 __all__ = [
     "Sequential",
+    "activations",
     "callbacks",
     "config",
     "initializers",

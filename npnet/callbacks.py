@@ -6,8 +6,9 @@ the weights before it). `self.model.layer_outputs(x)` gives every layer's activa
 
 Logs: `on_batch_end(batch, logs)` gets this batch's own pre-update values {"batch", "size", "loss",
 "accuracy"}; `on_epoch_end(epoch, logs)` gets the epoch values {"loss", "accuracy", "val_loss",
-"val_accuracy", "learning_rate"} (learning_rate: the rate the next step will use). Epochs and batches are
-0-based, as in Keras.
+"val_accuracy"}, the keys of Keras 3's `History`; `LearningRateLogger` adds "learning_rate" (the rate the
+next step will use) for the callbacks after it, as Keras's learning-rate callbacks do. Epochs and batches
+are 0-based, as in Keras.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
+class LearningRateLogger(Callback):
+    """Adds "learning_rate", the optimizer's rate for the next step, to each epoch's logs (so the callbacks
+    after it, `History` included, record it; Keras's LearningRateScheduler logs it under the same name)."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if logs is not None and self.model is not None and self.model.optimizer is not None:
+            logs["learning_rate"] = self.model.optimizer.current_learning_rate
+
+
 def _format_value(value: float) -> str:
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
@@ -160,14 +170,20 @@ class ProgbarLogger(Callback):
 
     def _line(self, values: Logs, elapsed: float) -> str:
         steps = self.params.get("steps") or self._steps_done
-        done = self._steps_done
-        filled = self.width * done // max(steps, 1)
-        bar = "=" * filled + (">" if filled < self.width else "") + "." * (self.width - filled - 1)
-        parts = [f"{done}/{steps} [{bar}]", _format_duration(elapsed, done)]
-        parts += [f"{key}: {_format_value(value)}" for key, value in values.items()]
-        return " - ".join(parts)
+        return progress_line(self._steps_done, steps, elapsed, values, width=self.width)
 
     def _write(self, text: str) -> None:
         out = self._out()
         out.write(text)
         out.flush()
+
+
+def progress_line(
+    done: int, steps: int, elapsed: float, values: Logs, width: int = 30, bar: bool = True
+) -> str:
+    """`done/steps [====>....] - 3s 12ms/step - loss: 0.6931 - ...` (without the bar if `bar` is False)."""
+    filled = width * done // max(steps, 1)
+    drawn = "=" * filled + (">" if filled < width else "") + "." * (width - filled - 1)
+    parts = [f"{done}/{steps}" + (f" [{drawn}]" if bar else ""), _format_duration(elapsed, done)]
+    parts += [f"{key}: {_format_value(value)}" for key, value in values.items()]
+    return " - ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npnet.layers.activations import sigmoid
+from npnet.activations import sigmoid
 
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
 

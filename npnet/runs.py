@@ -26,7 +26,7 @@ import numpy as np
 import npnet
 from npnet import checkpoint, metrics, models, optimizers
 from npnet.atomic import atomic_write
-from npnet.callbacks import Callback
+from npnet.callbacks import Callback, LearningRateLogger
 from npnet.datasets import imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.datasets.ragged import Ragged
@@ -427,7 +427,7 @@ def fit_run(
         validation_data=validation,
         shuffle=True,
         verbose=verbose,
-        callbacks=[*callbacks, saver],
+        callbacks=[*callbacks, LearningRateLogger(), saver],
         initial_epoch=resume.epochs_done if resume else 0,
     )
     model.save_weights(run.path / WEIGHTS_NPZ)

@@ -209,12 +209,22 @@ def test_validation_uses_end_of_epoch_weights_at_the_fit_batch_size():
     xv, yv = toy_data(25, seed=1)
     model = compiled()
     history = model.fit(x, y, epochs=2, batch_size=8, validation_data=(xv, yv), verbose=0)
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}  # Keras 3's keys
     assert all(len(v) == 2 for v in history.history.values())
     assert history.history["val_loss"][-1] == model.evaluate(xv, yv, batch_size=8)[0]
     assert history.history["val_accuracy"][-1] == model.evaluate(xv, yv, batch_size=8)[1]
-    assert history.history["learning_rate"] == [0.01 / (1 + 1e-3 * 8), 0.01 / (1 + 1e-3 * 16)]
     assert history.epoch == [0, 1] and model.history is history
+
+
+def test_the_learning_rate_is_logged_by_a_callback_for_the_ones_after_it():
+    x, y = toy_data(60)
+    model = compiled()
+    rec = Recorder()
+    lr = callbacks.LearningRateLogger()
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[rec, lr])
+    # The rate the next step will use: Adam(0.01, decay=1e-3) after 8 and 16 steps.
+    assert history.history["learning_rate"] == [0.01 / (1 + 1e-3 * 8), 0.01 / (1 + 1e-3 * 16)]
+    assert rec.events[-2] == "epoch_end 1 ['accuracy', 'loss']"  # before the logger: not yet there
 
 
 def test_same_seed_gives_bitwise_identical_history_and_weights():
@@ -338,7 +348,7 @@ def test_callbacks_see_every_hook_and_the_gradients():
         "batch_end 0 4",
         "batch_end 1 4",
         "batch_end 2 2",
-        "epoch_end 0 ['accuracy', 'learning_rate', 'loss']",
+        "epoch_end 0 ['accuracy', 'loss']",
         "train_end",
     ]
     assert all(n > 0 for n in rec.grad_norms) and len(set(rec.grad_norms)) == 3

@@ -1,16 +1,24 @@
-"""Fast kernels: the fused Embedding + GlobalAveragePooling1D pair and an in-place Adam step.
+"""Fast paths beside the readable layers: the fused Embedding + GlobalAveragePooling1D layer, its batch
+sources, the kernels behind it and an in-place Adam step.
 
-Each is tested equal to a readable reference (`npnet.fast.reference` and the plain Adam formula).
+Each is tested equal to its readable twin (the `Embedding` and `GlobalAveragePooling1D` layers, the plain
+Adam formula).
 """
 
 from npnet.fast.adam import adam_update_
+from npnet.fast.batches import ArrayBatches, BagBatches, BatchSource
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
+from npnet.fast.fused_layer import FusedEmbeddingPool
 from npnet.fast.threads import Workers, blas_threads
 
 __all__ = [
     "DEFAULT_DENSE_MIN_DF",
+    "ArrayBatches",
     "BagBatch",
+    "BagBatches",
     "BagOfWords",
+    "BatchSource",
+    "FusedEmbeddingPool",
     "Workers",
     "adam_update_",
     "backward",

@@ -7,7 +7,8 @@ Embedding followed by an average over time is linear in the embedding table, so 
 
 where C (B, V) counts how often each id occurs in each review and `scale` is 1/T (Keras without a mask:
 padding id 0 is a real row, counted like any other) or 1/(non-zero ids) with `mask_zero=True` (id 0 left
-out; a review made only of padding gets 0, i.e. zero output and zero gradient — see `npnet.fast.reference`).
+out; a review made only of padding has no counts, i.e. zero output and zero gradient, as
+`GlobalAveragePooling1D` defines it; the count is `npnet.layers.pooling.mask_counts`).
 
 C is very sparse (a review of 256 tokens holds ~100-150 distinct ids out of 10,000) but its first columns are
 not: word ids follow Zipf's law, so a few thousand frequent ids make up most (review, id) pairs. C is split:
@@ -20,17 +21,20 @@ not: word ids follow Zipf's law, so a few thousand frequent ids make up most (re
 
 `BagOfWords.from_ids` does the sorting and counting once per dataset; `BagOfWords.take(indices)` cuts a
 batch (batches change every epoch with shuffling) with a handful of vectorized gathers; `forward` and
-`backward` then touch each distinct (review, id) pair about once. The readable per-position version is
-`npnet.fast.reference`; the tests hold these kernels equal to it.
+`backward` then touch each distinct (review, id) pair about once. The readable per-position version is the
+`Embedding` and `GlobalAveragePooling1D` layers themselves; the tests hold these kernels equal to them, and
+`npnet.fast.FusedEmbeddingPool` is the layer that runs them.
 """
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 import numpy as np
 
 from npnet.fast.threads import SERIAL, Workers
+from npnet.layers.pooling import mask_counts
 
 # Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
 # one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +
@@ -77,7 +81,7 @@ class BagBatch:
     head (B, K) float: counts of the dense ids; head_index selects those K rows of E (a slice if it can).
     tail_ids (n,) intp: one entry per tail token, grouped by review; tail_rows (n,) intp: its batch row.
     tail_starts (R,) intp: where each non-empty group starts; tail_nonempty (R,) intp: its batch row.
-    scale (B,) float: the factor of the mean (1/T; with a mask 1/non-zero ids, 0 for all-padding).
+    scale (B,) float: the factor of the mean (1/T; with a mask 1/non-zero ids, 1 for all-padding).
     """
 
     vocab_size: int
@@ -125,7 +129,7 @@ class BagOfWords:
 
     head_ids (K,) intp: ascending ids kept dense; head_counts (N, K) unsigned ints: their count per review.
     tail_ptr (N+1,) intp and tail_ids (n,) intp: CSR of the other tokens, one entry per occurrence.
-    scale (N,) float64: the factor of each review's mean.
+    scale (N,) float64: the factor of each review's mean (1/T, or 1/`mask_counts` with a mask).
     """
 
     vocab_size: int
@@ -186,18 +190,15 @@ class BagOfWords:
         tail_ptr = np.zeros(n + 1, dtype=np.intp)
         np.cumsum(tail_sizes.astype(np.intp), out=tail_ptr[1:])
 
-        if mask_zero:
-            non_padding = np.count_nonzero(ids, axis=1)
-            scale = np.zeros(n, dtype=np.float64)
-            np.divide(1.0, non_padding, out=scale, where=non_padding > 0)
-        else:
-            scale = np.full(n, 1.0 / length)
+        # The factor of each review's mean; with a mask an all-padding review counts 1 position (its
+        # counts are all zero, so its output and gradient are zero, as the readable layers define).
+        scale = 1.0 / mask_counts(ids != 0) if mask_zero else np.full(n, 1.0 / length)
         return cls(vocab_size, length, mask_zero, head_ids, head_counts, tail_ptr, tail_ids, scale)
 
     def __len__(self) -> int:
         return self.head_counts.shape[0]
 
-    def take(self, indices: np.ndarray, dtype: np.dtype | str = np.float32) -> BagBatch:
+    def take(self, indices: np.ndarray, dtype: np.dtype | str = "float32") -> BagBatch:
         """The batch of reviews `indices` (1-D, any order, repeats allowed), with float counts of `dtype`."""
         indices = np.asarray(indices)
         if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
@@ -215,7 +216,7 @@ class BagOfWords:
         source += np.arange(offsets[-1])
         return self._batch(self.head_counts[indices], self.tail_ids[source], sizes, offsets, indices, dtype)
 
-    def slice(self, start: int, stop: int, dtype: np.dtype | str = np.float32) -> BagBatch:
+    def slice(self, start: int, stop: int, dtype: np.dtype | str = "float32") -> BagBatch:
         """Reviews start..stop-1 in order (validation, prediction): views, no gathers, cheaper than take."""
         if not 0 <= start < stop <= len(self):
             raise ValueError(f"need 0 <= start < stop <= {len(self)}; got start={start}, stop={stop}")
@@ -230,7 +231,7 @@ class BagOfWords:
         tail_ids: np.ndarray,
         sizes: np.ndarray,
         offsets: np.ndarray,
-        rows: np.ndarray | slice,
+        rows: np.ndarray | builtins.slice,
         dtype: np.dtype | str,
     ) -> BagBatch:
         dtype = np.dtype(dtype)

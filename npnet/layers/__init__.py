@@ -1,10 +1,10 @@
 """Layers with hand-written forward and backward passes, under Keras's names."""
 
-from npnet.layers.activations import ReLU, Sigmoid
+from npnet.layers.activations import ReLU, Sigmoid, Tanh
 from npnet.layers.base import Layer
 from npnet.layers.core import Dropout
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
 from npnet.layers.pooling import GlobalAveragePooling1D
 
-__all__ = ["Dense", "Dropout", "Embedding", "GlobalAveragePooling1D", "Layer", "ReLU", "Sigmoid"]
+__all__ = ["Dense", "Dropout", "Embedding", "GlobalAveragePooling1D", "Layer", "ReLU", "Sigmoid", "Tanh"]

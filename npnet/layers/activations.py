@@ -1,16 +1,14 @@
-"""Activation layers (no parameters) and the `activation=` string lookup used by `Dense`."""
+"""Activation layers (no parameters) and the `activation=` lookup used by `Dense`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from npnet import activations
+from npnet.activations import sigmoid
 from npnet.layers.base import Layer
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of -|x| <= 0."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class ReLU(Layer):
@@ -18,7 +16,7 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
         self._positive = x > 0  # all backward needs
-        return np.maximum(x, 0)
+        return activations.relu(x)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out * self._positive
@@ -38,18 +36,38 @@ class Sigmoid(Layer):
         return grad_out * (self._y * (1 - self._y))
 
 
-_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid}
+class Tanh(Layer):
+    """y = tanh(x); dy/dx = 1 - y², so the output is what backward needs."""
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        self._y = activations.tanh(x)
+        return self._y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1 - self._y * self._y)
 
 
-def get(identifier: str | Layer | None) -> Layer | None:
-    """An activation layer from a Keras name; None or "linear" mean no activation (returns None)."""
-    if identifier is None or identifier == "linear":
+_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+_BY_FUNCTION: dict[Callable[[np.ndarray], np.ndarray], type[Layer]] = {
+    activations.relu: ReLU,
+    activations.sigmoid: Sigmoid,
+    activations.tanh: Tanh,
+}
+
+
+def get(identifier: str | Layer | Callable[[np.ndarray], np.ndarray] | None) -> Layer | None:
+    """An activation layer from a Keras name ("relu"), a function of `npnet.activations` (relu) or a
+    layer (returned as is); None, "linear" and `npnet.activations.linear` mean no activation (None)."""
+    if identifier is None or identifier == "linear" or identifier is activations.linear:
         return None
     if isinstance(identifier, Layer):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
+    if callable(identifier) and identifier in _BY_FUNCTION:
+        return _BY_FUNCTION[identifier]()
     raise ValueError(
-        f"unknown activation {identifier!r}: use one of {', '.join([*_BY_NAME, 'linear'])}, None, "
-        "or an activation layer such as layers.ReLU()"
+        f"unknown activation {identifier!r}: use one of {', '.join([*_BY_NAME, 'linear'])}, None, a function "
+        "of npnet.activations (e.g. npnet.activations.relu), or an activation layer such as layers.ReLU(); "
+        "another function has no backward pass here: write it as a Layer"
     )

@@ -15,6 +15,8 @@ activation, Bidirectional its two directions), `astype(dtype)` (recast, as if bu
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -116,8 +118,63 @@ class Layer:
         that select its rows; None for every other parameter. The gradient checker samples rows by it."""
         return None
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of this layer's parameters in Keras order (e.g. kernel then bias)."""
+        return [value.copy() for value in self.params.values()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Replace this layer's parameters in place (validated first: on any mismatch nothing changes)."""
+        names = [f"{self.name}.{key}" for key in self.params]
+        assign_weights(names, list(self.params.values()), weights, "pass a list like layer.get_weights()")
+
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def assign_weights(
+    names: Sequence[str], params: Sequence[np.ndarray], weights: Sequence[np.ndarray], fix: str
+) -> None:
+    """Copy `weights` into the arrays `params` (called `names` in errors) after checking count, shapes and
+    dtypes of all of them, so that a mismatch changes nothing. `fix` ends the count error's message."""
+    arrays = [np.asarray(w) for w in weights]
+    if len(arrays) != len(params):
+        raise ValueError(
+            f"set_weights needs {len(params)} arrays ({', '.join(names)}), got {len(arrays)}; {fix}"
+        )
+    for name, p, w in zip(names, params, arrays, strict=True):
+        if w.shape != p.shape:
+            raise ValueError(f"set_weights: {name} must have shape {p.shape}, got {w.shape}")
+        if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+            raise ValueError(f"set_weights: {name} must be numeric, got dtype {w.dtype}")
+    for p, w in zip(params, arrays, strict=True):
+        p[...] = w
+
+
+def forward_through(layers: Sequence[Layer], x: Any, training: bool = False) -> np.ndarray:
+    """Run `layers` in order on `x`, each given the previous layer's output and mask; the last output.
+    Each layer caches what its backward will need."""
+    mask = None
+    for layer in layers:
+        out = layer.forward(x, mask=mask, training=training)
+        mask = layer.compute_mask(x, mask)
+        x = out
+    return x
+
+
+def backward_through(layers: Sequence[Layer], grad_out: np.ndarray) -> np.ndarray | None:
+    """Back-propagate dLoss/doutput of the last `forward_through(layers, ...)`, last layer first, filling
+    every layer's `grads`. Returns dLoss/dinput (None when the first layer takes ids: they have no
+    gradient)."""
+    grad = grad_out
+    for layer in reversed(layers[1:]):
+        grad_in = layer.backward(grad)
+        if grad_in is None:
+            raise RuntimeError(
+                f"layer {layer.name!r} returns no input gradient, but layers before it need "
+                "one: an Embedding must be the first layer"
+            )
+        grad = grad_in
+    return layers[0].backward(grad) if layers else grad

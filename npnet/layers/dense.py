@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from npnet import initializers
@@ -12,14 +14,15 @@ from npnet.layers.base import Layer, Shape
 class Dense(Layer):
     """Fully connected layer on the last axis: kernel (fan_in, units) ~ glorot_uniform, bias (units,) = 0.
 
-    `activation` ("relu", "sigmoid", "linear"/None, or an activation layer) is held as its own layer object,
-    so the backward pass is literally the chain rule: back through the activation, then the affine map.
+    `activation` ("relu", "sigmoid", "tanh", "linear"/None, a function of `npnet.activations`, or an
+    activation layer) is held as its own layer object, so the backward pass is literally the chain rule:
+    back through the activation, then the affine map.
     """
 
     def __init__(
         self,
         units: int,
-        activation: str | Layer | None = None,
+        activation: str | Layer | Callable[[np.ndarray], np.ndarray] | None = None,
         use_bias: bool = True,
         kernel_initializer: str | initializers.Initializer = "glorot_uniform",
         bias_initializer: str | initializers.Initializer = "zeros",
@@ -70,6 +73,7 @@ class Dense(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         grad_z = grad_out if self.activation is None else self.activation.backward(grad_out)
+        assert grad_z is not None  # an activation always passes a gradient on
         # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)

@@ -7,6 +7,16 @@ import numpy as np
 from npnet.layers.base import Layer, Shape
 
 
+def mask_counts(mask: np.ndarray) -> np.ndarray:
+    """(B,) integers: the unmasked positions of each row of `mask` (B, T), at least 1.
+
+    The mean of a row is its masked sum over this count. A row with no unmasked position (an all-padding
+    review) has masked sum 0, so dividing by 1 defines its mean as the zero vector and its gradient as
+    zero, where Keras divides 0 by 0 and gets NaN. The fused path (`npnet.fast.embedding_pool`) uses the
+    same counts."""
+    return np.maximum(np.count_nonzero(mask, axis=1), 1)
+
+
 class GlobalAveragePooling1D(Layer):
     """Mean over axis 1.
 
@@ -34,8 +44,7 @@ class GlobalAveragePooling1D(Layer):
                 f"GlobalAveragePooling1D {self.name!r}: mask shape {mask.shape} != input {x.shape[:2]}"
             )
         self._mask = mask.astype(x.dtype)
-        # Unmasked positions per row; 1 for an all-padding row, whose masked sum is 0 (so its mean is 0).
-        self._counts = np.maximum(self._mask.sum(axis=1, keepdims=True), 1)
+        self._counts = mask_counts(mask).astype(x.dtype)[:, None]
         return np.einsum("bt,btd->bd", self._mask, x) / self._counts
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:

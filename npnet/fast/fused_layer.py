@@ -1,0 +1,87 @@
+"""FusedEmbeddingPool: an Embedding followed by GlobalAveragePooling1D, run as one bag-of-words layer.
+
+The pair is linear in the embedding table, so a batch's pooled output and the table's gradient come from
+the batch's id counts (`npnet.fast.embedding_pool`, derived in docs/gradients.md) without materializing
+the (batch, T, D) Embedding output. The trainer runs `[FusedEmbeddingPool(embedding), *layers[2:]]` in
+place of the model's layers when a model starts with that pair (see `npnet.trainer`); the readable
+`Embedding` and `GlobalAveragePooling1D` are the reference it is tested equal to.
+
+The layer shares the Embedding's `params` and `grads` dictionaries (the same arrays): the optimizer,
+callbacks, checkpoints and `get_weights` see the table and its gradient where they always are, on the
+Embedding, whichever path ran. Its input is not ids but batches of a `BagBatches` source, made by
+`batches(ids)`; the layer owns the threads (`npnet.fast.Workers`) that source and its kernels use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npnet.fast import embedding_pool
+from npnet.fast.batches import BagBatches, Pooled
+from npnet.fast.embedding_pool import BagBatch, BagOfWords
+from npnet.fast.threads import SERIAL, Workers
+from npnet.layers.base import Layer, Shape
+from npnet.layers.embedding import Embedding
+
+
+class FusedEmbeddingPool(Layer):
+    """`GlobalAveragePooling1D()(embedding(ids))` on bag-of-words batches: (B, T) ids -> (B, D) means.
+
+    `threads`: how many threads the kernels and the batch source use (1: everything on the caller's
+    thread). Every thread count gives bitwise the same numbers. Use as a context manager, or `close()`,
+    to stop the threads.
+    """
+
+    def __init__(self, embedding: Embedding, threads: int = 1) -> None:
+        super().__init__(name=embedding.name, dtype=embedding.dtype)
+        if not embedding.built:
+            raise ValueError(f"build Embedding {embedding.name!r} before fusing it with its pooling")
+        self.embedding = embedding
+        self.params = embedding.params  # the same dictionaries: updates and gradients land on the Embedding
+        self.grads = embedding.grads
+        self.dtype = embedding.dtype
+        self.built = True
+        self.workers = Workers(threads)
+        self._batch: BagBatch | None = None
+
+    def batches(self, ids: np.ndarray) -> BagBatches:
+        """The batch source for `ids` (N, T): their bag of words, counted once here for every epoch."""
+        bag = BagOfWords.from_ids(ids, self.embedding.input_dim, mask_zero=self.embedding.mask_zero)
+        return BagBatches(bag, self.params["embeddings"].dtype, self.workers, self._pooled)
+
+    def _pooled(self, batch: BagBatch) -> np.ndarray:
+        return embedding_pool.forward(batch, self.params["embeddings"])
+
+    def forward(  # type: ignore[override]  # takes a bag-of-words batch where Layer takes an array
+        self, batch: BagBatch | Pooled, mask: np.ndarray | None = None, training: bool = False
+    ) -> np.ndarray:
+        """pooled (B, D). A `Pooled` batch was computed ahead on another thread (evaluate/predict)."""
+        if isinstance(batch, Pooled):
+            return batch.output
+        self._batch = batch
+        # In training the second thread sums the tail beside this thread's gemm; in inference it is busy
+        # with its own run of batches (`BagBatches.in_order`), so this thread computes alone.
+        return embedding_pool.forward(batch, self.params["embeddings"], self.workers if training else SERIAL)
+
+    def backward(self, grad_pooled: np.ndarray) -> None:
+        """Overwrites `grads["embeddings"]` (the Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled.
+        Returns None: ids have no gradient."""
+        if self._batch is None:
+            raise RuntimeError("FusedEmbeddingPool.backward needs a training forward first")
+        embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=self.workers)
+        return None
+
+    def compute_mask(self, x: object, mask: np.ndarray | None) -> None:  # type: ignore[override]
+        return None  # the pooling consumed the Embedding's mask
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], self.embedding.output_dim)
+
+    def close(self) -> None:
+        self.workers.close()
+
+    def __enter__(self) -> FusedEmbeddingPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
