@@ -53,7 +53,7 @@ def rng() -> np.random.Generator:
 # ---------------------------------------------------------------------------------------------- fixed cases
 
 
-@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
 def test_dense_input_kernel_and_bias(rng, activation):
     report = gradcheck.check_layer(layers.Dense(5, activation=activation), rng.normal(size=(7, 4)))
     assert [r.name for r in report.rows] == ["input", "dense/kernel", "dense/bias"]
@@ -65,7 +65,7 @@ def test_dense_on_a_sequence_flattens_leading_axes(rng):
     assert_passes(gradcheck.check_layer(layers.Dense(3, activation="relu"), rng.normal(size=(2, 5, 4))))
 
 
-@pytest.mark.parametrize("layer", [layers.ReLU, layers.Sigmoid])
+@pytest.mark.parametrize("layer", [layers.ReLU, layers.Sigmoid, layers.Tanh])
 def test_activation_layers_over_a_wide_range(rng, layer):
     x = np.concatenate([rng.normal(size=20), [-40.0, -8.0, 8.0, 40.0]]).reshape(4, 6)
     assert_passes(gradcheck.check_layer(layer(), x))
@@ -165,7 +165,7 @@ def test_dense_random(data, batch, fan_in, units, activation, seed):
 @hyp
 @given(
     x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5), elements=values),
-    layer=st.sampled_from([layers.ReLU, layers.Sigmoid]),
+    layer=st.sampled_from([layers.ReLU, layers.Sigmoid, layers.Tanh]),
 )
 def test_activations_random(x, layer):
     report = gradcheck.check_layer(layer(), x)
