@@ -35,7 +35,8 @@ from npnet.model import Sequential
 
 KIND = "checkpoint"
 
-# Epoch log keys -> history columns. The model logs "learning_rate", the rate the next step will use.
+# Epoch log keys -> history columns. "learning_rate" (the rate the next step will use) is logged by
+# callbacks.LearningRateLogger, which runs.fit_run places before this checkpoint callback.
 _LOG_KEYS = {
     "loss": "loss",
     "accuracy": "accuracy",

@@ -380,7 +380,7 @@ FORWARD_SAMPLES = 5_000  # test reviews; Keras predicts ~15,000 reviews/s here, 
 
 
 def path_label(fused: bool | None) -> str:
-    """npnet's predict/evaluate/fit run Embedding + pooling fused unless `fused=False` (see npnet.model)."""
+    """npnet's predict/evaluate/fit run Embedding + pooling fused unless `fused=False` (see npnet.trainer)."""
     return "readable layers" if fused is False else "fused path"
 
 
