@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -116,7 +116,7 @@ class Trainer:
         return fits and self.fused is not False
 
     @contextmanager
-    def _route(self) -> Iterator[tuple[list[Layer], Any]]:
+    def _route(self) -> Iterator[tuple[list[Layer], Callable[[np.ndarray], BatchSource]]]:
         """(the layer stack, a function from inputs to their batch source) for one fit/evaluate/predict call.
 
         BLAS runs on one thread inside: the products are small, and one thread is faster and robust on a
