@@ -138,13 +138,13 @@ class Trainer:
         y: np.ndarray,
         epochs: int = 1,
         batch_size: int | None = 32,
-        validation_split: float = 0.0,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         shuffle: bool = True,
         verbose: int = 1,
         callbacks: Sequence[Callback] | None = None,
         initial_epoch: int = 0,
         seed: int | None = None,
+        validation_split: float = 0.0,
     ) -> History:
         """Train for epochs `initial_epoch .. epochs-1`, Keras-style.
 
