@@ -261,8 +261,8 @@ class Trainer:
     def evaluate(
         self, x: np.ndarray, y: np.ndarray, batch_size: int | None = 32, verbose: int = 0
     ) -> list[float]:
-        """[loss, *metrics] over (x, y): batch-size-weighted means of per-batch values. `verbose=1` prints
-        one Keras-like line, e.g. `782/782 - 1s 2ms/step - loss: 0.3120 - accuracy: 0.8740`."""
+        """[loss, *metrics] over (x, y): batch-size-weighted means of per-batch values. `verbose=1` or 2
+        prints one Keras-like line, e.g. `782/782 - 1s 2ms/step - loss: 0.3120 - accuracy: 0.8740`."""
         self._require_compiled("evaluate")
         batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         _check_verbose(verbose)
@@ -297,7 +297,7 @@ class Trainer:
 
     def predict(self, x: np.ndarray, batch_size: int | None = 32, verbose: int = 0) -> np.ndarray:
         """Model outputs for x, shape (n, 1) for the IMDB model (probabilities after a sigmoid).
-        `verbose=1` prints one Keras-like line, e.g. `782/782 - 1s 2ms/step`."""
+        `verbose=1` or 2 prints one Keras-like line, e.g. `782/782 - 1s 2ms/step`."""
         batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         _check_verbose(verbose)
         x = self._prepare_x(x)
@@ -374,8 +374,8 @@ def _split_off_validation(
 
 
 def _check_verbose(verbose: int) -> None:
-    if verbose not in (0, 1):
-        raise ValueError(f"verbose must be 0 (silent) or 1 (one summary line), got {verbose!r}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0 (silent), 1 or 2 (one summary line), got {verbose!r}")
 
 
 def _positive_int(value: Any, name: str) -> int:

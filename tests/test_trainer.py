@@ -90,7 +90,7 @@ def test_verbose_evaluate_and_predict_print_one_keras_like_line(capsys):
     model.predict(x)
     assert capsys.readouterr().out == ""  # verbose=0 by default (see the report: Keras prints by default)
     with pytest.raises(ValueError, match="verbose must be 0"):
-        model.predict(x, verbose=2)
+        model.predict(x, verbose=3)
 
 
 # ---- get_layer and per-layer weights ----
