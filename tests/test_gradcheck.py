@@ -233,6 +233,103 @@ def test_bce_clip_boundaries_are_kinks(rng):
     assert report.rows[0].kinks == ("(0, 0)", "(1, 0)")  # on the boundary; 1e-9 is deep in the flat part
 
 
+# ------------------------------------------------- new layers and losses: the protocol only, no checker edit
+
+
+class LeakyReLU(layers.Layer):
+    """Defined only here: y = x for x > 0, alpha x otherwise; its kink at 0 is known through kink_pattern."""
+
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x, mask=None, training=False):
+        self._positive = x > 0
+        return np.where(self._positive, x, self.alpha * x)
+
+    def backward(self, grad_out):
+        return grad_out * np.where(self._positive, 1.0, self.alpha)
+
+    def kink_pattern(self):
+        return self._positive.ravel()
+
+
+class LeakyReLUWithoutHook(LeakyReLU):
+    def kink_pattern(self):
+        return layers.Layer.kink_pattern(self)
+
+
+def test_a_new_kinked_layer_gets_its_kinks_reported_through_its_hook(rng):
+    x = rng.normal(size=(3, 4))
+    x[1, 2] = x[2, 0] = 0.0
+    report = gradcheck.check_layer(LeakyReLU(), x)
+    assert report.passed, str(report)
+    assert report.rows[0].kinks == ("(1, 2)", "(2, 0)")
+    # Without the hook the checker cannot know: the quotient across the kink, (1 + alpha) / 2, is judged.
+    blind = gradcheck.check_layer(LeakyReLUWithoutHook(), x).rows[0]
+    assert not blind.passed and blind.kinks == () and blind.worst in ("(1, 2)", "(2, 0)")
+
+
+class ClippedSquaredError(losses.Loss):
+    """Defined only here: mean((clip(z, 0, 1) - y)^2), flat outside [0, 1]; kinks at both clip edges."""
+
+    def __call__(self, y_true, y_pred):
+        return float(np.mean((np.clip(y_pred, 0, 1) - y_true) ** 2))
+
+    def gradient(self, y_true, y_pred):
+        inside = (y_pred > 0) & (y_pred < 1)
+        return 2 * (np.clip(y_pred, 0, 1) - y_true) * inside / y_pred.size
+
+    def kink_pattern(self, y_pred):
+        return np.concatenate([(y_pred <= 0).ravel(), (y_pred >= 1).ravel()])
+
+
+def test_a_new_loss_gets_its_kinks_reported_through_its_hook():
+    y = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]])
+    z = np.array([[0.3], [0.0], [1.0], [1.7], [-0.4]])  # rows 1 and 2 sit exactly on a clip edge
+    report = gradcheck.check_loss(ClippedSquaredError(), y, z)
+    assert report.passed, str(report)
+    assert report.rows[0].kinks == ("(1, 0)", "(2, 0)")
+
+
+class Wrapper(layers.Layer):
+    """Defined only here: runs a Dense it holds, which it names through sublayers()."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.inner = layers.Dense(units, activation="relu")
+
+    def build(self, input_shape, rng=None, dtype=None):
+        super().build(input_shape, rng, dtype)
+        self.inner.build(input_shape, rng, self.dtype)
+
+    def forward(self, x, mask=None, training=False):
+        return self.inner.forward(x, mask, training)
+
+    def backward(self, grad_out):
+        return self.inner.backward(grad_out)
+
+    def sublayers(self):
+        return [self.inner, *self.inner.sublayers()]
+
+
+class WrapperWithWrongInnerBias(Wrapper):
+    def backward(self, grad_out):
+        grad_in = super().backward(grad_out)
+        self.inner.grads["bias"] *= 3
+        return grad_in
+
+
+def test_a_layers_sublayer_parameters_are_checked_cast_and_their_kinks_seen(rng):
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    report = gradcheck.check_layer(Wrapper(4), x)
+    assert report.passed, str(report)
+    assert [r.name for r in report.rows] == ["input", "wrapper/dense/kernel", "wrapper/dense/bias"]
+    assert report.max_rel_error < 1e-6  # float64 copies: float32 parameters could not reach this
+    failing = [r.name for r in gradcheck.check_layer(WrapperWithWrongInnerBias(4), x).failures]
+    assert failing == ["wrapper_with_wrong_inner_bias/dense/bias"]
+
+
 # ------------------------------------------------------------------------------------------------------ CLI
 
 SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
