@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npnet import initializers
+from npnet import checks, initializers
 from npnet.layers import activations
 from npnet.layers.base import Layer, Shape
 
@@ -27,9 +27,7 @@ class Dense(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = checks.positive_int(units, "Dense units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
