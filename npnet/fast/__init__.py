@@ -1,6 +1,6 @@
 """Fast kernels: the fused Embedding + GlobalAveragePooling1D pair and an in-place Adam step.
 
-Each is tested equal to a readable reference (`npnet.fast.reference`; the plain `optimizers.Adam(fused=False)`).
+Each is tested equal to a readable reference (`npnet.fast.reference` and the plain Adam formula).
 """
 
 from npnet.fast.adam import adam_update_
