@@ -46,18 +46,9 @@ class System:
 
 def seed_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
     """The issue's model, compiled as the peers are: Adam(1e-3, decay 1e-5, eps 1e-7), BCE, accuracy."""
-    import npnet
-    from npnet import layers, optimizers
+    from npnet import models, optimizers
 
-    model = npnet.Sequential(
-        [
-            layers.Embedding(vocab_size, EMBEDDING_DIM),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        seed=seed,
-    )
+    model = models.notebook(vocab_size, EMBEDDING_DIM, 16, seed=seed)
     model.compile(
         optimizer=optimizers.Adam(learning_rate=LEARNING_RATE, decay=DECAY, epsilon=EPSILON),
         loss="binary_crossentropy",

@@ -7,7 +7,6 @@ import pytest
 import npnet
 from npnet import gradcheck, layers, losses, optimizers
 from npnet.cli import main
-from npnet.cli.gradcheck import imdb_like_batch
 
 
 @pytest.fixture
@@ -333,19 +332,6 @@ def test_a_layers_sublayer_parameters_are_checked_cast_and_their_kinks_seen(rng)
 # ------------------------------------------------------------------------------------------------------ CLI
 
 SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
-
-
-def test_imdb_like_batch_looks_like_padded_reviews():
-    x, y = imdb_like_batch(np.random.default_rng(0), 64, 40, 1000)
-    assert x.shape == (64, 40) and y.shape == (64,) and set(np.unique(y)) <= {0, 1}
-    assert x.min() >= 0 and x.max() < 1000
-    padded = (x == 0).any(axis=1)
-    assert padded.any() and (~padded).any()  # short reviews are padded, long ones fill the row
-    assert np.all(x[padded, 0] == 1)  # short reviews keep their start marker ...
-    assert np.all(np.diff((x == 0).astype(int), axis=1) >= 0)  # ... and are padded at the end
-    assert (x == 2).any() and not (x == 3).any()  # out-of-vocabulary ids; id 3 never occurs
-    counts = np.bincount(x[x > 3])
-    assert counts.max() >= 10 and (counts == 1).any() and (counts == 0).sum() > 500
 
 
 def test_cli_passes_on_the_seed_model(capsys):
