@@ -125,8 +125,8 @@ def test_a_float32_check_uses_float32_settings(rng):
     [
         ({"bogus": 1}, TypeError, "unknown gradcheck option.*bogus.*use step, rtol"),
         ({"dtype": "float16"}, ValueError, "float64 or float32"),
-        ({"rtol": 0}, ValueError, "rtol must be positive"),
-        ({"step": -1e-6}, ValueError, "step must be positive"),
+        ({"rtol": 0}, ValueError, "rtol must be > 0"),
+        ({"step": -1e-6}, ValueError, "step must be > 0"),
         ({"atol": -1.0}, ValueError, "atol must be >= 0"),
         ({"step": 1e-300}, ValueError, "pass a larger step"),
     ],

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet import checks
+
 # Noise floor multiplier: atol_i = NOISE_FACTOR * eps * max(1, |f|) / h_i (npnet.gradcheck docstring).
 NOISE_FACTOR = 10.0
 # Relative tolerance per check dtype. float64: a central difference with h = eps^(1/3) is good to ~1e-10 on
@@ -42,8 +44,8 @@ def default_settings(dtype: str | np.dtype = "float64", **overrides: float | int
         names = ", ".join(k for k in base.__dict__ if k != "dtype")
         raise TypeError(f"unknown gradcheck option(s) {', '.join(sorted(unknown))}: use {names}")
     for key in ("step", "rtol"):
-        if key in given and not float(given[key]) > 0:
-            raise ValueError(f"{key} must be positive, got {given[key]!r}")
-    if "atol" in given and float(given["atol"]) < 0:
-        raise ValueError(f"atol must be >= 0, got {given['atol']!r}")
+        if key in given:
+            checks.positive_float(given[key], key)
+    if "atol" in given:
+        checks.non_negative_float(given["atol"], "atol")
     return Settings(**{**base.__dict__, **given})
