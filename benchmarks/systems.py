@@ -78,17 +78,17 @@ class NpnetTrainer:
         go, times, marks = self._go, self._times, {}
 
         class Pace(callbacks.Callback):
-            def on_train_begin(self, logs=None):
+            def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
                 times.put((time.perf_counter() - start, 0.0))  # setup: model and bags are ready
 
-            def on_epoch_begin(self, epoch, logs=None):
+            def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
                 go.get()
                 marks["begin"] = marks["batch_end"] = time.perf_counter()
 
-            def on_batch_end(self, batch, logs=None):
+            def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
                 marks["batch_end"] = time.perf_counter()
 
-            def on_epoch_end(self, epoch, logs=None):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
                 end = time.perf_counter()
                 times.put((marks["batch_end"] - marks["begin"], end - marks["batch_end"]))
 
@@ -157,7 +157,7 @@ class KerasTrainer:
         marks = self.marks
 
         class _Marks(keras.callbacks.Callback):
-            def on_test_begin(self, logs=None):
+            def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
                 marks["test_begin"] = time.perf_counter()
 
         self.callbacks = [_Marks()]

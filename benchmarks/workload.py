@@ -41,7 +41,7 @@ class Workload:
             "sizes": np.array([self.vocab_size, self.batch_size]),
             "description": np.array(self.description),
         }
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
     @classmethod
     def load(cls, path: Path) -> Workload:

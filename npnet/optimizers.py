@@ -13,7 +13,7 @@ is tested equal to the plain form (tests/test_fast_adam.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -246,7 +246,7 @@ class Adam(Optimizer):
         }
 
 
-_BY_NAME: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
+_BY_NAME: dict[str, Callable[[], Optimizer]] = {"adam": Adam, "sgd": SGD}
 
 
 def get(identifier: str | Optimizer) -> Optimizer:

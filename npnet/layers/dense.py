@@ -68,6 +68,8 @@ class Dense(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         grad_z = grad_out if self.activation is None else self.activation.backward(grad_out)
+        if grad_z is None:
+            raise TypeError(f"{self.activation!r}.backward returned no input gradient; an activation must")
         # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)
