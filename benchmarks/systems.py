@@ -46,18 +46,9 @@ class System:
 
 def seed_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
     """The issue's model, compiled as the peers are: Adam(1e-3, decay 1e-5, eps 1e-7), BCE, accuracy."""
-    import npnet
-    from npnet import layers, optimizers
+    from npnet import models, optimizers
 
-    model = npnet.Sequential(
-        [
-            layers.Embedding(vocab_size, EMBEDDING_DIM),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        seed=seed,
-    )
+    model = models.notebook(vocab_size, EMBEDDING_DIM, 16, seed=seed)
     model.compile(
         optimizer=optimizers.Adam(learning_rate=LEARNING_RATE, decay=DECAY, epsilon=EPSILON),
         loss="binary_crossentropy",
@@ -87,17 +78,17 @@ class NpnetTrainer:
         go, times, marks = self._go, self._times, {}
 
         class Pace(callbacks.Callback):
-            def on_train_begin(self, logs=None):
+            def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
                 times.put((time.perf_counter() - start, 0.0))  # setup: model and bags are ready
 
-            def on_epoch_begin(self, epoch, logs=None):
+            def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
                 go.get()
                 marks["begin"] = marks["batch_end"] = time.perf_counter()
 
-            def on_batch_end(self, batch, logs=None):
+            def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
                 marks["batch_end"] = time.perf_counter()
 
-            def on_epoch_end(self, epoch, logs=None):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
                 end = time.perf_counter()
                 times.put((marks["batch_end"] - marks["begin"], end - marks["batch_end"]))
 
@@ -166,7 +157,7 @@ class KerasTrainer:
         marks = self.marks
 
         class _Marks(keras.callbacks.Callback):
-            def on_test_begin(self, logs=None):
+            def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
                 marks["test_begin"] = time.perf_counter()
 
         self.callbacks = [_Marks()]

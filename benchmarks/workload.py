@@ -1,10 +1,7 @@
 """The benchmark's data: a synthetic IMDB-like workload by default, saved once and shared by every process.
 
-IMDB facts mimicked (Keras `imdb.load_data(num_words=V)`, then `pad_sequences(maxlen=T, padding="post")` with
-the default truncating="pre" of the notebook): review lengths roughly log-normal (median ~178 tokens, mean
-~238, a long tail); word ids ranked by frequency (Zipf), 1 = start marker, 2 = out-of-vocabulary (~5% of
-tokens with a 10,000-word vocabulary), 3 never used; long reviews keep their last T tokens (losing the start
-marker); short ones are padded with 0 at the end. Labels are random 0/1 (they do not change the work).
+The ids come from `npnet.datasets.synthetic.imdb_like_ids` (its docstring lists the IMDB facts mimicked);
+labels are random 0/1 (they do not change the work).
 """
 
 from __future__ import annotations
@@ -15,10 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from npnet.atomic import atomic_write
-
-START, OOV, FIRST_WORD = 1, 2, 4
-MEDIAN_LENGTH, LENGTH_SIGMA, MIN_LENGTH, MAX_LENGTH = 178.0, 0.76, 10, 2500
-OOV_RATE, ZIPF_EXPONENT = 0.05, 1.07
+from npnet.datasets.synthetic import ZIPF_EXPONENT, imdb_like_ids
 
 
 @dataclass(frozen=True)
@@ -47,7 +41,7 @@ class Workload:
             "sizes": np.array([self.vocab_size, self.batch_size]),
             "description": np.array(self.description),
         }
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
     @classmethod
     def load(cls, path: Path) -> Workload:
@@ -58,30 +52,12 @@ class Workload:
             )
 
 
-def synthetic_ids(n: int, length: int, vocab_size: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, length) int32 ids shaped like padded IMDB reviews (see the module docstring)."""
-    if vocab_size <= FIRST_WORD:
-        raise ValueError(f"vocab_size must exceed {FIRST_WORD} (ids 0-3 are reserved, as in Keras's IMDB)")
-    lengths = np.clip(np.rint(rng.lognormal(np.log(MEDIAN_LENGTH), LENGTH_SIGMA, n)), MIN_LENGTH, MAX_LENGTH)
-    kept = np.minimum(lengths, length).astype(np.intp)
-    ranks = np.arange(1, vocab_size - FIRST_WORD + 1, dtype=np.float64)
-    cdf = np.cumsum(ranks**-ZIPF_EXPONENT)
-    cdf /= cdf[-1]
-    tokens = (FIRST_WORD + np.searchsorted(cdf, rng.random(int(kept.sum())), side="right")).astype(np.int32)
-    tokens = np.minimum(tokens, vocab_size - 1)  # guards the cdf's last rounding step
-    tokens[rng.random(tokens.size) < OOV_RATE] = OOV
-    ids = np.zeros((n, length), dtype=np.int32)
-    ids[np.arange(length) < kept[:, None]] = tokens
-    ids[lengths <= length, 0] = START  # truncating="pre" drops the start marker of long reviews
-    return ids
-
-
 def synthetic(
     n_train: int, n_val: int, length: int, vocab_size: int, batch_size: int, seed: int = 0
 ) -> Workload:
     rng = np.random.default_rng(seed)
-    x_train = synthetic_ids(n_train, length, vocab_size, rng)
-    x_val = synthetic_ids(n_val, length, vocab_size, rng)
+    x_train = imdb_like_ids(n_train, length, vocab_size, rng)
+    x_val = imdb_like_ids(n_val, length, vocab_size, rng)
     y_train = rng.integers(0, 2, n_train).astype(np.float32)
     y_val = rng.integers(0, 2, n_val).astype(np.float32)
     description = (

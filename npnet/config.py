@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from npnet import checks
+
 _FLOATX: str = "float32"
 _ALLOWED = ("float32", "float64")
 
@@ -63,6 +65,4 @@ def set_num_threads(value: int | None) -> None:
 
 
 def _check_threads(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"the thread count must be a positive integer (1 = no extra thread), got {value!r}")
-    return value
+    return checks.positive_int(value, "the thread count (1 = no extra thread)")

@@ -9,7 +9,32 @@ from npnet.activations import sigmoid
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
 
 
-class BinaryCrossentropy:
+class Loss:
+    """What a loss is to the model and the tools: `loss(y_true, y_pred)` (the mean, a float) and
+    `gradient(y_true, y_pred)` (dLoss/dy_pred, shaped like y_pred), plus two hooks the gradient checker reads
+    instead of naming a class: `kink_pattern(y_pred)` (where y_pred sits relative to the loss's
+    non-differentiable points, such as a clip) and `step_scale(y_pred)` (the scale of a finite-difference
+    step for each prediction). A new loss subclasses this and needs no change in `npnet.gradcheck`."""
+
+    name = "loss"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
+        """A flat array that changes exactly when a perturbation of y_pred crosses a non-differentiable
+        point of the loss. Default: none (an empty array)."""
+        return np.zeros(0, dtype=bool)
+
+    def step_scale(self, y_pred: np.ndarray) -> np.ndarray | None:
+        """Per prediction, the scale a finite-difference step is taken relative to; None: max(1, |y_pred|)."""
+        return None
+
+
+class BinaryCrossentropy(Loss):
     """Mean over the batch of -(y log p + (1 - y) log(1 - p)); `y_true`, `y_pred` of equal shape (n, 1).
 
     `from_logits=False` (default): `y_pred` are probabilities, clipped to [1e-7, 1 - 1e-7] as Keras does;
@@ -49,8 +74,15 @@ class BinaryCrossentropy:
         """Which probabilities the clip to [EPSILON, 1 - EPSILON] flattens (the gradient is zero there):
         a finite-difference step that changes this crossed a kink. Logits have none."""
         if self.from_logits:
-            return np.zeros(0, dtype=bool)
+            return super().kink_pattern(y_pred)
         return np.concatenate([(y_pred < EPSILON).ravel(), (y_pred > 1 - EPSILON).ravel()])
+
+    def step_scale(self, y_pred: np.ndarray) -> np.ndarray | None:
+        """Probabilities: their distance to 0 or 1 (-log p curves like 1/p there), at least EPSILON, within
+        which the clip makes the loss flat. Logits: None, the usual max(1, |z|)."""
+        if self.from_logits:
+            return None
+        return np.maximum(np.minimum(np.abs(y_pred), np.abs(1 - y_pred)), EPSILON)
 
     def __repr__(self) -> str:
         return f"BinaryCrossentropy(from_logits={self.from_logits})"

@@ -25,20 +25,25 @@ def notebook(
     hidden_units: int = 16,
     mask_zero: bool = False,
     *,
+    logits: bool = False,
     seed: int | None = 0,
     dtype: str | np.dtype | None = None,
+    fused: bool | None = None,
 ) -> Sequential:
     """The Keras IMDB notebook's model: Embedding(num_words, embedding_dim) -> GlobalAveragePooling1D ->
-    Dense(hidden_units, relu) -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    Dense(hidden_units, relu) -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities;
+    logits=True drops the final sigmoid (output logits, for BinaryCrossentropy(from_logits=True)).
+    fused: as `Sequential`'s (None: the fused Embedding + pooling path when it applies)."""
     return Sequential(
         [
             layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
             layers.GlobalAveragePooling1D(),
             layers.Dense(hidden_units, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
+            layers.Dense(1, activation=None if logits else "sigmoid"),
         ],
         seed=seed,
         dtype=dtype,
+        fused=fused,
     )
 
 

@@ -1,17 +1,23 @@
-"""Optimizers with Keras 2's update rules, including its legacy learning-rate `decay`.
+"""Optimizers with Keras 2's update rules, including its legacy learning-rate `decay`, in order of complexity:
+SGD (plain, momentum, Nesterov), then Adam (and AMSGrad).
 
 An optimizer updates parameter arrays *in place*: `apply_gradients(zip(grads, params))`. Its slots (Adam's
 m, v, vhat; SGD's velocity) are lists aligned with that parameter order, created on the first step, and open
 for study as attributes. `get_state()` / `set_state()` move the full state (slots and `iterations`) as a
 plain dict of arrays, for checkpoints; `get_config()` gives the hyperparameters.
+
+Each `_update` is the formula written plainly. Where a faster form exists it is an option of the optimizer
+(`Adam(fused=True)`, the in-place kernel of `npnet.fast.adam`), never a switch in the training loop, and it
+is tested equal to the plain form (tests/test_fast_adam.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from npnet import checks
 from npnet.fast.adam import adam_update_
 
 
@@ -29,10 +35,9 @@ class Optimizer:
         if learning_rate is not None and lr is not None:
             raise ValueError("pass the learning rate once: learning_rate=... (lr= is the Keras 2 alias)")
         rate = learning_rate if learning_rate is not None else lr if lr is not None else default_lr
-        _check(rate >= 0, f"learning_rate must be >= 0, got {rate}")
-        _check(decay >= 0, f"decay must be >= 0, got {decay}")
-        self.learning_rate = float(rate)
-        self.decay = float(decay)
+        # Keras's rule: any rate >= 0 (Keras accepts 0, a frozen model); decay >= 0.
+        self.learning_rate = checks.non_negative_float(rate, "learning_rate")
+        self.decay = checks.non_negative_float(decay, "decay")
         self.iterations = 0  # steps taken so far
         self.slot_names = slot_names
         self._slots: dict[str, list[np.ndarray]] = {name: [] for name in slot_names}
@@ -94,85 +99,6 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-class Adam(Optimizer):
-    """Adam as in Keras 2 (`keras.optimizers.Adam`), step k = 1, 2, ... with it = k - 1:
-
-        lr_k = lr / (1 + decay * it)
-        a_k  = lr_k * sqrt(1 - beta_2^k) / (1 - beta_1^k)
-        m = beta_1 m + (1 - beta_1) g;   v = beta_2 v + (1 - beta_2) g^2   (amsgrad: vhat = max(vhat, v))
-        p = p - a_k m / (sqrt(v or vhat) + epsilon)
-
-    `epsilon=None` means 1e-7 (Keras 2). Every parameter moves each step, including embedding rows that this
-    batch did not look up (their m is not zero).
-
-    The step runs as `npnet.fast.adam_update_`: the formula above, pass by pass into the slots and one
-    scratch buffer per parameter (`out=`), so a step allocates nothing — for the (10000, 16) embedding table
-    the plain expressions would allocate ~7 temporaries of 640 KB each. Its results equal the plain formula
-    up to rounding (p -= a_k * (m / d) rather than (a_k * m) / d).
-    """
-
-    def __init__(
-        self,
-        learning_rate: float | None = None,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float | None = 1e-7,
-        decay: float = 0.0,
-        amsgrad: bool = False,
-        *,
-        lr: float | None = None,
-    ) -> None:
-        # vhat is only kept when it is used.
-        slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
-        super().__init__(learning_rate, lr, default_lr=0.001, decay=decay, slot_names=slots)
-        _check(
-            0 <= beta_1 < 1 and 0 <= beta_2 < 1,
-            f"beta_1 and beta_2 must be in [0, 1), got {beta_1}, {beta_2}",
-        )
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-        _check(self.epsilon >= 0, f"epsilon must be >= 0, got {epsilon}")
-        self.amsgrad = amsgrad
-        self._scratch: dict[int, np.ndarray] = {}  # per parameter, reused every step; not state
-
-    @property
-    def m(self) -> list[np.ndarray]:
-        """First-moment estimates, one per parameter (empty before the first step)."""
-        return self._slots["m"]
-
-    @property
-    def v(self) -> list[np.ndarray]:
-        """Second-moment estimates, one per parameter."""
-        return self._slots["v"]
-
-    @property
-    def vhat(self) -> list[np.ndarray]:
-        """AMSGrad's running maximum of v (empty unless amsgrad=True)."""
-        return self._slots.get("vhat", [])
-
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        dt = p.dtype.type
-        t = self.iterations + 1
-        lr_k = dt(self.current_learning_rate)
-        a_k = lr_k * np.sqrt(1 - dt(self.beta_2) ** t) / (1 - dt(self.beta_1) ** t)
-        scratch = self._scratch.get(i)
-        if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
-            scratch = self._scratch[i] = np.empty_like(p)
-        m, v, vhat = self.m[i], self.v[i], self.vhat[i] if self.amsgrad else None
-        g = np.asarray(g, dtype=p.dtype)  # one dtype for the in-place passes (a no-op in training)
-        adam_update_(p, g, m, v, vhat, a_k, self.beta_1, self.beta_2, self.epsilon, self.amsgrad, scratch)
-
-    def get_config(self) -> dict[str, float | bool | str]:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
-
-
 class SGD(Optimizer):
     """SGD as in Keras 2, with the same legacy decay lr_k = lr / (1 + decay * it):
 
@@ -190,8 +116,7 @@ class SGD(Optimizer):
         lr: float | None = None,
     ) -> None:
         super().__init__(learning_rate, lr, default_lr=0.01, decay=decay, slot_names=("velocity",))
-        _check(0 <= momentum <= 1, f"momentum must be in [0, 1], got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = checks.fraction(momentum, "momentum", one=True)
         self.nesterov = nesterov
 
     @property
@@ -213,12 +138,115 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+class Adam(Optimizer):
+    """Adam as in Keras 2 (`keras.optimizers.Adam`), step k = 1, 2, ... with it = k - 1:
+
+        lr_k = lr / (1 + decay * it)
+        a_k  = lr_k * sqrt(1 - beta_2^k) / (1 - beta_1^k)     (the bias corrections of m and v, folded in)
+        m = beta_1 m + (1 - beta_1) g;   v = beta_2 v + (1 - beta_2) g^2   (amsgrad: vhat = max(vhat, v))
+        p = p - a_k m / (sqrt(v or vhat) + epsilon)
+
+    `epsilon=None` means 1e-7 (Keras 2). Every parameter moves each step, including embedding rows that this
+    batch did not look up (their m is not zero).
+
+    fused=True (default): the step runs as `npnet.fast.adam_update_`, the same formula pass by pass into the
+    slots and one scratch buffer per parameter (`out=`), so a step allocates nothing (for the (10000, 16)
+    embedding table the plain expressions allocate ~7 temporaries of 640 KB each). m, v and vhat come out
+    bitwise equal to the plain form; p equals it up to rounding (a_k * (m / d) rather than (a_k * m) / d).
+    fused=False: the plain expressions of `_plain_update`, to read or step through.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | None = None,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        fused: bool = True,
+        lr: float | None = None,
+    ) -> None:
+        # vhat is only kept when it is used.
+        slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
+        super().__init__(learning_rate, lr, default_lr=0.001, decay=decay, slot_names=slots)
+        self.beta_1 = checks.fraction(beta_1, "beta_1")
+        self.beta_2 = checks.fraction(beta_2, "beta_2")
+        self.epsilon = checks.non_negative_float(1e-7 if epsilon is None else epsilon, "epsilon")
+        self.amsgrad = amsgrad
+        self.fused = fused
+        self._scratch: dict[int, np.ndarray] = {}  # fused: per parameter, reused every step; not state
+
+    @property
+    def m(self) -> list[np.ndarray]:
+        """First-moment estimates, one per parameter (empty before the first step)."""
+        return self._slots["m"]
+
+    @property
+    def v(self) -> list[np.ndarray]:
+        """Second-moment estimates, one per parameter."""
+        return self._slots["v"]
+
+    @property
+    def vhat(self) -> list[np.ndarray]:
+        """AMSGrad's running maximum of v (empty unless amsgrad=True)."""
+        return self._slots.get("vhat", [])
+
+    def _step_size(self, dtype: np.dtype) -> np.floating:
+        """a_k of the step about to be taken, in the parameter's dtype."""
+        dt = dtype.type
+        k = self.iterations + 1
+        return dt(self.current_learning_rate) * np.sqrt(1 - dt(self.beta_2) ** k) / (1 - dt(self.beta_1) ** k)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        g = np.asarray(g, dtype=p.dtype)  # one dtype for the whole step (a no-op in training)
+        if self.fused:
+            self._fused_update(i, p, g)
+        else:
+            self._plain_update(i, p, g)
+
+    def _plain_update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        a_k = self._step_size(p.dtype)
+        m, v = self.m[i], self.v[i]
+        m[...] = self.beta_1 * m + (1 - self.beta_1) * g
+        v[...] = self.beta_2 * v + (1 - self.beta_2) * g * g
+        if self.amsgrad:
+            vhat = self.vhat[i]
+            vhat[...] = np.maximum(vhat, v)
+            v = vhat
+        p -= a_k * m / (np.sqrt(v) + self.epsilon)
+
+    def _fused_update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        scratch = self._scratch.get(i)
+        if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
+            scratch = self._scratch[i] = np.empty_like(p)
+        vhat = self.vhat[i] if self.amsgrad else None
+        a_k = float(self._step_size(p.dtype))
+        adam_update_(
+            p,
+            g,
+            self.m[i],
+            self.v[i],
+            vhat,
+            step_size=a_k,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            scratch=scratch,
+        )
+
+    def get_config(self) -> dict[str, float | bool | str]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
-_BY_NAME: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
+_BY_NAME: dict[str, Callable[[], Optimizer]] = {"adam": Adam, "sgd": SGD}
 
 
 def get(identifier: str | Optimizer) -> Optimizer:

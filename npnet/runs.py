@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import npnet
-from npnet import checkpoint, metrics, models, optimizers
+from npnet import checkpoint, checks, metrics, models, optimizers
 from npnet.atomic import atomic_write
 from npnet.callbacks import Callback, LearningRateLogger
 from npnet.datasets import imdb
@@ -72,10 +72,12 @@ class TrainConfig:
     architecture: str = "notebook"  # a name in npnet.models.ARCHITECTURES; set by the preset
 
     def __post_init__(self) -> None:
-        for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise RunError(f"{name} must be a positive integer, got {value!r}")
+        try:
+            for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
+                # stored as a plain int, so that the config always writes as JSON
+                object.__setattr__(self, name, checks.positive_int(getattr(self, name), name))
+        except ValueError as error:
+            raise RunError(str(error)) from None
         if self.num_words <= imdb.INDEX_FROM:
             raise RunError(
                 f"num_words must exceed {imdb.INDEX_FROM} (the reserved ids), got {self.num_words}"
@@ -83,14 +85,10 @@ class TrainConfig:
         for name, value in (("padding", self.padding), ("truncating", self.truncating)):
             if value not in ("pre", "post"):
                 raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")
-        if not self.learning_rate > 0:
-            raise RunError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.decay >= 0:
-            raise RunError(f"decay must be >= 0, got {self.decay}")
-        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1):
-            raise RunError(f"beta_1 and beta_2 must be in [0, 1), got {self.beta_1}, {self.beta_2}")
-        if not self.epsilon >= 0:
-            raise RunError(f"epsilon must be >= 0, got {self.epsilon}")
+        try:  # Adam's own rule, checked in one place
+            self.optimizer()
+        except ValueError as error:
+            raise RunError(str(error)) from None
         if not 0 <= self.validation_split < 1:
             raise RunError(
                 f"validation_split must be in [0, 1) (0: the test set validates), got {self.validation_split}"
@@ -107,6 +105,17 @@ class TrainConfig:
         """What the validation curves show: "Test" (the notebook validates on the test set) or
         "Validation"."""
         return "Validation" if self.validation_split else "Test"
+
+    def optimizer(self) -> optimizers.Adam:
+        """A fresh Adam (Keras 2 decay) with this run's hyperparameters."""
+        return optimizers.Adam(
+            learning_rate=self.learning_rate,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            decay=self.decay,
+            amsgrad=self.amsgrad,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,14 +149,7 @@ def build_model(config: TrainConfig) -> npnet.Sequential:
     binary cross-entropy and accuracy."""
     model = models.build(config.architecture, **config.to_dict())
     model.compile(
-        optimizer=optimizers.Adam(
-            learning_rate=config.learning_rate,
-            beta_1=config.beta_1,
-            beta_2=config.beta_2,
-            epsilon=config.epsilon,
-            decay=config.decay,
-            amsgrad=config.amsgrad,
-        ),
+        optimizer=config.optimizer(),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )

@@ -40,6 +40,7 @@ import numpy as np
 from npnet import losses, optimizers
 from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
+from npnet.checks import positive_int
 from npnet.config import num_threads
 from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.fast.fused_layer import FusedEmbeddingPool
@@ -159,8 +160,8 @@ class Trainer:
         """
         self._require_compiled("fit")
         assert self.optimizer is not None
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
-        epochs = _positive_int(epochs, "epochs")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = positive_int(epochs, "epochs")
         if (
             isinstance(initial_epoch, bool)
             or not isinstance(initial_epoch, int)
@@ -264,7 +265,7 @@ class Trainer:
         """[loss, *metrics] over (x, y): batch-size-weighted means of per-batch values. `verbose=1` or 2
         prints one Keras-like line, e.g. `782/782 - 1s 2ms/step - loss: 0.3120 - accuracy: 0.8740`."""
         self._require_compiled("evaluate")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         _check_verbose(verbose)
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
@@ -298,7 +299,7 @@ class Trainer:
     def predict(self, x: np.ndarray, batch_size: int | None = 32, verbose: int = 0) -> np.ndarray:
         """Model outputs for x, shape (n, 1) for the IMDB model (probabilities after a sigmoid).
         `verbose=1` or 2 prints one Keras-like line, e.g. `782/782 - 1s 2ms/step`."""
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         _check_verbose(verbose)
         x = self._prepare_x(x)
         start = time.perf_counter()
@@ -376,9 +377,3 @@ def _split_off_validation(
 def _check_verbose(verbose: int) -> None:
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0 (silent), 1 or 2 (one summary line), got {verbose!r}")
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

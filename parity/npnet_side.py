@@ -5,20 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 import npnet
-from npnet import layers, losses, optimizers
+from npnet import losses, models, optimizers
 from parity.specs import ModelSpec, OptimizerSpec
 
 
 def build_model(spec: ModelSpec, dtype: str, seed: int, fused: bool | None = None) -> npnet.Sequential:
     """The seed model with npnet's default initializers, drawn from `seed`. `fused`: as `Sequential`'s
     (None: fit/evaluate/predict take the fused Embedding + pooling path; False: the readable layers)."""
-    return npnet.Sequential(
-        [
-            layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(spec.hidden_units, activation="relu"),
-            layers.Dense(1, activation=None if spec.from_logits else "sigmoid"),
-        ],
+    return models.notebook(
+        spec.vocab_size,
+        spec.embedding_dim,
+        spec.hidden_units,
+        spec.mask_zero,
+        logits=spec.from_logits,
         seed=seed,
         dtype=dtype,
         fused=fused,

@@ -1,67 +1,78 @@
-"""The in-place Adam step equals the plain Keras 2 formula (reference §5)."""
+"""The in-place Adam step (`Adam(fused=True)`, npnet.fast.adam) equals the plain Keras 2 formula
+(`Adam(fused=False)`, npnet.optimizers) over many steps, with decay and amsgrad (reference §5)."""
 
 import numpy as np
 import pytest
 
+from npnet import optimizers
 from npnet.fast import adam_update_
 
+STEPS = 60
 
-def _plain_steps(p, grads, lr, decay, b1, b2, eps, amsgrad):
-    """Keras 2's Adam written as in the reference, one step per gradient; returns p, m, v, vhat."""
-    m, v, vhat = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
-    for it, g in enumerate(grads):
-        lr_k = lr / (1 + decay * it)
-        t = it + 1
-        a_t = lr_k * np.sqrt(1 - b2**t) / (1 - b1**t)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        vhat = np.maximum(vhat, v)
-        p = p - a_t * m / (np.sqrt(vhat if amsgrad else v) + eps)
-    return p, m, v, vhat
+
+def run(fused, dtype, amsgrad, grads, p0):
+    """STEPS Adam steps with decay on copies of p0; returns the parameters and the optimizer."""
+    adam = optimizers.Adam(learning_rate=0.01, decay=0.05, amsgrad=amsgrad, fused=fused)
+    params = [p.copy() for p in p0]
+    for step in grads:
+        adam.apply_gradients(zip(step, params, strict=True))
+    return params, adam
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_matches_plain_formula_over_several_steps(dtype, amsgrad):
+def test_fused_adam_equals_the_plain_formula_over_many_steps(dtype, amsgrad):
     rng = np.random.default_rng(3)
-    lr, decay, b1, b2, eps = 0.01, 0.1, 0.9, 0.999, 1e-7
-    p0 = rng.normal(size=(50, 4)).astype(dtype)
-    # Shrinking gradients make v fall, so amsgrad's running maximum differs from v.
-    grads = [(rng.normal(size=(50, 4)) * 0.5**k).astype(dtype) for k in range(5)]
-    want_p, want_m, want_v, want_vhat = _plain_steps(p0, grads, lr, decay, b1, b2, eps, amsgrad)
+    p0 = [rng.normal(size=(50, 4)).astype(dtype), rng.normal(size=(7,)).astype(dtype)]
+    # Gradients that shrink and grow again make v fall then rise, so amsgrad's running maximum differs from v.
+    scale = [0.5 ** (k % 20) for k in range(STEPS)]
+    grads = [[(rng.normal(size=p.shape) * s).astype(dtype) for p in p0] for s in scale]
+    fused_p, fused = run(True, dtype, amsgrad, grads, p0)
+    plain_p, plain = run(False, dtype, amsgrad, grads, p0)
 
-    p, m, v, vhat = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
-    scratch = np.empty_like(p0)
-    for it, g in enumerate(grads):
-        t = it + 1
-        lr_t = lr / (1 + decay * it) * np.sqrt(1 - b2**t) / (1 - b1**t)
-        adam_update_(p, g, m, v, vhat if amsgrad else None, lr_t, b1, b2, eps, amsgrad, scratch=scratch)
-
-    assert p.dtype == dtype
-    # m and v: the same operations in the same order.
-    np.testing.assert_array_equal(m, want_m)
-    np.testing.assert_array_equal(v, want_v)
+    assert fused.iterations == plain.iterations == STEPS
+    # m, v, vhat: the same operations in the same order, so bitwise equal.
+    for name in plain.slot_names:
+        for a, b in zip(fused.get_state()[f"{name}/0"], plain.get_state()[f"{name}/0"], strict=True):
+            np.testing.assert_array_equal(a, b)
     if amsgrad:
-        np.testing.assert_array_equal(vhat, want_vhat)
-        assert np.any(want_vhat > want_v)
-    # p: lr_t·(m/d) instead of (lr_t·m)/d, one rounding per step of size |step| · u on each of 5 steps.
+        assert np.any(plain.vhat[0] > plain.v[0])
+    # p: a_k (m / d) instead of (a_k m) / d. Per step the two steps differ by a couple of roundings of the
+    # step (|step| <= ~3.2 lr_k) and the subtractions round differently (u |p|); over STEPS steps that sums to
+    # at most STEPS u (|p| + 8 lr).
     u = np.finfo(dtype).eps / 2
-    step_scale = lr * 5
-    np.testing.assert_array_less(np.abs(p - want_p), 4 * u * (np.abs(want_p) + step_scale))
-    assert not np.allclose(p, p0)
+    for a, b, start in zip(fused_p, plain_p, p0, strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_less(np.abs(a - b), STEPS * u * (np.abs(b) + 8 * 0.01))
+        assert np.max(np.abs(b - start)) > 0.05  # the parameters really moved
+
+
+def test_plain_adam_matches_the_reference_formula_step_by_step():
+    """`Adam(fused=False)` is §5 of the reference: a_k = lr_k sqrt(1 - b2^k) / (1 - b1^k), eps on sqrt(v)."""
+    lr, decay, b1, b2, eps = 0.1, 0.5, 0.8, 0.9, 1e-7
+    adam = optimizers.Adam(lr, b1, b2, eps, decay, fused=False)
+    p, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
+    param = p.copy()
+    for k, g in enumerate([np.array([0.5, -1.0]), np.array([-0.25, 2.0]), np.array([1.0, 1.0])], start=1):
+        adam.apply_gradients([(g, param)])
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        p = p - lr / (1 + decay * (k - 1)) * np.sqrt(1 - b2**k) / (1 - b1**k) * m / (np.sqrt(v) + eps)
+        np.testing.assert_allclose(param, p, rtol=1e-15)
 
 
 def test_eps_is_added_to_sqrt_v():
     p, g = np.array([1.0]), np.array([1e-9])
     m, v = np.zeros(1), np.zeros(1)
-    adam_update_(p, g, m, v, None, 1.0, 0.0, 0.0, 1e-7, False)
+    adam_update_(p, g, m, v, step_size=1.0, beta_1=0.0, beta_2=0.0, epsilon=1e-7)
     # m = g, v = g², step = g / (|g| + eps) = 1e-9 / 1.01e-7.
     np.testing.assert_allclose(p, 1.0 - 1e-9 / (1e-9 + 1e-7), rtol=1e-15)
 
 
 def test_mismatched_state_is_refused():
     p = np.zeros(3)
+    hyper = {"step_size": 0.1, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
     with pytest.raises(ValueError, match="v must match param"):
-        adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(4), None, 0.1, 0.9, 0.999, 1e-7, False)
-    with pytest.raises(ValueError, match="amsgrad needs vhat"):
-        adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(3), None, 0.1, 0.9, 0.999, 1e-7, True)
+        adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(4), **hyper)
+    with pytest.raises(ValueError, match="vhat must match param"):
+        adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(2), **hyper)

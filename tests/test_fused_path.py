@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import npnet
-from npnet import callbacks, layers, optimizers
+from npnet import callbacks, layers, models, optimizers
+from npnet.datasets.synthetic import imdb_like_ids
 from npnet.fast import BagOfWords
 from npnet.fast import embedding_pool as fast_pair
 
@@ -19,13 +20,8 @@ VOCAB = 300
 
 
 def zipf_data(n, length=40, seed=0):
-    """Padded reviews of Zipf-distributed ids (so the bag has both dense and sparse ids), 0/1 labels."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, length + 1, n)
-    ranks = np.arange(1, VOCAB - 2)
-    p = ranks**-1.1
-    x = (2 + rng.choice(ranks, size=(n, length), p=p / p.sum())).astype(np.int32)
-    x[np.arange(length) >= lengths[:, None]] = 0
+    """Padded IMDB-like reviews (Zipf ids, so the bag has both dense and sparse ids), 0/1 labels."""
+    x = imdb_like_ids(n, length, VOCAB, np.random.default_rng(seed), median_length=length / 2)
     y = ((x % 2 == 1) & (x > 0)).sum(1) > ((x % 2 == 0) & (x > 0)).sum(1)
     return x, y.astype(np.int64)
 
@@ -39,17 +35,7 @@ class EmbeddingGrads(callbacks.Callback):
 
 
 def train(fused, dtype, mask_zero=False, shuffle=True):
-    model = npnet.Sequential(
-        [
-            layers.Embedding(VOCAB, 16, mask_zero=mask_zero),
-            layers.GlobalAveragePooling1D(),
-            layers.Dense(16, activation="relu"),
-            layers.Dense(1, activation="sigmoid"),
-        ],
-        seed=3,
-        dtype=dtype,
-        fused=fused,
-    )
+    model = models.notebook(VOCAB, 16, 16, mask_zero, seed=3, dtype=dtype, fused=fused)
     model.compile(optimizer=optimizers.Adam(learning_rate=0.01, decay=1e-3), metrics=["accuracy"])
     x, y = zipf_data(300)
     xv, yv = zipf_data(100, seed=1)

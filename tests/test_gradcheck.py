@@ -7,7 +7,6 @@ import pytest
 import npnet
 from npnet import gradcheck, layers, losses, optimizers
 from npnet.cli import main
-from npnet.cli.gradcheck import imdb_like_batch
 
 
 @pytest.fixture
@@ -126,8 +125,8 @@ def test_a_float32_check_uses_float32_settings(rng):
     [
         ({"bogus": 1}, TypeError, "unknown gradcheck option.*bogus.*use step, rtol"),
         ({"dtype": "float16"}, ValueError, "float64 or float32"),
-        ({"rtol": 0}, ValueError, "rtol must be positive"),
-        ({"step": -1e-6}, ValueError, "step must be positive"),
+        ({"rtol": 0}, ValueError, "rtol must be > 0"),
+        ({"step": -1e-6}, ValueError, "step must be > 0"),
         ({"atol": -1.0}, ValueError, "atol must be >= 0"),
         ({"step": 1e-300}, ValueError, "pass a larger step"),
     ],
@@ -233,22 +232,106 @@ def test_bce_clip_boundaries_are_kinks(rng):
     assert report.rows[0].kinks == ("(0, 0)", "(1, 0)")  # on the boundary; 1e-9 is deep in the flat part
 
 
+# ------------------------------------------------- new layers and losses: the protocol only, no checker edit
+
+
+class LeakyReLU(layers.Layer):
+    """Defined only here: y = x for x > 0, alpha x otherwise; its kink at 0 is known through kink_pattern."""
+
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x, mask=None, training=False):
+        self._positive = x > 0
+        return np.where(self._positive, x, self.alpha * x)
+
+    def backward(self, grad_out):
+        return grad_out * np.where(self._positive, 1.0, self.alpha)
+
+    def kink_pattern(self):
+        return self._positive.ravel()
+
+
+class LeakyReLUWithoutHook(LeakyReLU):
+    def kink_pattern(self):
+        return layers.Layer.kink_pattern(self)
+
+
+def test_a_new_kinked_layer_gets_its_kinks_reported_through_its_hook(rng):
+    x = rng.normal(size=(3, 4))
+    x[1, 2] = x[2, 0] = 0.0
+    report = gradcheck.check_layer(LeakyReLU(), x)
+    assert report.passed, str(report)
+    assert report.rows[0].kinks == ("(1, 2)", "(2, 0)")
+    # Without the hook the checker cannot know: the quotient across the kink, (1 + alpha) / 2, is judged.
+    blind = gradcheck.check_layer(LeakyReLUWithoutHook(), x).rows[0]
+    assert not blind.passed and blind.kinks == () and blind.worst in ("(1, 2)", "(2, 0)")
+
+
+class ClippedSquaredError(losses.Loss):
+    """Defined only here: mean((clip(z, 0, 1) - y)^2), flat outside [0, 1]; kinks at both clip edges."""
+
+    def __call__(self, y_true, y_pred):
+        return float(np.mean((np.clip(y_pred, 0, 1) - y_true) ** 2))
+
+    def gradient(self, y_true, y_pred):
+        inside = (y_pred > 0) & (y_pred < 1)
+        return 2 * (np.clip(y_pred, 0, 1) - y_true) * inside / y_pred.size
+
+    def kink_pattern(self, y_pred):
+        return np.concatenate([(y_pred <= 0).ravel(), (y_pred >= 1).ravel()])
+
+
+def test_a_new_loss_gets_its_kinks_reported_through_its_hook():
+    y = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]])
+    z = np.array([[0.3], [0.0], [1.0], [1.7], [-0.4]])  # rows 1 and 2 sit exactly on a clip edge
+    report = gradcheck.check_loss(ClippedSquaredError(), y, z)
+    assert report.passed, str(report)
+    assert report.rows[0].kinks == ("(1, 0)", "(2, 0)")
+
+
+class Wrapper(layers.Layer):
+    """Defined only here: runs a Dense it holds, which it names through sublayers()."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.inner = layers.Dense(units, activation="relu")
+
+    def build(self, input_shape, rng=None, dtype=None):
+        super().build(input_shape, rng, dtype)
+        self.inner.build(input_shape, rng, self.dtype)
+
+    def forward(self, x, mask=None, training=False):
+        return self.inner.forward(x, mask, training)
+
+    def backward(self, grad_out):
+        return self.inner.backward(grad_out)
+
+    def sublayers(self):
+        return [self.inner, *self.inner.sublayers()]
+
+
+class WrapperWithWrongInnerBias(Wrapper):
+    def backward(self, grad_out):
+        grad_in = super().backward(grad_out)
+        self.inner.grads["bias"] *= 3
+        return grad_in
+
+
+def test_a_layers_sublayer_parameters_are_checked_cast_and_their_kinks_seen(rng):
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    report = gradcheck.check_layer(Wrapper(4), x)
+    assert report.passed, str(report)
+    assert [r.name for r in report.rows] == ["input", "wrapper/dense/kernel", "wrapper/dense/bias"]
+    assert report.max_rel_error < 1e-6  # float64 copies: float32 parameters could not reach this
+    failing = [r.name for r in gradcheck.check_layer(WrapperWithWrongInnerBias(4), x).failures]
+    assert failing == ["wrapper_with_wrong_inner_bias/dense/bias"]
+
+
 # ------------------------------------------------------------------------------------------------------ CLI
 
 SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
-
-
-def test_imdb_like_batch_looks_like_padded_reviews():
-    x, y = imdb_like_batch(np.random.default_rng(0), 64, 40, 1000)
-    assert x.shape == (64, 40) and y.shape == (64,) and set(np.unique(y)) <= {0, 1}
-    assert x.min() >= 0 and x.max() < 1000
-    padded = (x == 0).any(axis=1)
-    assert padded.any() and (~padded).any()  # short reviews are padded, long ones fill the row
-    assert np.all(x[padded, 0] == 1)  # short reviews keep their start marker ...
-    assert np.all(np.diff((x == 0).astype(int), axis=1) >= 0)  # ... and are padded at the end
-    assert (x == 2).any() and not (x == 3).any()  # out-of-vocabulary ids; id 3 never occurs
-    counts = np.bincount(x[x > 3])
-    assert counts.max() >= 10 and (counts == 1).any() and (counts == 0).sum() > 500
 
 
 def test_cli_passes_on_the_seed_model(capsys):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import npnet
 from npnet import gradcheck, layers, losses, optimizers
+from npnet.datasets.synthetic import imdb_like_ids
 
 RTOL = 1e-6  # the bar: float64, away from kinks
 hyp = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,8 +82,7 @@ def test_embedding_small_vocab_every_element(rng, mask_zero):
 
 
 def test_embedding_large_vocab_is_sampled_by_row_kind(rng):
-    ids = np.minimum(rng.zipf(1.3, size=(16, 64)), 9_999)
-    ids[:, -10:] = 0
+    ids = imdb_like_ids(16, 64, 10_000, rng, median_length=50)
     report = gradcheck.check_layer(layers.Embedding(10_000, 16), ids)
     (row,) = report.rows
     assert "8 repeated-id, 8 single-use, 1 padding (0), 8 unused" in row.coverage
@@ -132,9 +132,8 @@ def test_seed_model_every_parameter(rng, mask_zero):
 
 def test_seed_model_at_imdb_scale_in_float32():
     """The done criterion: vocab 10,000, padded batches, a float32 model checked on a float64 copy."""
-    from npnet.cli.gradcheck import imdb_like_batch
-
-    x, y = imdb_like_batch(np.random.default_rng(0), 32, 256, 10_000)
+    rng = np.random.default_rng(0)
+    x, y = imdb_like_ids(32, 256, 10_000, rng, median_length=256), rng.integers(0, 2, size=32)
     report = gradcheck.check_model(build_model(10_000, dtype="float32"), x, y)
     assert report.settings.dtype == np.float64
     assert_passes(report)

@@ -85,8 +85,27 @@ def test_adam_keras2_arguments():
         optimizers.Adam(-1.0)
     with pytest.raises(ValueError, match="decay must be >= 0"):
         optimizers.Adam(decay=-0.1)
-    with pytest.raises(ValueError, match="beta_1 and beta_2"):
+    with pytest.raises(ValueError, match=r"beta_1 must be in \[0, 1\), got 1.0"):
         optimizers.Adam(beta_1=1.0)
+    with pytest.raises(ValueError, match=r"beta_2 must be in \[0, 1\), got -0.1"):
+        optimizers.Adam(beta_2=-0.1)
+    with pytest.raises(ValueError, match="epsilon must be >= 0"):
+        optimizers.Adam(epsilon=-1e-7)
+    assert optimizers.Adam(0.0).learning_rate == 0.0  # Keras's rule: a rate of 0 is accepted
+
+
+def test_a_run_config_checks_adam_by_the_optimizers_rule():
+    """One rule for Adam's hyperparameters: a TrainConfig refuses exactly what Adam refuses, in its words."""
+    from npnet.errors import RunError
+    from npnet.runs import TrainConfig
+
+    assert TrainConfig(learning_rate=0.0).learning_rate == 0.0
+    for bad in ({"learning_rate": -1.0}, {"decay": -0.1}, {"beta_1": 1.0}, {"epsilon": -1.0}):
+        with pytest.raises(ValueError) as from_adam:
+            optimizers.Adam(**bad)
+        with pytest.raises(RunError) as from_config:
+            TrainConfig(**bad)
+        assert str(from_config.value) == str(from_adam.value)
 
 
 def test_decayed_learning_rate_is_exposed():

@@ -168,7 +168,7 @@ def test_validation_split_holds_out_the_end_of_train(data_dir: Path, tmp_path: P
         ["--epochs", "0"],
         ["--epochs", "two"],
         ["--batch-size", "-5"],
-        ["--lr", "0"],
+        ["--lr", "-0.1"],
         ["--decay", "-1"],
         ["--padding", "middle"],
         ["--validation-split", "1"],

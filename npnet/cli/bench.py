@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import npnet
 
 HELP = "time training epochs of npnet against Keras and PyTorch (the benchmarks/ harness)"
 
 
-def _import_harness():
+def _import_harness() -> ModuleType | None:
     """benchmarks.run from the path, or from the checkout this npnet was installed from; None if neither."""
     try:
         from benchmarks import run

@@ -16,9 +16,7 @@ import numpy as np
 
 import npnet
 from npnet import gradcheck, layers, losses, runs
-
-# Keras's imdb.load_data conventions: 0 padding, 1 start of review, 2 out-of-vocabulary, words from 3 + rank.
-_PAD, _START, _OOV, _INDEX_FROM = 0, 1, 2, 3
+from npnet.datasets import imdb, synthetic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,21 +58,9 @@ def _vocab(text: str) -> int:
 def imdb_like_batch(
     rng: np.random.Generator, batch_size: int, seq_len: int, vocab: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids (batch_size, seq_len) shaped like padded IMDB reviews, and 0/1 labels.
-
-    Word ranks follow Zipf's law (as words do), so common ids repeat within and across reviews while most of
-    the vocabulary stays unused; ranks past `vocab` become the OOV id. Review lengths vary around `seq_len`:
-    short ones are padded at the end with 0 (padding='post'), long ones keep their last `seq_len` tokens
-    (truncating='pre'), as in the notebook.
-    """
-    lengths = rng.integers(max(1, seq_len // 4), 2 * seq_len, size=batch_size, endpoint=True) + 1  # + start
-    words = rng.zipf(1.3, size=(batch_size, 2 * seq_len)) + _INDEX_FROM
-    reviews = np.concatenate([np.full((batch_size, 1), _START), np.where(words < vocab, words, _OOV)], axis=1)
-    first = np.maximum(lengths - seq_len, 0)[:, None]  # truncating='pre': drop the start of long reviews
-    at = first + np.arange(seq_len)
-    x = np.where(
-        at < lengths[:, None], np.take_along_axis(reviews, np.minimum(at, 2 * seq_len), axis=1), _PAD
-    )
+    """Token ids (batch_size, seq_len) of padded IMDB-like reviews (`npnet.datasets.synthetic`), lengths
+    around `seq_len` so that some are padded and some truncated, and 0/1 labels."""
+    x = synthetic.imdb_like_ids(batch_size, seq_len, vocab, rng, median_length=seq_len)
     return x, rng.integers(0, 2, size=batch_size)
 
 
@@ -106,7 +92,10 @@ def reports(
     return [
         gradcheck.check_layer(embedding, x, seed=seed),
         gradcheck.check_layer(pooling, embedded, seed=seed),
-        _titled(gradcheck.check_layer(pooling, embedded, mask=x != _PAD, seed=seed), "with the padding mask"),
+        _titled(
+            gradcheck.check_layer(pooling, embedded, mask=x != imdb.PAD_CHAR, seed=seed),
+            "with the padding mask",
+        ),
         gradcheck.check_layer(hidden, pooled, seed=seed),
         gradcheck.check_layer(output, activated, seed=seed),
         gradcheck.check_layer(layers.ReLU(), z1, seed=seed),

@@ -40,13 +40,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -72,7 +65,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
     (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
-    (("--lr", "--learning-rate"), "learning_rate", positive_float, "Adam learning rate"),
+    (("--lr", "--learning-rate"), "learning_rate", non_negative_float, "Adam learning rate"),
     (("--decay",), "decay", non_negative_float, "Keras 2 decay: lr / (1 + decay * iterations)"),
     (("--beta-1",), "beta_1", fraction, "Adam beta_1"),
     (("--beta-2",), "beta_2", fraction, "Adam beta_2"),

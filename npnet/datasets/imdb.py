@@ -305,7 +305,9 @@ def write_flat_cache(npz: str | os.PathLike[str], arrays: ImdbArrays, digest: st
     first `load_padded` never has to unpickle a Python int per token.
     """
     digest = digest or file_digests(npz)["sha256"]
-    atomic_write(flat_cache_path(npz), lambda f: np.savez(f, **_cache_arrays(arrays, digest)))
+    atomic_write(
+        flat_cache_path(npz), lambda f: np.savez(f, allow_pickle=False, **_cache_arrays(arrays, digest))
+    )
 
 
 def _cache_arrays(arrays: ImdbArrays, digest: str) -> dict[str, np.ndarray]:
@@ -392,12 +394,9 @@ def encode(
     limit = num_words if num_words else float("inf")
     ranks = map(word_index.get, text_to_word_sequence(text))
     marker = [] if start_char is None else [start_char]
-    ids = marker + [None if r is None else r + index_from for r in ranks]
-
-    def known(i: int | None) -> bool:
-        return i is not None and skip_top <= i < limit
-
-    return [i if known(i) else oov_char for i in ids if known(i) or oov_char is not None]
+    ids: list[int | None] = [*marker, *(None if r is None else r + index_from for r in ranks)]
+    kept = [i if i is not None and skip_top <= i < limit else oov_char for i in ids]
+    return [i for i in kept if i is not None]  # oov_char None: unknown words are dropped
 
 
 def decode(ids: Iterable[int], word_index: Mapping[str, int], index_from: int = INDEX_FROM) -> str:

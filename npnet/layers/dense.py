@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from npnet import initializers
+from npnet import checks, initializers
 from npnet.layers import activations
 from npnet.layers.base import Layer, Shape
 
@@ -30,9 +30,7 @@ class Dense(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = checks.positive_int(units, "Dense units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -73,7 +71,8 @@ class Dense(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         grad_z = grad_out if self.activation is None else self.activation.backward(grad_out)
-        assert grad_z is not None  # an activation always passes a gradient on
+        if grad_z is None:
+            raise TypeError(f"{self.activation!r}.backward returned no input gradient; an activation must")
         # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npnet import initializers
+from npnet import checks, initializers
 from npnet.layers.base import Layer, Shape
 
 
@@ -26,17 +26,10 @@ class Embedding(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"Embedding {arg} must be a positive integer, got {value!r}")
-        if input_length is not None and (
-            not isinstance(input_length, (int, np.integer)) or input_length <= 0
-        ):
-            raise ValueError(
-                f"Embedding input_length must be a positive integer or None, got {input_length!r}"
-            )
-        self.input_dim = int(input_dim)
-        self.output_dim = int(output_dim)
+        self.input_dim = checks.positive_int(input_dim, "Embedding input_dim")
+        self.output_dim = checks.positive_int(output_dim, "Embedding output_dim")
+        if input_length is not None:
+            checks.positive_int(input_length, "Embedding input_length")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = mask_zero
         self.input_length = input_length
