@@ -199,3 +199,20 @@ def test_decode_bytes_and_split_lines() -> None:
     assert split_lines("a\x0cb\u2028c\nd\n") == ["a\x0cb\u2028c", "d"]  # only real line breaks split
     assert split_lines("") == []
     assert np.array_equal(split_lines("a\n\nb"), ["a", "", "b"])
+
+
+def test_a_closed_pipe_ends_quietly(run_dir: Path) -> None:
+    """`npnet predict ... | head -1`: no traceback, exit 0 or 141 (SIGPIPE's status)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    reviews = ["great film"] * 20_000
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npnet", "predict", "--run", str(run_dir), "--file", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    process.stdin.write("\n".join(reviews).encode())
+    process.stdin.close()
+    process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) in (0, 141), err
+    assert "Traceback" not in err and "Broken pipe" not in err, err

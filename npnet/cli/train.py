@@ -17,48 +17,13 @@ from typing import Any
 import numpy as np
 
 from npnet import checkpoint, report, runs
-from npnet.cli._show import error, show_test_results
+from npnet.cli._show import show_test_results
+from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import imdb
-from npnet.errors import DataError
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
 COMMAND = "train"
-EXIT_INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 # One flag per TrainConfig field except `preset` and the `architecture` it sets: (flags, field, type or
@@ -68,7 +33,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--maxlen",), "maxlen", positive_int, "pad/truncate every review to this many ids"),
     (("--padding",), "padding", ("pre", "post"), "where short reviews get padding"),
     (("--truncating",), "truncating", ("pre", "post"), "where long reviews lose ids ('pre' keeps the end)"),
-    (("--data-seed",), "data_seed", int, "load_data's shuffle seed"),
+    (("--data-seed",), "data_seed", non_negative_int, "load_data's shuffle seed"),
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
     (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
@@ -91,7 +56,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
         fraction,
         "hold out this last fraction of the training set for validation; 0 validates on the test set",
     ),
-    (("--seed",), "seed", int, "seed of the initial weights and the per-epoch shuffle"),
+    (("--seed",), "seed", non_negative_int, "seed of the initial weights and the per-epoch shuffle"),
     (("--dtype",), "dtype", ("float32", "float64"), "float dtype of weights and activations"),
 ]
 
@@ -151,19 +116,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_train)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    try:
-        return _train(args)
-    except (RunError, DataError) as e:
-        return error(COMMAND, str(e))
-
-
 def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in fields(TrainConfig)} - {"preset", "architecture"}
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _train(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     overrides = _setting_overrides(args)
     if args.resume is not None:
         run, state = _resume(args, overrides)
