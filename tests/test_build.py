@@ -249,7 +249,7 @@ def test_a_failed_build_keeps_the_previous_files(tree, tmp_path):
     bad = write_tree(tmp_path / "bad")
     (bad / "aclImdb" / "train" / "pos" / "5_8.txt").write_bytes(b"caf\xe9 latin-1")
     with pytest.raises(DataError, match=r"review train/pos/5_8\.txt is not UTF-8"):
-        build_imdb(bad, out)
+        build_imdb(bad, out, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -273,7 +273,7 @@ def test_cli_build_then_info(tarball, tmp_path, capsys):
 def test_cli_build_error_is_one_line(tmp_path, capsys):
     assert main(["data", "build", "--from", str(tmp_path / "nothing"), "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("npnet: error: no such file or folder") and err.count("\n") == 1
+    assert err.startswith("npnet data build: error: no such file or folder") and err.count("\n") == 1
 
 
 text_st = st.text(alphabet=st.sampled_from(list("aZé ß'\r\xa0\u2028x1") + list(KERAS_FILTERS)), max_size=40)
@@ -309,7 +309,7 @@ def test_the_real_stanford_reviews(imdb_data_dir, imdb_tarball, tmp_path):
             == "6ba2d327afc4436823be2ba6fd96ac76ce355fb1a7487abb3674c7b4b2f5305f"
         )
 
-    build_imdb(imdb_tarball, tmp_path)  # again: the same bytes
+    build_imdb(imdb_tarball, tmp_path, force=True)  # again: the same bytes
     for name in ("imdb.npz", "imdb_word_index.json"):
         assert (tmp_path / name).read_bytes() == (imdb_data_dir / name).read_bytes()
 

@@ -19,11 +19,11 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from npnet.atomic import atomic_write
-from npnet.datasets.fetch import DEFAULT_TIMEOUT, Source, fetch_file
+from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Source, fetch_file, is_verified
 from npnet.datasets.files import (
     NPZ_NAME,
-    PROVENANCE_NAME,
     WORD_INDEX_NAME,
+    dataset_update,
     describes_files,
     file_digests,
     read_provenance,
@@ -100,27 +100,32 @@ def fetch_data(
     force: bool = False,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     retries: int = 3,
+    deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
 ) -> dict[str, str]:
     """Download imdb.npz and imdb_word_index.json into the data directory; returns {file name: what happened}.
 
     Files already there and verified are kept without a request. Files from an `npnet data build` are kept
-    unless `force` (then Keras's files replace them and the stale provenance record is removed).
+    unless `force`. The dataset changes as one unit (`files.dataset_update`): new files are staged and
+    verified first, then replace the old ones together (the provenance record and flat cache of the old
+    files go); when any download fails, nothing in the data directory changes.
     """
     directory = resolve_data_dir(data_dir)
     provenance = read_provenance(directory)
-    built = describes_files(provenance, directory)
+    if describes_files(provenance, directory) and not force:
+        kept = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
+        return dict.fromkeys((NPZ_NAME, WORD_INDEX_NAME), kept)
     outcome = {}
-    for name in (NPZ_NAME, WORD_INDEX_NAME):
-        if built and not force:
-            outcome[name] = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
-            continue
-        sources = keras_sources(name, mirror)
-        options = {"timeout": timeout, "retries": retries, "progress": progress}
-        downloaded = _download(directory / name, sources, force=force, **options)
-        outcome[name] = "downloaded and verified" if downloaded else "already present and verified"
-    if provenance is not None and not describes_files(provenance, directory):
-        (directory / PROVENANCE_NAME).unlink()  # it describes files that are no longer there
+    options = {"timeout": timeout, "retries": retries, "deadline": deadline, "progress": progress}
+    with dataset_update(directory) as stage:
+        for name in (NPZ_NAME, WORD_INDEX_NAME):
+            sources = keras_sources(name, mirror)
+            present = directory / name
+            if not force and present.is_file() and is_verified(present, sources):
+                outcome[name] = "already present and verified"
+                continue
+            _download(stage / name, sources, force=True, **options)
+            outcome[name] = "downloaded and verified"
     return outcome
 
 
