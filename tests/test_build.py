@@ -347,3 +347,37 @@ def test_build_writes_the_flat_cache_equal_to_one_made_from_the_npz(tree, tmp_pa
     for (x_a, y_a), (x_b, y_b) in zip(from_cache, from_npz, strict=True):
         np.testing.assert_array_equal(x_a, x_b)
         np.testing.assert_array_equal(y_a, y_b)
+
+
+def test_build_over_existing_data_needs_force(tree, tmp_path, capsys):
+    """As `data fetch` does: existing data is replaced only when asked."""
+    out = tmp_path / "data"
+    build_imdb(tree, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["data", "build", "--from", str(tree), "--data-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"npnet data build: error: {out} already holds imdb.npz and imdb_word_index.json")
+    assert "--force" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["data", "build", "--from", str(tree), "--data-dir", str(out), "--force"]) == 0
+
+
+def test_a_build_that_cannot_finish_writing_changes_nothing(tree, tmp_path, monkeypatch):
+    """The disk fills after imdb.npz and its cache are written: the old dataset stays whole, no stage left."""
+    import npnet.datasets.build as build
+
+    out = tmp_path / "data"
+    old = {name: "old words, other words" for name in REVIEWS}
+    build_imdb(write_tree(tmp_path / "old", old), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write = build.atomic_write
+
+    def full_disk(path, write):
+        if Path(path).name == "imdb_word_index.json":
+            raise OSError(28, "No space left on device")
+        return real_write(path, write)
+
+    monkeypatch.setattr(build, "atomic_write", full_disk)
+    with pytest.raises(DataError, match=r"No space left on device\); nothing there changed"):
+        build_imdb(tree, out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
