@@ -5,7 +5,8 @@ registering `run=` with `set_defaults` and raising `NpnetError` for what it refu
 
 - `NpnetError` -> `npnet <command>: error: <message>` on stderr, exit 1 (argparse's own usage errors exit 2);
 - Ctrl-C -> `npnet <command>: interrupted` on stderr, exit 130 (the shell's status for SIGINT);
-- a closed stdout (`npnet predict ... | head -2`) -> quiet, exit 141 (the shell's status for SIGPIPE).
+- a closed stdout (`npnet predict ... | head -2`) -> quiet, exit 141 (the shell's status for SIGPIPE);
+- any other OSError (a full disk, `ulimit -f`, a read-only folder) -> the file and the OS's reason, exit 1.
 
 Anything else is a bug and keeps its traceback.
 """
@@ -50,6 +51,9 @@ def run_command(command: str, run: Callable[[argparse.Namespace], int], args: ar
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as e:  # a full disk or `ulimit -f` while writing a report or plot: the OS's words suffice
+        where = f"{e.filename}: " if e.filename else ""
+        return error(command, f"{where}{e.strerror or e}; free some space or choose a writable folder")
 
 
 def _silence_stdout() -> None:

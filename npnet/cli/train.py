@@ -21,6 +21,7 @@ from npnet.cli._show import show_test_results
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import imdb
+from npnet.errors import FileFormatError
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
 COMMAND = "train"
@@ -134,7 +135,19 @@ def run_train(args: argparse.Namespace) -> int:
         runs.check_new_run(args.runs_dir / name)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
         runs.create_run(args.runs_dir / name, config, args.data_dir)
-        run, state = runs.open_run(args.runs_dir / name), None
+        try:
+            return _train(runs.open_run(args.runs_dir / name), None, data, args)
+        except BaseException:
+            # failed or interrupted before its first epoch ended: no half-made run blocks the name
+            runs.remove_unstarted_run(args.runs_dir / name)
+            raise
+    return _train(run, state, data, args)
+
+
+def _train(
+    run: runs.Run, state: checkpoint.Checkpoint | None, data: runs.IMDBData, args: argparse.Namespace
+) -> int:
+    """Train (or finish) `run` from `state` and write its weights and report."""
     config = run.config
     _show_data(run, data)
     data = data.without_reviews()  # the printout above was their last use
@@ -147,15 +160,20 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(f"Validation: the {len(x_val)} test reviews (as the notebook did)")
     if state is not None:
-        print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
+        if state.epochs_done >= config.epochs:
+            missing = ", ".join(runs.missing_outputs(run.path))
+            print(f"Finishing {run.path}: all {config.epochs} epochs are done; writing {missing}")
+        else:
+            print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
     print(f"Training: run folder {run.path}")
     try:
         history = runs.fit_run(run, model, data, resume=state, verbose=args.verbose)
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
-        history = checkpoint.load(path).history if path.exists() else {}
-        if history.get("loss"):
-            _write_curves(run, history)
+        if not path.exists():
+            raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
+        history = checkpoint.load(path).history
+        _write_curves(run, history)
         print(
             f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
             f"Continue with: npnet train --resume {run.path}",
@@ -208,11 +226,16 @@ def _resume(
         run = runs.update_epochs(run, overrides["epochs"])
         if state is not None:
             state.config = run.config.to_dict()
-    elif done >= run.config.epochs:
+    elif done >= run.config.epochs and not runs.missing_outputs(run.path):
         raise RunError(
             f"{run.path} has finished all {done} epochs; see `npnet evaluate --run {run.path}`, "
             "or extend it with --resume and a larger --epochs"
         )
+    if state is not None:  # prove it fits this run's model now, not after the data is loaded
+        try:
+            checkpoint.restore(runs.build_model(run.config), state)
+        except FileFormatError as e:
+            raise FileFormatError(f"{path}: {e}") from None
     return run, state
 
 

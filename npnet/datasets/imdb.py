@@ -370,13 +370,28 @@ def get_word_index(path: str | os.PathLike[str] | None = None) -> dict[str, int]
             index = json.load(f)
     except FileNotFoundError:
         raise DataError(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DataError(f"{file} is not a valid word index ({e}); {fix}") from None
-    valid = isinstance(index, dict) and all(type(r) is int and r >= 1 for r in index.values())
-    if not valid:
+    return check_word_index(index, file, fix)
+
+
+# The largest rank a word index may hold: its id (rank + index_from) must fit the int32 ids of the flat cache.
+MAX_RANK = np.iinfo(np.int32).max - INDEX_FROM
+
+
+def check_word_index(index: object, file: str | os.PathLike[str], fix: str) -> dict[str, int]:
+    """`index` if it is a word index (JSON object of word -> integer rank in 1..MAX_RANK); else DataError
+    naming `file`, the first bad entry and `fix`. The one check for the dataset's and a run's word index."""
+    if not isinstance(index, dict):
         raise DataError(
-            f"{file} is not a valid word index: expected a JSON object of word -> rank >= 1; {fix}"
+            f"{file} is not a valid word index: a JSON {type(index).__name__}, not an object; {fix}"
         )
+    for word, rank in index.items():
+        if type(rank) is not int or not 1 <= rank <= MAX_RANK:
+            raise DataError(
+                f"{file} is not a valid word index: {word!r} has rank {rank!r}, expected an integer from 1 "
+                f"to {MAX_RANK}; {fix}"
+            )
     return index
 
 
@@ -394,6 +409,8 @@ def encode(
     Tokenized with the build's tokenizer; a word missing from `word_index`, or whose id falls outside
     `skip_top <= id < num_words` (num_words falsy: no upper limit), becomes `oov_char` (dropped if None).
     """
+    if not isinstance(text, str):
+        raise DataError(f"encode takes a review's text as a str, got {type(text).__name__}")
     limit = num_words if num_words else float("inf")
     ranks = map(word_index.get, text_to_word_sequence(text))
     marker = [] if start_char is None else [start_char]
@@ -410,9 +427,13 @@ def decode(ids: Iterable[int], word_index: Mapping[str, int], index_from: int = 
     `<START>` (1), `<UNK>` (2); `<UNK>` for any id without a word."""
     words = {rank + index_from: word for word, rank in word_index.items()}
     special = {PAD_CHAR: "<PAD>", START_CHAR: "<START>", OOV_CHAR: "<UNK>"}
+    given = np.asarray(ids)
+    if given.size and given.dtype.kind not in "iu":
+        # astype(int64) would truncate 3.7 to 3 and decode a word the ids never named
+        raise DataError(f"decode takes integer ids, got an array of {given.dtype}")
     return " ".join(
         special.get(i, "<UNK>") if i < index_from else words.get(i, "<UNK>")
-        for i in np.asarray(ids, dtype=np.int64).ravel().tolist()
+        for i in given.astype(np.int64).ravel().tolist()
     )
 
 
