@@ -6,7 +6,10 @@ nothing behind."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from training_helpers import SMALL, build_data, run_cli
 
 from npnet import io, report, runs
 
+REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [*SMALL, "--epochs", "2", "--verbose", "0"]
 
 
@@ -199,3 +203,35 @@ def test_runs_dir_or_data_dir_that_is_a_file(data_dir: Path, tmp_path: Path, mon
     assert refused(code, err, f"$NPNET_DATA_DIR is {blocker}, which is a file, not a folder")
     code, _, err = run_cli("data", "info", "--data-dir", blocker)
     assert refused(code, err, f"--data-dir is {blocker}, which is a file")
+
+
+def test_train_into_a_closed_pipe_ends_quietly_and_leaves_a_run_resume_can_finish(
+    data_dir: Path, tmp_path: Path
+):
+    """`npnet train | head -1`: exit 0 or 141, no traceback; no folder (no epoch done) or a resumable one."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [
+        "train",
+        "--data-dir",
+        data_dir,
+        "--runs-dir",
+        tmp_path,
+        "--run-name",
+        "p",
+        *SMALL,
+        "--epochs",
+        "3",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npnet", *map(str, argv), "--verbose", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=300) in (0, 141), err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
+    if (tmp_path / "p").exists():
+        code, _, err = run_cli("train", "--resume", tmp_path / "p", "--verbose", "0")
+        assert code == 0 or "has finished all 3 epochs" in err, err
+        assert runs.missing_outputs(tmp_path / "p") == []
