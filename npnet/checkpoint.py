@@ -93,8 +93,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     except OSError as e:  # a full disk, `ulimit -f`, a run folder made read-only
         raise RunError(
             f"cannot write the checkpoint {path} ({e.strerror or e}); the previous one is intact: free "
-            "some space or make the folder writable, then continue with "
-            f"`npnet train --resume {Path(path).parent}`"
+            "some space or make the folder writable, then train again "
+            f"(`npnet train --resume {Path(path).parent}` while that run folder exists)"
         ) from e
 
 

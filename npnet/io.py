@@ -51,6 +51,8 @@ def load_arrays(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, np.nda
     if not path.is_file():
         raise MissingFileError(f"no {kind} file at {str(path)!r}: check the path, or save one first")
     try:
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and advise allow_pickle
+            raise ValueError("not an .npz (zip) archive")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
         meta = arrays.pop(_META_KEY)

@@ -498,8 +498,8 @@ def fit_run(
         )
     except FloatingPointError as e:
         raise RunError(
-            f"training diverged ({e}); the checkpoint of the last good epoch is kept: start a new run with a "
-            "smaller --lr"
+            f"training diverged ({e}); start a new run with a smaller --lr (a checkpoint of the last "
+            "complete epoch, if any, is kept)"
         ) from None
     model.save_weights(run.path / WEIGHTS_NPZ)
     return saver.history

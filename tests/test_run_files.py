@@ -235,3 +235,22 @@ def test_train_into_a_closed_pipe_ends_quietly_and_leaves_a_run_resume_can_finis
         code, _, err = run_cli("train", "--resume", tmp_path / "p", "--verbose", "0")
         assert code == 0 or "has finished all 3 epochs" in err, err
         assert runs.missing_outputs(tmp_path / "p") == []
+
+
+def test_a_full_disk_during_training_is_an_error_in_words(data_dir: Path, tmp_path: Path) -> None:
+    """`ulimit -f 8` (8 KiB files): the first checkpoint cannot be written; exit 1, one line, no folder."""
+    import resource
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = ["train", "--data-dir", data_dir, "--runs-dir", tmp_path, "--run-name", "u", *SETTINGS]
+    done = subprocess.run(
+        [sys.executable, "-m", "npnet", *map(str, argv)],
+        capture_output=True, text=True, env=env, preexec_fn=limit_file_size, timeout=300,
+    )  # fmt: skip
+    assert refused(
+        done.returncode, done.stderr, "npnet train: error: cannot write the checkpoint", "File too large"
+    )
+    assert not (tmp_path / "u").exists()
