@@ -184,7 +184,7 @@ def test_get_word_index_validates(tmp_path):
     path.write_text('{"the": 1, "a": 2}')
     assert imdb.get_word_index(path) == {"the": 1, "a": 2}
     path.write_text('{"the": 1, "a": 0}')
-    with pytest.raises(DataError, match="rank >= 1"):
+    with pytest.raises(DataError, match="'a' has rank 0, expected an integer from 1"):
         imdb.get_word_index(path)
     path.write_text("{not json")
     with pytest.raises(DataError, match="not a valid word index"):
