@@ -117,7 +117,9 @@ class TrainConfig:
         """The schema: each field holds exactly its annotated type (a float field also takes an int; no bool
         passes for a number, no string for a bool: "false" would be truthy), floats finite."""
         for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), _TYPES[str(f.type)]
+            value, kind = getattr(self, f.name), _TYPES.get(str(f.type))
+            if kind is None:  # another annotation (a new field's): add it to _TYPES or check it below
+                continue
             if kind is float:
                 ok = type(value) in (int, float) and math.isfinite(value)
                 wanted = "a finite number"
