@@ -55,6 +55,17 @@ def test_ctrl_c_prints_one_line_and_exits_130(capsys) -> None:
     assert capsys.readouterr().err.strip() == "npnet gradcheck: interrupted"
 
 
+def test_ctrl_c_while_the_commands_load(monkeypatch, capsys) -> None:
+    import npnet.cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(npnet.cli, "build_parser", interrupted)
+    assert npnet.cli.main(["train"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == "npnet: interrupted"
+
+
 def test_a_closed_pipe_ends_quietly(capsys) -> None:
     def closed(args: argparse.Namespace) -> int:
         raise BrokenPipeError
@@ -85,8 +96,9 @@ def test_ctrl_c_in_a_real_process(tmp_path: Path) -> None:
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from npnet.cli import main; print('ready', flush=True); "
-         "sys.exit(main(['gradcheck', '--batch-size', '64', '--seq-len', '64', '--vocab', '400']))"],
+        [sys.executable, "-c", "import sys; from npnet.cli import build_parser, main; build_parser(); "
+         "print('ready', flush=True); "
+         "sys.exit(main(['gradcheck']))"],  # the default sizes: seconds of work
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout.readline().strip() == "ready"

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from npnet.cli.errors import command_name, run_command
+from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
 
 # Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
 # command never imports from the current folder (the benchmark harness is `python -m benchmarks.run` from a
@@ -27,8 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports every command's modules: a Ctrl-C often lands here
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("\nnpnet: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
