@@ -1,4 +1,4 @@
-"""The npnet benchmark harness: `python -m benchmarks.run` (also `npnet bench`).
+"""The npnet benchmark harness: `python -m benchmarks.run`.
 
 Times whole training epochs of the seed model (Embedding -> GlobalAveragePooling1D -> Dense(16, relu) ->
 Dense(1, sigmoid), binary cross-entropy, Adam) for npnet and its peers, each system in its own process,

@@ -109,8 +109,8 @@ def _train_rss_lines(rss: dict | None) -> list[str]:
 
 def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:
     """One panel per axis: npnet's epoch seconds against the workload parameter."""
-    # Imported here: `npnet bench` loads this module whenever the CLI starts, and pyplot would add ~30 MB to
-    # every command's memory, `npnet train`'s peak RSS included.
+    # Imported here: the harness imports this module before it measures, and pyplot would add ~30 MB to
+    # the measuring process's memory.
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window

@@ -1,4 +1,4 @@
-"""The benchmark harness: `python -m benchmarks.run [--quick] [--out DIR] ...` (also `npnet bench`).
+"""The benchmark harness: `python -m benchmarks.run [--quick] [--out DIR] ...`.
 
 1. Per-operation timings, the unavoidable-work bound and the dense/sparse split sweep, in this process.
 2. Epochs (training + validation) of every system, each in its own worker process, in alternating rounds:
@@ -51,7 +51,7 @@ QUICK = Sizes(1_000, 1_000, 64, 1_000, 128)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The harness's options, added to `parser` (npnet bench's subparser) or to a new one."""
+    """The harness's options, added to `parser` or to a new one."""
     parser = parser or argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__.split("\n")[0]
     )

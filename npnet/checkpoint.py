@@ -31,6 +31,7 @@ import numpy as np
 
 from npnet import io
 from npnet.callbacks import Callback, Logs
+from npnet.errors import FileFormatError, RunError
 from npnet.model import Sequential
 
 KIND = "checkpoint"
@@ -87,44 +88,103 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         "history": checkpoint.history,
         "config": checkpoint.config,
     }
-    with deferred_sigint():
-        io.save_arrays(path, arrays, kind=KIND, meta=meta)
+    try:
+        with deferred_sigint():
+            io.save_arrays(path, arrays, kind=KIND, meta=meta)
+    except OSError as e:  # a full disk, `ulimit -f`, a run folder made read-only
+        raise RunError(
+            f"cannot write the checkpoint {path} ({e.strerror or e}); the previous one is intact: free "
+            "some space or make the folder writable, then train again "
+            f"(`npnet train --resume {Path(path).parent}` while that run folder exists)"
+        ) from e
 
 
 def load(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by `save`; a missing, corrupt or foreign file is a clear ValueError."""
+    """Read a checkpoint written by `save`, validated: every field of the right type and range, weights and
+    optimizer slots finite floats, slots shaped like the weights, a history of one number per epoch done.
+    A missing, corrupt, foreign or inconsistent file is a `FileFormatError` naming the problem."""
     arrays, meta = io.load_arrays(path, kind=KIND)
+
+    def bad(problem: str) -> FileFormatError:
+        return FileFormatError(f"{path} is not a valid checkpoint: {problem}; start the run again")
+
+    epochs_done, n_weights = meta.get("epochs_done"), meta.get("n_weights")
+    for name, value in (("epochs_done", epochs_done), ("n_weights", n_weights)):
+        if type(value) is not int or value < 0:
+            raise bad(f"{name} is {value!r}, not an integer >= 0")
     try:
-        n_weights = int(meta["n_weights"])
         weights = [arrays.pop(f"weights/{i}") for i in range(n_weights)]
-        optimizer_state = {key.removeprefix("optimizer/"): value for key, value in arrays.items()}
-        return Checkpoint(
-            epochs_done=int(meta["epochs_done"]),
-            weights=weights,
-            optimizer_state=optimizer_state,
-            rng_state=meta["rng_state"],
-            history={key: [float(v) for v in values] for key, values in meta["history"].items()},
-            config=meta["config"],
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"{path} is an incomplete checkpoint ({type(e).__name__}: {e}); start the run again"
-        ) from e
+    except KeyError as e:
+        raise bad(f"weights {e} is missing") from None
+    optimizer_state = {}
+    for key, value in arrays.items():
+        if not key.startswith("optimizer/"):
+            raise bad(f"it holds an unknown array {key!r}")
+        optimizer_state[key.removeprefix("optimizer/")] = value
+    io.check_float_arrays(path, {f"weights/{i}": w for i, w in enumerate(weights)}, "array")
+    iterations = optimizer_state.pop("iterations", None)
+    if iterations is None or iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
+        raise bad(f"the optimizer's iterations is {iterations!r}, not an integer scalar >= 0")
+    io.check_float_arrays(path, {f"optimizer/{k}": v for k, v in optimizer_state.items()}, "array")
+    for key, slot in optimizer_state.items():
+        index = key.rpartition("/")[2]
+        if not (index.isdigit() and int(index) < n_weights and slot.shape == weights[int(index)].shape):
+            raise bad(f"the optimizer slot {key!r} {slot.shape} matches no weight")
+    optimizer_state["iterations"] = iterations
+    history, config, rng_state = meta.get("history"), meta.get("config"), meta.get("rng_state")
+    if not (isinstance(history, dict) and all(_numbers(v, epochs_done) for v in history.values())):
+        raise bad(f"the history is not a list of {epochs_done} numbers per column")
+    if not isinstance(config, dict):
+        raise bad("the config is not a JSON object")
+    if not (isinstance(rng_state, dict) and isinstance(rng_state.get("bit_generator"), str)):
+        raise bad("the shuffle-generator state is not a NumPy bit generator's state")
+    return Checkpoint(
+        epochs_done=epochs_done,
+        weights=weights,
+        optimizer_state=optimizer_state,
+        rng_state=rng_state,
+        history={key: [float(v) for v in values] for key, values in history.items()},
+        config=config,
+    )
+
+
+def _numbers(values: object, n: int) -> bool:
+    return (
+        isinstance(values, list)
+        and len(values) == n
+        and all(type(v) in (int, float) and np.isfinite(v) for v in values)
+    )
 
 
 def restore(model: Sequential, checkpoint: Checkpoint) -> None:
     """Put weights, optimizer state and shuffle-generator state back into a compiled model of the same
-    shape."""
+    shape; FileFormatError (nothing changed) when the checkpoint does not fit it."""
     if model.optimizer is None:
         raise ValueError("compile the model before restoring a checkpoint into it")
-    model.set_weights(checkpoint.weights)
-    model.optimizer.set_state(checkpoint.optimizer_state)
+    expected = [w.shape for w in model.get_weights()]
+    found = [w.shape for w in checkpoint.weights]
+    if found != expected:
+        raise FileFormatError(
+            f"the checkpoint's weights have shapes {found}, this model's are {expected}: it was saved from "
+            "another model; start the run again"
+        )
+    generator = type(model.fit_rng.bit_generator).__name__
+    if checkpoint.rng_state.get("bit_generator") != generator:
+        raise FileFormatError(
+            f"the checkpoint's shuffle generator is {checkpoint.rng_state.get('bit_generator')!r}, this "
+            f"model's is {generator}; start the run again"
+        )
+    previous = model.fit_rng.bit_generator.state
     try:
         model.fit_rng.bit_generator.state = checkpoint.rng_state
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(
-            f"the checkpoint's shuffle-generator state does not fit this model's generator: {e}"
+        model.optimizer.set_state(checkpoint.optimizer_state)
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        model.fit_rng.bit_generator.state = previous
+        raise FileFormatError(
+            f"the checkpoint's optimizer or shuffle-generator state does not fit this model: {e}; "
+            "start the run again"
         ) from e
+    model.set_weights(checkpoint.weights)
 
 
 class EpochCheckpoint(Callback):

@@ -21,3 +21,12 @@ class DownloadError(DataError):
 
 class RunError(NpnetError):
     """A run folder or run setting is unusable; the message says what is wrong and how to fix it."""
+
+
+class FileFormatError(NpnetError, ValueError):
+    """A weights or checkpoint file is missing, damaged, foreign or inconsistent (also a ValueError, which
+    library callers caught before this type existed)."""
+
+
+class MissingFileError(FileFormatError, FileNotFoundError):
+    """A weights or checkpoint file is not there (also a FileNotFoundError)."""

@@ -35,6 +35,8 @@ ACCURACY_PNG = "accuracy.png"
 CONFUSION_PNG = "confusion.png"
 METRICS_JSON = "metrics.json"
 REPORT_MD = "report.md"
+# Every file `write_run_report` writes, in the order it writes them (report.md last: its presence means all).
+RUN_REPORT_FILES = (HISTORY_CSV, LOSS_PNG, ACCURACY_PNG, CONFUSION_PNG, METRICS_JSON, REPORT_MD)
 
 # Column order of history.csv; "epoch" (1-based) comes first.
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -212,10 +214,7 @@ def write_run_report(
         run_name=run_name, config=config, metrics=metrics, history=history, val_name=val_name
     )
     _write_bytes(run_dir / REPORT_MD, text.encode("utf-8"))
-    return [
-        run_dir / name
-        for name in (HISTORY_CSV, LOSS_PNG, ACCURACY_PNG, CONFUSION_PNG, METRICS_JSON, REPORT_MD)
-    ]
+    return [run_dir / name for name in RUN_REPORT_FILES]
 
 
 def _n_epochs(history: Mapping[str, Sequence[float]]) -> int:

@@ -13,8 +13,10 @@ Nothing here prints: the CLI does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import npnet
-from npnet import checkpoint, checks, metrics, models, optimizers
+from npnet import checkpoint, checks, metrics, models, optimizers, report
 from npnet.atomic import atomic_write
 from npnet.callbacks import Callback, LearningRateLogger
 from npnet.datasets import imdb
@@ -38,6 +40,10 @@ CONFIG_JSON = "config.json"
 WORD_INDEX_JSON = "word_index.json"
 WEIGHTS_NPZ = "weights.npz"
 CHECKPOINT_NPZ = "checkpoint.npz"
+MAX_SEED = 2**32 - 1  # imdb.load_data's RandomState and the weights' generator both take 0 .. 2**32 - 1
+# The largest vocabulary: 2**24 embedding rows x 16 float32 are 1 GiB already (Keras's IMDB has ~88k words)
+MAX_NUM_WORDS = 2**24
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}  # TrainConfig's field annotations
 
 
 @dataclass(frozen=True)
@@ -72,16 +78,21 @@ class TrainConfig:
     architecture: str = "notebook"  # a name in npnet.models.ARCHITECTURES; set by the preset
 
     def __post_init__(self) -> None:
+        self._check_types()
         try:
             for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
                 # stored as a plain int, so that the config always writes as JSON
                 object.__setattr__(self, name, checks.positive_int(getattr(self, name), name))
         except ValueError as error:
             raise RunError(str(error)) from None
-        if self.num_words <= imdb.INDEX_FROM:
+        if not imdb.INDEX_FROM < self.num_words <= MAX_NUM_WORDS:
             raise RunError(
-                f"num_words must exceed {imdb.INDEX_FROM} (the reserved ids), got {self.num_words}"
+                f"num_words must exceed {imdb.INDEX_FROM} (the reserved ids) and be at most {MAX_NUM_WORDS} "
+                f"(an embedding row per word), got {self.num_words}"
             )
+        for name in ("seed", "data_seed"):
+            if not 0 <= getattr(self, name) <= MAX_SEED:
+                raise RunError(f"{name} must be an integer from 0 to {MAX_SEED}, got {getattr(self, name)}")
         for name, value in (("padding", self.padding), ("truncating", self.truncating)):
             if value not in ("pre", "post"):
                 raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")
@@ -99,6 +110,22 @@ class TrainConfig:
             )
         if self.dtype not in ("float32", "float64"):
             raise RunError(f"dtype must be float32 or float64, got {self.dtype!r}")
+
+    def _check_types(self) -> None:
+        """The schema: each field holds exactly its annotated type (a float field also takes an int; no bool
+        passes for a number, no string for a bool: "false" would be truthy), floats finite."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), _TYPES.get(str(f.type))
+            if kind is None:  # another annotation (a new field's): add it to _TYPES or check it below
+                continue
+            if kind is float:
+                ok = type(value) in (int, float) and math.isfinite(value)
+                wanted = "a finite number"
+            else:
+                ok = type(value) is kind
+                wanted = {int: "an integer", bool: "true or false", str: "a string"}[kind]
+            if not ok:
+                raise RunError(f"{f.name} must be {wanted}, got {value!r}")
 
     @property
     def val_name(self) -> str:
@@ -122,6 +149,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        if not isinstance(values, Mapping):
+            raise RunError(f"the settings must be a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         if unknown := sorted(set(values) - known):
             raise RunError(f"unknown settings {unknown}; known settings are {sorted(known)}")
@@ -282,7 +311,7 @@ def read_json(path: Path, what: str) -> Any:
             return json.load(f)
     except FileNotFoundError:
         raise RunError(f"{path} is missing: is {path.parent} a run folder made by `npnet train`?") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise RunError(f"cannot read the {what} {path} ({e}); train the run again") from None
 
 
@@ -297,7 +326,10 @@ def known_words(word_index: Mapping[str, int], config: TrainConfig) -> dict[str,
 
 
 def check_new_run(run_dir: Path) -> None:
-    """RunError unless `run_dir` is free for a new run."""
+    """RunError unless `run_dir` is free for a new run (and its parent, --runs-dir, is a folder or absent)."""
+    for folder, what in ((run_dir.parent, "--runs-dir"), (run_dir, "the run folder")):
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"{what} {folder} is a file, not a folder; pick another path")
     if (run_dir / CONFIG_JSON).exists():
         raise RunError(
             f"{run_dir} already holds a run; continue it with `npnet train --resume {run_dir}`, "
@@ -309,8 +341,29 @@ def create_run(run_dir: Path, config: TrainConfig, data_dir: str | os.PathLike[s
     """Start a run folder: config.json and the word index the model will understand. Refuses a used folder."""
     check_new_run(run_dir)
     word_index = imdb.get_word_index(data_files(data_dir)[1])  # fails before mkdir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
+        _write_config(run_dir, config, data_dir)
+    except OSError as e:
+        remove_unstarted_run(run_dir)
+        raise RunError(
+            f"cannot create the run folder {run_dir} ({e.strerror or e}); choose a writable --runs-dir"
+        ) from e
+
+
+def remove_unstarted_run(run_dir: Path) -> None:
+    """Delete what `create_run` made in a run that never finished an epoch (no checkpoint), so its name is
+    free again; a folder holding anything else is left alone."""
+    if (run_dir / CHECKPOINT_NPZ).exists():
+        return
+    for name in (CONFIG_JSON, WORD_INDEX_JSON):
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # only when empty
+
+
+def _write_config(run_dir: Path, config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> None:
     write_json(
         run_dir / CONFIG_JSON,
         {
@@ -371,11 +424,23 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     if not path.is_dir():
         raise RunError(f"no run folder at {path}: pass --run runs/<name> of a run made by `npnet train`")
     saved = read_json(path / CONFIG_JSON, "run config")
+    if not (isinstance(saved, dict) and "config" in saved and "ids" in saved):
+        raise RunError(f"{path / CONFIG_JSON} is not a run config (no settings or ids); train the run again")
     try:
         config = TrainConfig.from_dict(saved["config"])
-        ids = saved["ids"]
-    except (KeyError, TypeError) as e:
-        raise RunError(f"{path / CONFIG_JSON} is not a run config ({e}); train the run again") from None
+    except RunError as e:
+        raise RunError(f"{path / CONFIG_JSON} holds invalid settings: {e}; train the run again") from None
+    ids = saved["ids"]
+    data_dir, index_name = saved.get("data_dir"), saved.get("word_index", WORD_INDEX_JSON)
+    if not (data_dir is None or isinstance(data_dir, str)):
+        raise RunError(
+            f"{path / CONFIG_JSON}: data_dir must be a path, got {data_dir!r}; train the run again"
+        )
+    if not (isinstance(index_name, str) and index_name and Path(index_name).name == index_name):
+        # a file of the run folder only: a config must not point the reader anywhere else
+        raise RunError(
+            f"{path / CONFIG_JSON}: word_index must be a file name in the run folder, got {index_name!r}"
+        )
     expected = {
         "pad": imdb.PAD_CHAR,
         "start_char": imdb.START_CHAR,
@@ -384,8 +449,10 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     }
     if ids != expected:
         raise RunError(f"{path} was trained with ids {ids}, this npnet encodes with {expected}; retrain it")
-    word_index = read_json(path / saved.get("word_index", WORD_INDEX_JSON), "word index")
-    return Run(path=path, config=config, data_dir=saved.get("data_dir"), word_index=word_index)
+    word_index = imdb.check_word_index(
+        read_json(path / index_name, "word index"), path / index_name, "train the run again"
+    )
+    return Run(path=path, config=config, data_dir=data_dir, word_index=word_index)
 
 
 def update_epochs(run: Run, epochs: int) -> Run:
@@ -421,16 +488,27 @@ def fit_run(
     )
     if resume is not None:
         checkpoint.restore(model, resume)
-    model.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=validation,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=[*callbacks, LearningRateLogger(), saver],
-        initial_epoch=resume.epochs_done if resume else 0,
-    )
+    try:
+        model.fit(
+            x_train,
+            y_train,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            validation_data=validation,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=[*callbacks, LearningRateLogger(), saver],
+            initial_epoch=resume.epochs_done if resume else 0,  # all done: no epoch, the outputs only
+        )
+    except FloatingPointError as e:
+        raise RunError(
+            f"training diverged ({e}); start a new run with a smaller --lr (a checkpoint of the last "
+            "complete epoch, if any, is kept)"
+        ) from None
     model.save_weights(run.path / WEIGHTS_NPZ)
     return saver.history
+
+
+def missing_outputs(run_dir: Path) -> list[str]:
+    """The files of a finished run that `run_dir` lacks (weights, then the report's, report.md last)."""
+    return [name for name in (WEIGHTS_NPZ, *report.RUN_REPORT_FILES) if not (run_dir / name).exists()]

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from benchmarks.run import main
-from npnet.cli import main as npnet_main
 from tests.test_imdb_load import save_imdb
 from tests.training_helpers import build_data
 
@@ -59,27 +58,6 @@ def test_quick_run_writes_well_formed_outputs(tmp_path):
 def test_missing_or_unknown_systems(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path), "--systems", "npnet,no-such-system"]) == 2
     assert "unknown systems ['no-such-system']" in capsys.readouterr().err
-
-
-def test_npnet_bench_runs_the_harness(tmp_path):
-    assert (
-        npnet_main(
-            [
-                "bench",
-                "--quick",
-                "--no-scaling",
-                "--rounds",
-                "1",
-                "--systems",
-                "npnet",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    results = _check_outputs(tmp_path, ["npnet"])
-    assert results["scaling"] == {}
 
 
 @pytest.mark.slow

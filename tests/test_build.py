@@ -184,7 +184,7 @@ def test_get_word_index_validates(tmp_path):
     path.write_text('{"the": 1, "a": 2}')
     assert imdb.get_word_index(path) == {"the": 1, "a": 2}
     path.write_text('{"the": 1, "a": 0}')
-    with pytest.raises(DataError, match="rank >= 1"):
+    with pytest.raises(DataError, match="'a' has rank 0, expected an integer from 1"):
         imdb.get_word_index(path)
     path.write_text("{not json")
     with pytest.raises(DataError, match="not a valid word index"):
@@ -249,7 +249,7 @@ def test_a_failed_build_keeps_the_previous_files(tree, tmp_path):
     bad = write_tree(tmp_path / "bad")
     (bad / "aclImdb" / "train" / "pos" / "5_8.txt").write_bytes(b"caf\xe9 latin-1")
     with pytest.raises(DataError, match=r"review train/pos/5_8\.txt is not UTF-8"):
-        build_imdb(bad, out)
+        build_imdb(bad, out, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -273,7 +273,7 @@ def test_cli_build_then_info(tarball, tmp_path, capsys):
 def test_cli_build_error_is_one_line(tmp_path, capsys):
     assert main(["data", "build", "--from", str(tmp_path / "nothing"), "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("npnet: error: no such file or folder") and err.count("\n") == 1
+    assert err.startswith("npnet data build: error: no such file or folder") and err.count("\n") == 1
 
 
 text_st = st.text(alphabet=st.sampled_from(list("aZé ß'\r\xa0\u2028x1") + list(KERAS_FILTERS)), max_size=40)
@@ -309,7 +309,7 @@ def test_the_real_stanford_reviews(imdb_data_dir, imdb_tarball, tmp_path):
             == "6ba2d327afc4436823be2ba6fd96ac76ce355fb1a7487abb3674c7b4b2f5305f"
         )
 
-    build_imdb(imdb_tarball, tmp_path)  # again: the same bytes
+    build_imdb(imdb_tarball, tmp_path, force=True)  # again: the same bytes
     for name in ("imdb.npz", "imdb_word_index.json"):
         assert (tmp_path / name).read_bytes() == (imdb_data_dir / name).read_bytes()
 
@@ -347,3 +347,37 @@ def test_build_writes_the_flat_cache_equal_to_one_made_from_the_npz(tree, tmp_pa
     for (x_a, y_a), (x_b, y_b) in zip(from_cache, from_npz, strict=True):
         np.testing.assert_array_equal(x_a, x_b)
         np.testing.assert_array_equal(y_a, y_b)
+
+
+def test_build_over_existing_data_needs_force(tree, tmp_path, capsys):
+    """As `data fetch` does: existing data is replaced only when asked."""
+    out = tmp_path / "data"
+    build_imdb(tree, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["data", "build", "--from", str(tree), "--data-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"npnet data build: error: {out} already holds imdb.npz and imdb_word_index.json")
+    assert "--force" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["data", "build", "--from", str(tree), "--data-dir", str(out), "--force"]) == 0
+
+
+def test_a_build_that_cannot_finish_writing_changes_nothing(tree, tmp_path, monkeypatch):
+    """The disk fills after imdb.npz and its cache are written: the old dataset stays whole, no stage left."""
+    import npnet.datasets.build as build
+
+    out = tmp_path / "data"
+    old = {name: "old words, other words" for name in REVIEWS}
+    build_imdb(write_tree(tmp_path / "old", old), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write = build.atomic_write
+
+    def full_disk(path, write):
+        if Path(path).name == "imdb_word_index.json":
+            raise OSError(28, "No space left on device")
+        return real_write(path, write)
+
+    monkeypatch.setattr(build, "atomic_write", full_disk)
+    with pytest.raises(DataError, match=r"No space left on device\); nothing there changed"):
+        build_imdb(tree, out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

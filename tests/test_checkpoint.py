@@ -115,7 +115,7 @@ def test_foreign_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
     io.save_arrays(
         tmp_path / "half.npz", {"weights/0": np.zeros(2)}, kind="checkpoint", meta={"n_weights": 2}
     )
-    with pytest.raises(ValueError, match="incomplete checkpoint"):
+    with pytest.raises(ValueError, match="not a valid checkpoint: epochs_done is None"):
         checkpoint.load(tmp_path / "half.npz")
 
 

@@ -8,11 +8,13 @@ import json
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from training_helpers import run_cli
 
 from npnet.cli import main
 from npnet.datasets import fetch, imdb
@@ -48,6 +50,15 @@ class Handler(BaseHTTPRequestHandler):
         elif behaviour == "stall":
             self._send(body[:10], len(body))
             server.release.wait(5)  # silent until the test is over
+        elif behaviour == "drip":  # one byte every 50 ms: never silent for long, never done (bounded: 10 s)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for byte in body[:200]:
+                if server.release.wait(0.05):
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
         else:
             self.send_error(400)
 
@@ -322,5 +333,80 @@ def test_cli_fetch_offline_is_one_clear_line_and_status_1(tmp_path, capsys):
     status = main(["data", "fetch", "--data-dir", str(tmp_path), "--retries", "0", "--timeout", "1"])
     err = capsys.readouterr().err
     assert status == 1
-    assert err.startswith("npnet: error: could not download imdb.npz")
+    assert err.startswith("npnet data fetch: error: could not download imdb.npz")
     assert "npnet data build --from" in err and "Traceback" not in err
+
+
+def test_a_server_that_drips_bytes_meets_the_deadline(server, tmp_path):
+    """Each byte comes well within the stall timeout, so only the per-file deadline can end it."""
+    sources = [Source(f"{server.url}/drip/imdb.npz", {"sha256": SHA256})]
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"deadline passed .*the deadline for one file is 0\.5 s"):
+        fetch_quietly(tmp_path / "imdb.npz", sources, retries=3, deadline=0.5, timeout=(1.0, 1.0))
+    assert time.monotonic() - start < 3.0
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"timeout": (2.0, float("nan"))}, "timeout must be a finite number"),
+        ({"timeout": (2.0, float("inf"))}, "timeout must be a finite number"),
+        ({"timeout": (-1.0, 2.0)}, "connect timeout must be a finite number"),
+        ({"deadline": 0.0}, "deadline must be a finite number"),
+        ({"backoff": float("inf")}, "backoff must be a finite number"),
+        ({"retries": fetch.MAX_RETRIES + 1}, f"retries must be an integer from 0 to {fetch.MAX_RETRIES}"),
+        ({"retries": -1}, "retries must be an integer"),
+    ],
+)
+def test_limits_out_of_range_are_refused_in_words(tmp_path, options, problem):
+    with pytest.raises(DownloadError, match=problem):
+        fetch_quietly(tmp_path / "imdb.npz", [Source("http://127.0.0.1:9/x", {"sha256": SHA256})], **options)
+
+
+def test_backoff_is_capped(server, tmp_path, monkeypatch):
+    waits = []
+    monkeypatch.setattr(fetch.time, "sleep", waits.append)
+    sources = [Source(f"{server.url}/broken/imdb.npz", {"sha256": SHA256})]
+    with pytest.raises(DownloadError, match="gave up after 11 attempts"):
+        fetch_quietly(tmp_path / "imdb.npz", sources, retries=fetch.MAX_RETRIES, backoff=10.0)
+    assert waits[:3] == [10.0, 20.0, 40.0] and max(waits) == fetch.MAX_BACKOFF
+
+
+def test_ctrl_c_during_a_download_leaves_no_temp_file(server, tmp_path, monkeypatch):
+    def interrupted(name, total):
+        def report(received):
+            raise KeyboardInterrupt
+
+        return report
+
+    monkeypatch.setattr(fetch, "_stderr_progress", interrupted)
+    target = tmp_path / "imdb.npz"
+    target.write_bytes(GOOD_OLD)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_file(target, [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})], force=True, retries=0)
+    assert leftovers(tmp_path) == ["imdb.npz"] and target.read_bytes() == GOOD_OLD
+
+
+def test_cli_refuses_a_nan_timeout_as_a_usage_error(tmp_path):
+    code, _, err = run_cli("data", "fetch", "--data-dir", tmp_path, "--timeout", "nan")
+    assert code == 2 and "--timeout: must be a finite number, got nan" in err
+    code, _, err = run_cli("data", "fetch", "--data-dir", tmp_path, "--retries", "1000")
+    assert code == 2 and "--retries: must be an integer from 0 to 10" in err
+
+
+def test_a_forced_fetch_that_fails_halfway_changes_nothing(served_imdb, tmp_path):
+    """imdb.npz downloads and verifies, the word index then fails: the old pair and provenance stay."""
+    for name in ("imdb.npz", "imdb_word_index.json"):
+        (tmp_path / name).write_bytes(b"built " + name.encode())
+    files = {n: {"sha256": hashlib.sha256(b"built " + n.encode()).hexdigest()} for n in ("imdb.npz",)}
+    (tmp_path / "imdb_provenance.json").write_text(
+        json.dumps({"made_by": "npnet data build", "files": files})
+    )
+    (tmp_path / "imdb.flat.npz").write_bytes(b"the cache of the built npz")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    served_imdb.files["imdb_word_index.json"] = b"{}"  # not the published digest: refused at every origin
+    with pytest.raises(DownloadError, match=r"could not download imdb_word_index\.json"):
+        imdb.fetch_data(tmp_path, force=True, retries=0, progress=False)
+    assert served_imdb.requests["/ok/imdb.npz"] == 1  # the npz did download
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -237,3 +237,17 @@ def test_matches_keras_algorithm(
     np.testing.assert_array_equal(yt, expected[0][1])
     np.testing.assert_array_equal(ys, expected[1][1])
     assert yt.dtype == expected[0][1].dtype
+
+
+@pytest.mark.parametrize("text", [None, 3, b"great film", ["great"]])
+def test_encode_takes_text_only(text):
+    with pytest.raises(DataError, match="encode takes a review's text as a str"):
+        imdb.encode(text, {"great": 1})
+
+
+@pytest.mark.parametrize("ids", [[1.0, 4.7], np.array([3.5]), [float("nan")]])
+def test_decode_refuses_ids_that_are_not_integers(ids):
+    """astype(int64) would turn 4.7 into 4 and print a word the ids never named."""
+    with pytest.raises(DataError, match="decode takes integer ids"):
+        imdb.decode(ids, {"great": 1, "film": 2})
+    assert imdb.decode(np.array([1, 4, 5]), {"great": 1, "film": 2}) == "<START> great film"

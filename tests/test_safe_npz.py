@@ -18,6 +18,8 @@ from npnet.datasets.build import write_npz
 from npnet.datasets.safe_npz import load_imdb_npz, read_npz
 from npnet.errors import DataError
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def object_array(items):
     out = np.empty(len(items), dtype=object)
@@ -155,7 +157,7 @@ def test_unsupported_npy_version(tmp_path):
         (valid_arrays(extra=np.arange(2)), "it holds extra, x_test"),
         (
             valid_arrays(x_train=np.array([[1, 2], [3, 4]], dtype=object)),
-            "1-D object array of lists, found a 2-D",
+            r"an array shape \(2, 2\) that is not 1-D",
         ),
         (valid_arrays(x_train=np.array([1, 2])), "1-D object array of lists, found a 1-D int64"),
         (valid_arrays(x_train=object_array([])), "x_train holds no reviews"),
@@ -215,3 +217,61 @@ def test_any_damage_gives_a_data_error_or_the_right_content(tmp_path, valid_byte
     assert arrays.x_train.values.tolist() == [1, 2, 3, 4]
     assert arrays.x_test.values.tolist() == [5, 1]
     assert arrays.y_train.tolist() == [0, 1] and arrays.y_test.tolist() == [1]
+
+
+def forged_pointer_pickle(flags: int = 0, data: bytes = b"AAAAAAAA") -> bytes:
+    """The pickle of a 1-element object array, by hand, using only the allow-listed names: dtype('O8') gets
+    a state with its flags cleared, then the array state gives 8 raw bytes, which unrestricted NumPy takes as
+    the element's PyObject pointer."""
+    return b"".join([
+        b"\x80\x03cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R",
+        b"(K\x01K\x01\x85cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R",
+        b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK", bytes([flags]), b"tb",
+        b"\x89C", bytes([len(data)]), data, b"tb.",
+    ])  # fmt: skip
+
+
+def write_forged_npz(path, pickled: bytes) -> None:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", header.getvalue() + pickled)
+        for key, value in valid_arrays().items():
+            if key != "x_train":
+                buffer = io.BytesIO()
+                np.save(buffer, value, allow_pickle=True)
+                archive.writestr(f"{key}.npy", buffer.getvalue())
+
+
+def test_a_forged_object_pointer_is_refused_in_words_without_a_crash(tmp_path):
+    """Issue 10, item 1: only allow-listed names, yet unrestricted NumPy follows an attacker's pointer."""
+    path = tmp_path / "imdb.npz"
+    write_forged_npz(path, forged_pointer_pickle())
+    # The file is really hostile: NumPy's own loader dies on a signal reading it (in a child process).
+    crash = f"import numpy as np; print(repr(np.load({str(path)!r}, allow_pickle=True)['x_train'][0]))"
+    assert subprocess.run([sys.executable, "-c", crash], capture_output=True).returncode < 0
+    for command in (
+        f"from npnet.datasets.safe_npz import load_imdb_npz; load_imdb_npz({str(path)!r})",
+        f"from npnet.cli import main; raise SystemExit(main(['data', 'info', '--verify', '--data-dir', "
+        f"{str(tmp_path)!r}]))",
+    ):
+        done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+        assert done.returncode == 1, (done.returncode, done.stderr)  # an error, never a signal
+        assert "dtype state" in done.stderr and "not a valid npz" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("pickled", "problem"),
+    [
+        (forged_pointer_pickle(flags=63), "object-array data given as bytes, not a list"),
+        (forged_pointer_pickle(flags=0), "a dtype state"),
+        (forged_pointer_pickle(flags=63).replace(b"O8", b"i8"), "is not the object dtype"),
+        (forged_pointer_pickle(flags=63).replace(b"K\x00\x85C\x01b", b"K\x01\x85C\x01b"), "reconstruction"),
+    ],
+)
+def test_every_step_of_the_object_array_pickle_is_checked(tmp_path, pickled, problem):
+    path = tmp_path / "imdb.npz"
+    write_forged_npz(path, pickled)
+    with pytest.raises(DataError, match=problem):
+        read_npz(path)

@@ -7,8 +7,12 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-# Modules under npnet.cli, each registering one or more subcommands.
-_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "bench", "train", "evaluate", "predict")
+from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
+
+# Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
+# command never imports from the current folder (the benchmark harness is `python -m benchmarks.run` from a
+# checkout, not a subcommand).
+_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "train", "evaluate", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports every command's modules: a Ctrl-C often lands here
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("\nnpnet: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    return int(args.run(args) or 0)
+    return run_command(command_name(args), args.run, args)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,13 @@
-"""What `npnet train` and `npnet evaluate` print about a model on the test set, and how they report errors."""
+"""What `npnet train` and `npnet evaluate` print about a model on the test set."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from npnet.report import CLASS_NAMES
-
-
-def error(command: str, message: str) -> int:
-    """Print `npnet <command>: error: message` on stderr (argparse's style) and return exit status 1."""
-    print(f"npnet {command}: error: {message}", file=sys.stderr)
-    return 1
 
 
 def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 
+from npnet.cli.argtypes import int_in, positive_float
 from npnet.datasets.build import build_imdb
-from npnet.datasets.fetch import DEFAULT_TIMEOUT
+from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_RETRIES
 from npnet.datasets.files import (
     DATA_DIR_ENV,
     NPZ_NAME,
@@ -23,7 +21,6 @@ from npnet.datasets.files import (
 )
 from npnet.datasets.imdb import fetch_data, published_digests
 from npnet.datasets.safe_npz import load_imdb_npz
-from npnet.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,15 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fetch.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=DEFAULT_TIMEOUT[1],
         metavar="SECONDS",
         help=f"give up on a silent connection after this long (default {DEFAULT_TIMEOUT[1]:g})",
     )
     fetch.add_argument(
-        "--retries", type=int, default=3, help="retries per origin for passing failures (default 3)"
+        "--deadline",
+        type=positive_float,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help=f"give up on a file that takes longer than this in all, retries included "
+        f"(default {DEFAULT_DEADLINE:g})",
     )
-    fetch.set_defaults(run=_reporting_errors(_fetch))
+    fetch.add_argument(
+        "--retries",
+        type=int_in(0, MAX_RETRIES),
+        default=3,
+        help=f"retries per origin for passing failures, at most {MAX_RETRIES} (default 3)",
+    )
+    fetch.set_defaults(run=_fetch)
 
     build = actions.add_parser(
         "build",
@@ -80,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="aclImdb_v1.tar.gz (e.g. ../shared/data/aclImdb_v1_labeled.tar.gz) or its extracted folder",
     )
-    build.set_defaults(run=_reporting_errors(_build))
+    build.add_argument("--force", action="store_true", help="replace the data already in the data directory")
+    build.set_defaults(run=_build)
 
     info = actions.add_parser(
         "info",
@@ -90,32 +99,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or a local build, and the build's provenance.",
     )
     info.add_argument("--verify", action="store_true", help="also read imdb.npz safely and count its reviews")
-    info.set_defaults(run=_reporting_errors(_info))
-
-
-def _reporting_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a DataError into `npnet: error: ...` on stderr and exit status 1, without a traceback."""
-
-    @functools.wraps(run)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except DataError as e:
-            print(f"npnet: error: {e}", file=sys.stderr)
-            return 1
-
-    return wrapper
+    info.set_defaults(run=_info)
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    if args.timeout <= 0 or args.retries < 0:
-        raise DataError("--timeout must be > 0 and --retries >= 0")
     outcome = fetch_data(
         args.data_dir,
         mirror=args.url,
         force=args.force,
         timeout=(DEFAULT_TIMEOUT[0], args.timeout),
         retries=args.retries,
+        deadline=args.deadline,
     )
     directory = resolve_data_dir(args.data_dir)
     for name, what in outcome.items():
@@ -125,7 +119,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    provenance = build_imdb(args.source, args.data_dir)
+    provenance = build_imdb(args.source, args.data_dir, force=args.force)
     seconds = time.perf_counter() - start
     counts = provenance["counts"]
     directory = resolve_data_dir(args.data_dir)

@@ -10,9 +10,8 @@ import argparse
 from pathlib import Path
 
 from npnet import runs
-from npnet.cli._show import error, show_test_results
-from npnet.errors import DataError
-from npnet.runs import RunError
+from npnet.cli._show import show_test_results
+from npnet.cli.errors import error
 
 COMMAND = "evaluate"
 
@@ -38,16 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
-    try:
-        run = runs.open_run(args.run_dir)
-        model = run.model()
-        data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
-    except (
-        RunError,
-        DataError,
-        ValueError,
-    ) as e:  # ValueError: a corrupt weights file, or another architecture
-        return error(COMMAND, str(e))
+    run = runs.open_run(args.run_dir)
+    model = run.model()
+    data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=args.batch_size)
     probabilities = model.predict(data.x_test, batch_size=args.batch_size)
     metrics = runs.classification_metrics(data.test_labels, probabilities, loss)

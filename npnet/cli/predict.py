@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from npnet import runs
-from npnet.cli._show import error
+from npnet.cli.errors import EXIT_USAGE, error
 from npnet.datasets import imdb
 from npnet.report import CLASS_NAMES
 from npnet.runs import RunError
 
 COMMAND = "predict"
-EXIT_USAGE = 2
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _PREVIEW = 60  # characters of a review shown in the table
 
@@ -139,19 +138,16 @@ def run_predict(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.batch_size <= 0:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
-    try:
-        run = runs.open_run(args.run_dir)
-        reviews, replaced = read_reviews(args.texts, args.file)
-        if not reviews:
-            return error(COMMAND, f"{args.file} holds no reviews (one review per line expected)")
-        if replaced:
-            print(
-                "npnet predict: warning: the input is not valid UTF-8; undecodable bytes became U+FFFD",
-                file=sys.stderr,
-            )
-        results = predict_reviews(run, reviews, args.batch_size)
-    except (RunError, ValueError) as e:  # ValueError: a corrupt weights file or one of another architecture
-        return error(COMMAND, str(e))
+    run = runs.open_run(args.run_dir)
+    reviews, replaced = read_reviews(args.texts, args.file)
+    if not reviews:
+        return error(COMMAND, f"{args.file} holds no reviews (one review per line expected)")
+    if replaced:
+        print(
+            "npnet predict: warning: the input is not valid UTF-8; undecodable bytes became U+FFFD",
+            file=sys.stderr,
+        )
+    results = predict_reviews(run, reviews, args.batch_size)
     {"table": _print_table, "csv": _print_csv, "json": _print_json}[args.format](results)
     failed = [r for r in results if r.error is not None]
     for r in failed:

@@ -17,41 +17,14 @@ from typing import Any
 import numpy as np
 
 from npnet import checkpoint, report, runs
-from npnet.cli._show import error, show_test_results
+from npnet.cli._show import show_test_results
+from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
+from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import imdb
-from npnet.errors import DataError
+from npnet.errors import FileFormatError
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
 COMMAND = "train"
-EXIT_INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 # One flag per TrainConfig field except `preset` and the `architecture` it sets: (flags, field, type or
@@ -61,7 +34,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--maxlen",), "maxlen", positive_int, "pad/truncate every review to this many ids"),
     (("--padding",), "padding", ("pre", "post"), "where short reviews get padding"),
     (("--truncating",), "truncating", ("pre", "post"), "where long reviews lose ids ('pre' keeps the end)"),
-    (("--data-seed",), "data_seed", int, "load_data's shuffle seed"),
+    (("--data-seed",), "data_seed", non_negative_int, "load_data's shuffle seed"),
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
     (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
@@ -84,7 +57,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
         fraction,
         "hold out this last fraction of the training set for validation; 0 validates on the test set",
     ),
-    (("--seed",), "seed", int, "seed of the initial weights and the per-epoch shuffle"),
+    (("--seed",), "seed", non_negative_int, "seed of the initial weights and the per-epoch shuffle"),
     (("--dtype",), "dtype", ("float32", "float64"), "float dtype of weights and activations"),
 ]
 
@@ -144,19 +117,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_train)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    try:
-        return _train(args)
-    except (RunError, DataError) as e:
-        return error(COMMAND, str(e))
-
-
 def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in fields(TrainConfig)} - {"preset", "architecture"}
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _train(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     overrides = _setting_overrides(args)
     if args.resume is not None:
         run, state = _resume(args, overrides)
@@ -169,7 +135,19 @@ def _train(args: argparse.Namespace) -> int:
         runs.check_new_run(args.runs_dir / name)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
         runs.create_run(args.runs_dir / name, config, args.data_dir)
-        run, state = runs.open_run(args.runs_dir / name), None
+        try:
+            return _train(runs.open_run(args.runs_dir / name), None, data, args)
+        except BaseException:
+            # failed or interrupted before its first epoch ended: no half-made run blocks the name
+            runs.remove_unstarted_run(args.runs_dir / name)
+            raise
+    return _train(run, state, data, args)
+
+
+def _train(
+    run: runs.Run, state: checkpoint.Checkpoint | None, data: runs.IMDBData, args: argparse.Namespace
+) -> int:
+    """Train (or finish) `run` from `state` and write its weights and report."""
     config = run.config
     _show_data(run, data)
     data = data.without_reviews()  # the printout above was their last use
@@ -182,15 +160,20 @@ def _train(args: argparse.Namespace) -> int:
     else:
         print(f"Validation: the {len(x_val)} test reviews (as the notebook did)")
     if state is not None:
-        print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
+        if state.epochs_done >= config.epochs:
+            missing = ", ".join(runs.missing_outputs(run.path))
+            print(f"Finishing {run.path}: all {config.epochs} epochs are done; writing {missing}")
+        else:
+            print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
     print(f"Training: run folder {run.path}")
     try:
         history = runs.fit_run(run, model, data, resume=state, verbose=args.verbose)
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
-        history = checkpoint.load(path).history if path.exists() else {}
-        if history.get("loss"):
-            _write_curves(run, history)
+        if not path.exists():
+            raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
+        history = checkpoint.load(path).history
+        _write_curves(run, history)
         print(
             f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
             f"Continue with: npnet train --resume {run.path}",
@@ -243,11 +226,16 @@ def _resume(
         run = runs.update_epochs(run, overrides["epochs"])
         if state is not None:
             state.config = run.config.to_dict()
-    elif done >= run.config.epochs:
+    elif done >= run.config.epochs and not runs.missing_outputs(run.path):
         raise RunError(
             f"{run.path} has finished all {done} epochs; see `npnet evaluate --run {run.path}`, "
             "or extend it with --resume and a larger --epochs"
         )
+    if state is not None:  # prove it fits this run's model now, not after the data is loaded
+        try:
+            checkpoint.restore(runs.build_model(run.config), state)
+        except FileFormatError as e:
+            raise FileFormatError(f"{path}: {e}") from None
     return run, state
 
 

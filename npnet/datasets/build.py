@@ -36,6 +36,7 @@ from npnet.datasets.files import (
     NPZ_NAME,
     PROVENANCE_NAME,
     WORD_INDEX_NAME,
+    dataset_update,
     ensure_writable_dir,
     resolve_data_dir,
     sha256_file,
@@ -72,16 +73,31 @@ class _Key:
         return f"{self.group}/{self.file_id}_{self.rating}.txt"
 
 
-def build_imdb(source: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> dict:
+def build_imdb(
+    source: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> dict:
     """Build imdb.npz, imdb_word_index.json and imdb_provenance.json in the data directory from `source`.
 
-    Returns the provenance record (also written to imdb_provenance.json). DataError when `source` is missing,
-    is not aclImdb-shaped, or the data directory is not writable.
+    Returns the provenance record (also written to imdb_provenance.json). The files (and the flat cache) are
+    staged and then replace the old dataset together (`files.dataset_update`): a failure changes nothing.
+    DataError when `source` is missing or is not aclImdb-shaped, the data directory is not writable, or it
+    already holds data and `force` is not set.
     """
     source = Path(source)
     target_dir = resolve_data_dir(data_dir)
     ensure_writable_dir(target_dir)  # fail before the work, not after
+    if not force and (present := [n for n in (NPZ_NAME, WORD_INDEX_NAME) if (target_dir / n).exists()]):
+        raise DataError(
+            f"{target_dir} already holds {' and '.join(present)}; pass --force to replace them with the "
+            "build, or choose another --data-dir"
+        )
     reviews = _read_reviews(source)
+    with dataset_update(target_dir) as stage:
+        return _write_dataset(stage, source, reviews)
+
+
+def _write_dataset(target_dir: Path, source: Path, reviews: dict[_Key, bytes]) -> dict:
+    """The build's files (npz, flat cache, word index, provenance) in `target_dir`; returns the provenance."""
 
     keys = sorted(reviews)
     corpus = rank_corpus(_decode(reviews[k], k) for k in keys)

@@ -1,13 +1,18 @@
 """Downloading a file into the data directory: streamed, time-limited, retried, verified, atomic.
 
 The cache never holds a partial or unverified file: bytes go to a temp file beside the target, the digest
-is checked, and only then is the temp file renamed over the target. A failed download leaves a file that was
-already there untouched.
+is checked, and only then is the temp file renamed over the target. A failed or interrupted download
+(Ctrl-C included) leaves a file that was already there untouched and no temp file behind.
+
+Two time limits: `timeout` = (connect, stall) seconds, the longest silence the server may keep; `deadline`
+= the most seconds one file may take in all, every attempt and wait included (a server that drips one byte
+a second never stalls, but it meets the deadline). Retries and the waits between them are capped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import requests
+import urllib3.exceptions
 
 from npnet.atomic import atomic_write
 from npnet.datasets.files import ensure_writable_dir, file_digests
@@ -23,6 +29,9 @@ from npnet.errors import DownloadError
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks
+DEFAULT_DEADLINE = 900.0  # seconds for one file, all attempts: Keras's imdb.npz (17 MB) at ~20 kB/s
+MAX_RETRIES = 10
+MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ def fetch_file(
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     retries: int = 3,
     backoff: float = 1.0,
+    deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
 ) -> bool:
     """Make sure `target` holds a verified copy of the file that `sources` describe.
@@ -59,26 +69,45 @@ def fetch_file(
     Returns True when it downloaded the file, False when a present file was verified and kept. A present
     file whose digest one source accepts is used as it is (no request). Otherwise the sources
     are tried in order, each up to `1 + retries` times for failures that may pass (waiting
-    `backoff * 2**k` s), until one gives a verified file. DownloadError listing every source's failure when
-    none does.
+    `min(backoff * 2**k, MAX_BACKOFF)` s), until one gives a verified file or `deadline` seconds have passed.
+    DownloadError listing every source's failure when none does (also for settings out of range).
     """
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
+    check_limits(timeout, retries, backoff, deadline)
     ensure_writable_dir(target.parent)
-    if target.exists() and not force and _verified(target, sources):
+    if target.exists() and not force and is_verified(target, sources):
         return False
     failures = []
+    ends = time.monotonic() + deadline
     with requests.Session() as session:
         for source in sources:
             try:
-                _download(session, source, target, timeout, retries, backoff, progress)
+                _download(session, source, target, timeout, retries, backoff, ends, progress)
                 return True
             except (_RetryableError, _SourceError) as e:
                 failures.append(f"{source.url}: {e}")
+            except _DeadlineError as e:
+                failures.append(f"{source.url}: {e} (the deadline for one file is {deadline:g} s)")
+                break
     raise DownloadError(f"could not download {target.name}: " + "; ".join(failures))
 
 
-def _verified(path: Path, sources: Sequence[Source]) -> bool:
+def check_limits(timeout: tuple[float, float], retries: int, backoff: float, deadline: float) -> None:
+    """DownloadError unless every limit is a finite number in range (nan, inf and negatives are refused)."""
+    for name, value in (("connect timeout", timeout[0]), ("timeout", timeout[1]), ("deadline", deadline)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise DownloadError(f"the {name} must be a finite number of seconds > 0, got {value!r}")
+    if not (isinstance(backoff, (int, float)) and math.isfinite(backoff) and backoff >= 0):
+        raise DownloadError(f"the backoff must be a finite number of seconds >= 0, got {backoff!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise DownloadError(f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}")
+
+
+class _DeadlineError(Exception):
+    """The file's overall deadline passed: no further attempt or source is tried."""
+
+
+def is_verified(path: Path, sources: Sequence[Source]) -> bool:
+    """Whether one of `sources` accepts the digest of the file at `path`."""
     algorithms = {a for s in sources for a in s.digests}
     digests = file_digests(path, algorithms)
     return any(s.accepts(digests) for s in sources)
@@ -91,13 +120,18 @@ def _download(
     timeout: tuple[float, float],
     retries: int,
     backoff: float,
+    ends: float,
     progress: bool,
 ) -> None:
+    last: _RetryableError | None = None
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
+            wait = min(backoff * 2 ** (attempt - 1), MAX_BACKOFF)
+            if time.monotonic() + wait >= ends:
+                raise _DeadlineError(f"{last}; no time left for another attempt")
+            time.sleep(wait)
         try:
-            _download_once(session, source, target, timeout, progress)
+            _download_once(session, source, target, timeout, ends, progress)
             return
         except _RetryableError as e:
             last = e
@@ -106,12 +140,18 @@ def _download(
 
 
 def _download_once(
-    session: requests.Session, source: Source, target: Path, timeout: tuple[float, float], progress: bool
+    session: requests.Session,
+    source: Source,
+    target: Path,
+    timeout: tuple[float, float],
+    ends: float,
+    progress: bool,
 ) -> None:
     try:
         # identity: Content-Length then counts the bytes we receive, so a cut-off body is detectable.
         headers = {"Accept-Encoding": "identity"}
-        with session.get(source.url, stream=True, timeout=timeout, headers=headers) as r:
+        connect = min(timeout[0], max(ends - time.monotonic(), 0.001))
+        with session.get(source.url, stream=True, timeout=(connect, timeout[1]), headers=headers) as r:
             if r.status_code >= 500 or r.status_code == 429:
                 raise _RetryableError(f"HTTP {r.status_code} {r.reason}")
             if r.status_code != 200:
@@ -119,8 +159,14 @@ def _download_once(
             length = r.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             report = _stderr_progress(target.name, total) if progress else None
-            atomic_write(target, lambda f: _receive(r, f, source, total, report))
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            atomic_write(target, lambda f: _receive(r, f, source, total, ends, report))
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ReadTimeoutError,  # read1 raises urllib3's own errors, unwrapped
+        urllib3.exceptions.ProtocolError,
+    ) as e:
         raise _RetryableError(_describe(e)) from e
     except requests.RequestException as e:
         raise _SourceError(_describe(e)) from e
@@ -131,13 +177,18 @@ def _receive(
     f: BinaryIO,
     source: Source,
     total: int | None,
+    ends: float,
     report: Callable[[int], None] | None,
 ) -> None:
     """Stream the body into `f`, hashing as it goes; raise (so the temp file is dropped) unless complete and
-    verified."""
+    verified before `ends` (a `time.monotonic()` value)."""
     hashers = {algorithm: hashlib.new(algorithm) for algorithm in source.digests}
     received = 0
-    for chunk in response.iter_content(_CHUNK):
+    # read1 returns what has arrived (up to _CHUNK) instead of waiting for a whole chunk, so a server that
+    # drips bytes cannot hold one read past the deadline; each read still ends after the stall timeout.
+    while chunk := response.raw.read1(_CHUNK):
+        if time.monotonic() > ends:
+            raise _DeadlineError(f"still downloading when the deadline passed ({received} bytes received)")
         f.write(chunk)
         for h in hashers.values():
             h.update(chunk)
@@ -155,23 +206,33 @@ def _receive(
         raise _SourceError(f"hash mismatch: got {found}, expected {expected}")
 
 
-_REASONS = {
-    "Connection refused": "connection refused",
-    "timed out": "timed out",
-    "IncompleteRead": "the connection closed before the whole body arrived",
-    "Name or service not known": "host name not found (offline?)",
-    "Temporary failure in name resolution": "host name not found (offline?)",
-    "nodename nor servname": "host name not found (offline?)",
-}
+def _describe(error: Exception) -> str:
+    """A one-line reason from the exception's type (requests nests urllib3's inside long reprs)."""
+    causes = _chain(error)
+    if any(isinstance(e, urllib3.exceptions.NameResolutionError) for e in causes):
+        return f"host name not found (offline?) ({type(error).__name__})"
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return f"connection refused ({type(error).__name__})"
+    if any(isinstance(e, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)) for e in causes):
+        return f"timed out ({type(error).__name__})"
+    if any(isinstance(e, (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError))
+           for e in causes):  # fmt: skip
+        return f"the connection closed before the whole body arrived ({type(error).__name__})"
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
-def _describe(error: requests.RequestException) -> str:
-    """A one-line reason: requests nests the useful part (refused, timed out) inside long reprs."""
-    text = str(error)
-    for marker, reason in _REASONS.items():
-        if marker in text:
-            return f"{reason} ({type(error).__name__})"
-    return f"{type(error).__name__}: {text[:200]}"
+def _chain(error: BaseException) -> list[BaseException]:
+    """`error`, its causes and contexts, and the `reason` urllib3 keeps, as far as they go."""
+    seen: list[BaseException] = []
+    stack: list[BaseException | None] = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        stack += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return seen
 
 
 def _stderr_progress(name: str, total: int | None) -> Callable[[int], None]:

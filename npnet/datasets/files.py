@@ -3,11 +3,13 @@ digests, and the provenance record of a build."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from npnet.errors import DataError
@@ -18,6 +20,7 @@ DEFAULT_DATA_DIR = "data"
 NPZ_NAME = "imdb.npz"
 WORD_INDEX_NAME = "imdb_word_index.json"
 PROVENANCE_NAME = "imdb_provenance.json"
+FLAT_CACHE_NAME = "imdb.flat.npz"  # the pickle-free copy of imdb.npz (npnet.datasets.imdb.read_flat)
 
 _CHUNK = 1 << 20
 
@@ -25,11 +28,20 @@ _CHUNK = 1 << 20
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: `data_dir` if given, else `$NPNET_DATA_DIR` if set, else `data/` under the CWD."""
     if data_dir is not None:
-        return Path(data_dir)
+        return _not_a_file(Path(data_dir), "--data-dir")
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return Path(env)
+        return _not_a_file(Path(env), f"${DATA_DIR_ENV}")
     return Path.cwd() / DEFAULT_DATA_DIR
+
+
+def _not_a_file(path: Path, what: str) -> Path:
+    if path.exists() and not path.is_dir():
+        raise DataError(
+            f"{what} is {path}, which is a file, not a folder: point it at the data folder "
+            "(the one that holds imdb.npz and imdb_word_index.json)"
+        )
+    return path
 
 
 def file_digests(path: str | os.PathLike[str], algorithms: Iterable[str] = ("sha256",)) -> dict[str, str]:
@@ -57,6 +69,36 @@ def ensure_writable_dir(directory: Path) -> None:
             f"cannot write to the data directory {directory} ({e.strerror or e}); "
             f"choose a writable one with --data-dir DIR or the {DATA_DIR_ENV} environment variable"
         ) from e
+
+
+@contextlib.contextmanager
+def dataset_update(directory: Path) -> Iterator[Path]:
+    """Replace the dataset in `directory` as one unit: yields a staging folder inside it; write every new
+    file there (same names as in `directory`). When the block ends without an error each staged file
+    replaces its namesake; a provenance record or flat cache that was not staged is removed when it describes
+    a replaced file. On any error, Ctrl-C included, the staging folder is deleted and `directory` is left
+    exactly as it was.
+    """
+    ensure_writable_dir(directory)
+    stage = Path(tempfile.mkdtemp(dir=directory, prefix=".update-"))
+    try:
+        try:
+            yield stage
+        except OSError as e:  # a full disk, `ulimit -f`, a folder made read-only meanwhile
+            raise DataError(
+                f"could not write the new data into {directory} ({e.strerror or e}); nothing there changed: "
+                "free some space or choose another folder with --data-dir"
+            ) from e
+        staged = {p.name for p in stage.iterdir()}
+        # The old files' companions, gone first, so an interruption between the renames below never leaves
+        # a record vouching for a file it does not describe.
+        for companion, describes in ((PROVENANCE_NAME, staged), (FLAT_CACHE_NAME, {NPZ_NAME})):
+            if companion not in staged and staged & describes:
+                (directory / companion).unlink(missing_ok=True)
+        for name in sorted(staged, key=lambda n: n == PROVENANCE_NAME):  # the record last
+            os.replace(stage / name, directory / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:

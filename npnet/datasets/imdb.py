@@ -19,11 +19,11 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from npnet.atomic import atomic_write
-from npnet.datasets.fetch import DEFAULT_TIMEOUT, Source, fetch_file
+from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Source, fetch_file, is_verified
 from npnet.datasets.files import (
     NPZ_NAME,
-    PROVENANCE_NAME,
     WORD_INDEX_NAME,
+    dataset_update,
     describes_files,
     file_digests,
     read_provenance,
@@ -100,27 +100,32 @@ def fetch_data(
     force: bool = False,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     retries: int = 3,
+    deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
 ) -> dict[str, str]:
     """Download imdb.npz and imdb_word_index.json into the data directory; returns {file name: what happened}.
 
     Files already there and verified are kept without a request. Files from an `npnet data build` are kept
-    unless `force` (then Keras's files replace them and the stale provenance record is removed).
+    unless `force`. The dataset changes as one unit (`files.dataset_update`): new files are staged and
+    verified first, then replace the old ones together (the provenance record and flat cache of the old
+    files go); when any download fails, nothing in the data directory changes.
     """
     directory = resolve_data_dir(data_dir)
     provenance = read_provenance(directory)
-    built = describes_files(provenance, directory)
+    if describes_files(provenance, directory) and not force:
+        kept = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
+        return dict.fromkeys((NPZ_NAME, WORD_INDEX_NAME), kept)
     outcome = {}
-    for name in (NPZ_NAME, WORD_INDEX_NAME):
-        if built and not force:
-            outcome[name] = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
-            continue
-        sources = keras_sources(name, mirror)
-        options = {"timeout": timeout, "retries": retries, "progress": progress}
-        downloaded = _download(directory / name, sources, force=force, **options)
-        outcome[name] = "downloaded and verified" if downloaded else "already present and verified"
-    if provenance is not None and not describes_files(provenance, directory):
-        (directory / PROVENANCE_NAME).unlink()  # it describes files that are no longer there
+    options = {"timeout": timeout, "retries": retries, "deadline": deadline, "progress": progress}
+    with dataset_update(directory) as stage:
+        for name in (NPZ_NAME, WORD_INDEX_NAME):
+            sources = keras_sources(name, mirror)
+            present = directory / name
+            if not force and present.is_file() and is_verified(present, sources):
+                outcome[name] = "already present and verified"
+                continue
+            _download(stage / name, sources, force=True, **options)
+            outcome[name] = "downloaded and verified"
     return outcome
 
 
@@ -367,13 +372,28 @@ def get_word_index(path: str | os.PathLike[str] | None = None) -> dict[str, int]
             index = json.load(f)
     except FileNotFoundError:
         raise DataError(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise DataError(f"{file} is not a valid word index ({e}); {fix}") from None
-    valid = isinstance(index, dict) and all(type(r) is int and r >= 1 for r in index.values())
-    if not valid:
+    return check_word_index(index, file, fix)
+
+
+# The largest rank a word index may hold: its id (rank + index_from) must fit the int32 ids of the flat cache.
+MAX_RANK = np.iinfo(np.int32).max - INDEX_FROM
+
+
+def check_word_index(index: object, file: str | os.PathLike[str], fix: str) -> dict[str, int]:
+    """`index` if it is a word index (JSON object of word -> integer rank in 1..MAX_RANK); else DataError
+    naming `file`, the first bad entry and `fix`. The one check for the dataset's and a run's word index."""
+    if not isinstance(index, dict):
         raise DataError(
-            f"{file} is not a valid word index: expected a JSON object of word -> rank >= 1; {fix}"
+            f"{file} is not a valid word index: a JSON {type(index).__name__}, not an object; {fix}"
         )
+    for word, rank in index.items():
+        if type(rank) is not int or not 1 <= rank <= MAX_RANK:
+            raise DataError(
+                f"{file} is not a valid word index: {word!r} has rank {rank!r}, expected an integer from 1 "
+                f"to {MAX_RANK}; {fix}"
+            )
     return index
 
 
@@ -391,6 +411,8 @@ def encode(
     Tokenized with the build's tokenizer; a word missing from `word_index`, or whose id falls outside
     `skip_top <= id < num_words` (num_words falsy: no upper limit), becomes `oov_char` (dropped if None).
     """
+    if not isinstance(text, str):
+        raise DataError(f"encode takes a review's text as a str, got {type(text).__name__}")
     limit = num_words if num_words else float("inf")
     ranks = map(word_index.get, text_to_word_sequence(text))
     marker = [] if start_char is None else [start_char]
@@ -404,9 +426,13 @@ def decode(ids: Iterable[int], word_index: Mapping[str, int], index_from: int = 
     `<START>` (1), `<UNK>` (2); `<UNK>` for any id without a word."""
     words = {rank + index_from: word for word, rank in word_index.items()}
     special = {PAD_CHAR: "<PAD>", START_CHAR: "<START>", OOV_CHAR: "<UNK>"}
+    given = np.asarray(ids)
+    if given.size and given.dtype.kind not in "iu":
+        # astype(int64) would truncate 3.7 to 3 and decode a word the ids never named
+        raise DataError(f"decode takes integer ids, got an array of {given.dtype}")
     return " ".join(
         special.get(i, "<UNK>") if i < index_from else words.get(i, "<UNK>")
-        for i in np.asarray(ids, dtype=np.int64).ravel().tolist()
+        for i in given.astype(np.int64).ravel().tolist()
     )
 
 

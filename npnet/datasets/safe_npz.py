@@ -1,9 +1,13 @@
 """Reading `imdb.npz` without trusting it.
 
 Its `x_*` arrays are object arrays of lists, stored as pickles, and a pickle can call any importable
-function. This reader unpickles with an allow-list that admits only what an imdb.npz contains (ndarray
-reconstruction, its dtype, and plain lists and ints), then checks the content: the four keys, lengths,
-labels in {0, 1}, ids >= 1.
+function. This reader unpickles with an allow-list that admits only the three names an imdb.npz's pickle
+uses (`_reconstruct`, `ndarray`, `dtype`), and even those never reach NumPy: each resolves to a stand-in
+that accepts only the exact sequence NumPy writes for a 1-D object array of lists (`dtype('O8')` with its
+one state, `_reconstruct(ndarray, (0,), b'b')`, then the array state whose data is a Python list). The
+array itself is then made here from that list. So a pickle can never hand raw bytes to an object dtype (a
+forged pointer that reading would follow), nor change a dtype's flags. Then the content is checked: the
+four keys, lengths, labels in {0, 1}, ids >= 1.
 Non-object arrays are read by NumPy with `allow_pickle=False`.
 """
 
@@ -19,23 +23,81 @@ from typing import IO
 
 import numpy as np
 
-from npnet.datasets.ragged import Ragged
+from npnet.datasets.ragged import Ragged, object_array
 from npnet.errors import DataError
 
 IMDB_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
-try:  # NumPy 2
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import _reconstruct
 
-# (module, name) -> object: everything an object-array pickle may name. Files written by NumPy 1.x (Keras's
-# own imdb.npz) say numpy.core, NumPy 2 says numpy._core; both resolve to the same function here.
+class _ObjectDtype:
+    """What `numpy.dtype` means in the pickle: only `dtype('O8', False, True)`, and only its own state."""
+
+    # NumPy's __reduce__ of dtype('O8'): version 3, no byte order, no fields, itemsize and alignment -1, and
+    # the flags of an object dtype (63). Another state could clear those flags; it is refused, never applied.
+    STATE = (3, "|", None, None, None, -1, -1, 63)
+
+    def __init__(self, *args: object) -> None:
+        if args != ("O8", False, True):
+            raise pickle.UnpicklingError(f"numpy.dtype{args!r} is not the object dtype of an imdb.npz")
+
+    def __setstate__(self, state: object) -> None:
+        if not (isinstance(state, tuple) and _same(state, self.STATE)):
+            raise pickle.UnpicklingError(f"a dtype state {state!r} other than NumPy's for dtype('O8')")
+
+
+class _NdarrayName:
+    """What `numpy.ndarray` means in the pickle: a name for `_reconstruct`, nothing callable."""
+
+
+class _ObjectArray:
+    """What `_reconstruct(ndarray, (0,), b'b')` returns: an empty array waiting for its state, which must be
+    (1, (n,), the object dtype, False, a list of n items); `array` is then a 1-D object array made here."""
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state: object) -> None:
+        if self.array is not None:
+            raise pickle.UnpicklingError("an array state given twice")
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise pickle.UnpicklingError("an array state that is not NumPy's 5-tuple")
+        version, shape, dtype, fortran, data = state
+        if not (_same(version, 1) and isinstance(dtype, _ObjectDtype) and fortran is False):
+            raise pickle.UnpicklingError("an array state other than NumPy's for a 1-D object array")
+        if not (isinstance(shape, tuple) and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0):
+            raise pickle.UnpicklingError(f"an array shape {shape!r} that is not 1-D")
+        if type(data) is not list:
+            # NumPy writes an object array's items as a list; bytes here would become raw pointers.
+            raise pickle.UnpicklingError(f"object-array data given as {type(data).__name__}, not a list")
+        if len(data) != shape[0]:
+            raise pickle.UnpicklingError(f"an array state with {len(data)} items for shape {shape}")
+        self.array = object_array(data)
+
+
+def _reconstruct(cls: object, shape: object, typecode: object) -> _ObjectArray:
+    if not (cls is _NdarrayName and _same(shape, (0,)) and typecode == b"b" and type(typecode) is bytes):
+        raise pickle.UnpicklingError("an ndarray reconstruction other than NumPy's")
+    return _ObjectArray()
+
+
+def _same(value: object, expected: object) -> bool:
+    """Equal and of exactly the same types, element by element (so True is not 1, 1.0 is not 1)."""
+    if isinstance(expected, tuple):
+        return (
+            type(value) is tuple
+            and len(value) == len(expected)
+            and all(_same(v, e) for v, e in zip(value, expected, strict=True))
+        )
+    return type(value) is type(expected) and value == expected
+
+
+# (module, name) -> stand-in: everything an object-array pickle may name. Files written by NumPy 1.x (Keras's
+# own imdb.npz) say numpy.core, NumPy 2 says numpy._core; both resolve to the same stand-in here.
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): _NdarrayName,
+    ("numpy", "dtype"): _ObjectDtype,
 }
 
 _FIX = "delete it and run `npnet data fetch`, or rebuild it with `npnet data build --from PATH`"
@@ -104,8 +166,9 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
             # Plain numeric data: NumPy's own reader, which never unpickles.
             with archive.open(member) as again:
                 return np.lib.format.read_array(again, allow_pickle=False)
-        array = _RestrictedUnpickler(f).load()
-    if not isinstance(array, np.ndarray) or array.dtype != object or array.shape != shape:
+        loaded = _RestrictedUnpickler(f).load()
+    array = loaded.array if isinstance(loaded, _ObjectArray) else None
+    if array is None or dtype != np.dtype(object) or array.shape != shape:
         raise ValueError(f"{member}: the pickled data is not the object array its header announces")
     return array
 

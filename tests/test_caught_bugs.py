@@ -1,0 +1,137 @@
+"""Fast tests for bugs the suite once let through (issue 10, item 6): each was applied by hand to the code
+and these tests failed; each names the bug it guards against."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from npnet import atomic, callbacks, gradcheck, io, layers, models, optimizers, runs
+from npnet.datasets import imdb
+from npnet.datasets.build import write_npz
+from npnet.datasets.ragged import object_array
+from npnet.errors import FileFormatError
+
+
+def small_model(seed: int = 0) -> models.Sequential:
+    model = models.build("notebook", num_words=30, embedding_dim=4, hidden_units=4, seed=seed)
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def test_validation_split_holds_out_the_last_part():
+    """Keras's validation_split: the *last* fraction (not the first) is held out."""
+    x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    (x_train, y_train), (x_val, y_val) = runs.split_validation(x, y, 0.3)
+    np.testing.assert_array_equal(x_train, x[:7])
+    assert y_train.tolist() == list(range(7)) and y_val.tolist() == [7, 8, 9]
+    np.testing.assert_array_equal(x_val, x[7:])
+
+
+def test_fit_resets_stop_training():
+    """A callback stopped the first fit; the second fit (no callback) must train all its epochs."""
+
+    class StopAtOnce(callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            self.model.stop_training = True
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(1, 30, size=(16, 6)), rng.integers(0, 2, size=16)
+    model = small_model()
+    model.fit(x, y, epochs=3, batch_size=4, callbacks=[StopAtOnce()], verbose=0)
+    assert model.optimizer.iterations == 1
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert history.epoch == [0, 1, 2] and model.optimizer.iterations == 1 + 3 * 4
+
+
+def test_adam_moves_elements_whose_gradient_is_zero_now():
+    """Not "lazy" Adam: an element with a zero gradient this step still moves by its first moment."""
+    p = np.array([1.0, 1.0])
+    adam = optimizers.Adam(learning_rate=0.1)
+    adam.apply_gradients([(np.array([1.0, 1.0]), p)])
+    before = p.copy()
+    adam.apply_gradients([(np.array([0.0, 1.0]), p)])
+    assert p[0] < before[0]  # m = 0.9 * m_prev > 0 keeps pushing it down
+    # the same through a whole model (the fused training path): embedding row 7 is used, then not
+    model = small_model()
+    x1, x2 = np.full((4, 6), 7), np.full((4, 6), 8)
+    model.train_on_batch(x1, np.ones(4))
+    row = model.layers[0].params["embeddings"][7].copy()
+    model.train_on_batch(x2, np.ones(4))
+    assert not np.array_equal(model.layers[0].params["embeddings"][7], row)
+
+
+def test_set_state_copies_the_callers_arrays():
+    source = optimizers.Adam(learning_rate=0.1)
+    source.apply_gradients([(np.ones(3), np.zeros(3))])
+    state = source.get_state()
+    target = optimizers.Adam(learning_rate=0.1)
+    target.set_state(state)
+    for value in state.values():
+        value[...] = 123  # the caller reuses its arrays
+    assert all(not np.any(v == 123) for v in target.get_state().values())
+
+
+def test_load_weights_matches_classes_and_names_not_only_shapes(tmp_path):
+    """A file whose shapes fit but whose manifest names another layer class or parameter is refused."""
+    path = tmp_path / "w.npz"
+    small_model().save_weights(path)
+    arrays, header = io.load_arrays(path, kind="weights")
+    for field, value in (("class", "Conv1D"), ("param", "recurrent_kernel")):
+        manifest = [dict(entry) for entry in header["manifest"]]
+        manifest[2][field] = value  # the hidden Dense's kernel, same shape
+        io.save_arrays(path, arrays, kind="weights", meta={"manifest": manifest})
+        with pytest.raises(FileFormatError, match="different architecture"):
+            small_model(seed=1).load_weights(path)
+
+
+def test_the_flat_cache_refuses_ids_below_1(tmp_path):
+    """A cache (keyed by the right digest) holding id 0 is not used: read_flat rebuilds it from the npz."""
+    npz = tmp_path / "imdb.npz"
+    with open(npz, "wb") as f:
+        x = object_array([[1, 2], [3]])
+        write_npz(f, {"x_train": x, "y_train": np.array([0, 1]), "x_test": x, "y_test": np.array([1, 0])})
+    good = imdb.read_flat(npz)
+    bad = imdb.ImdbArrays(
+        imdb.Ragged(np.array([0, 2, 3]), np.array([2, 1])), good.y_train, good.x_test, good.y_test
+    )
+    imdb.write_flat_cache(npz, bad)
+    assert imdb.read_flat(npz).x_train.values.tolist() == [1, 2, 3]
+
+
+def test_atomic_write_fsyncs_and_makes_an_ordinary_readable_file(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    old_umask = os.umask(0o022)
+    try:
+        atomic.atomic_write(tmp_path / "f", lambda f: f.write(b"data"))
+    finally:
+        os.umask(old_umask)
+    assert len(synced) == 1  # the data is on disk before the rename makes it visible
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644  # not mkstemp's private 0600
+
+
+def test_gradcheck_default_noise_floor_is_10_eps_f_over_h():
+    """A bias gradient off by 3x the documented floor (10 eps max(1, |f|) / h) fails the default check; a
+    floor 10x looser would pass it."""
+    eps = np.finfo(np.float64).eps
+    floor = 10 * eps * 1.0 / eps ** (1 / 3)  # |f| terms < 1 here, bias 0: h = step = eps^(1/3)
+
+    class BiasGradOffByThreeFloors(layers.Dense):
+        def backward(self, grad_out):
+            grad_in = super().backward(grad_out)
+            self.grads["bias"][0] += 3 * floor
+            return grad_in
+
+    x = np.array([[0.1, -0.2, 0.05], [0.02, 0.1, -0.1]])
+    grad_out = np.array([[0.1, 0.2], [-0.1, -0.2]])  # columns sum to 0: the true bias gradient is exactly 0
+    for layer, passes in ((layers.Dense(2), True), (BiasGradOffByThreeFloors(2), False)):
+        layer.build((None, 3))
+        report = gradcheck.check_layer(layer, x, grad_out=grad_out, seed=0)
+        assert report.passed is passes, report
