@@ -71,7 +71,7 @@ def capture(
         epochs_done=epochs_done,
         weights=model.get_weights(),
         optimizer_state=model.optimizer.get_state(),
-        rng_state=model.fit_rng.bit_generator.state,
+        rng_state=dict(model.fit_rng.bit_generator.state),
         history={key: list(values) for key, values in history.items()},
         config=dict(config),
     )
@@ -108,10 +108,13 @@ def load(path: str | Path) -> Checkpoint:
     def bad(problem: str) -> FileFormatError:
         return FileFormatError(f"{path} is not a valid checkpoint: {problem}; start the run again")
 
-    epochs_done, n_weights = meta.get("epochs_done"), meta.get("n_weights")
-    for name, value in (("epochs_done", epochs_done), ("n_weights", n_weights)):
+    def count(name: str) -> int:
+        value = meta.get(name)
         if type(value) is not int or value < 0:
             raise bad(f"{name} is {value!r}, not an integer >= 0")
+        return value
+
+    epochs_done, n_weights = count("epochs_done"), count("n_weights")
     try:
         weights = [arrays.pop(f"weights/{i}") for i in range(n_weights)]
     except KeyError as e:
@@ -216,6 +219,7 @@ class EpochCheckpoint(Callback):
             if logs and key in logs:
                 self.history.setdefault(column, []).append(float(logs[key]))
         self.history.setdefault("seconds", []).append(seconds)
+        assert self.model is not None  # set by the model before training begins
         save(self.path, capture(self.model, epoch + 1, self.history, self.config))
 
 

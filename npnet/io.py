@@ -42,7 +42,8 @@ def save_arrays(
             raise ValueError(f"array {key!r} has dtype object, which cannot be stored without pickling")
     header = {"format": FORMAT, "kind": kind, "version": VERSION, **(meta or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: np.savez(f, **{_META_KEY: np.array(json.dumps(header))}, **arrays))
+    contents: dict[str, Any] = {_META_KEY: np.array(json.dumps(header)), **arrays}
+    atomic_write(path, lambda f: np.savez(f, **contents))
 
 
 def load_arrays(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -149,9 +149,9 @@ def run_predict(args: argparse.Namespace) -> int:
         )
     results = predict_reviews(run, reviews, args.batch_size)
     {"table": _print_table, "csv": _print_csv, "json": _print_json}[args.format](results)
-    failed = [r for r in results if r.error is not None]
-    for r in failed:
-        error(COMMAND, r.error)
+    failed = [r.error for r in results if r.error is not None]
+    for message in failed:
+        error(COMMAND, message)
     return 1 if failed else 0
 
 

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
                 _write_npy(member, array)
 
 
-def _write_npy(f: BinaryIO, array: np.ndarray) -> None:
+def _write_npy(f: IO[bytes], array: np.ndarray) -> None:
     if not array.dtype.hasobject:
         np.lib.format.write_array(f, array, version=(1, 0), allow_pickle=False)
         return
@@ -238,8 +238,9 @@ def _archive_reviews(source: Path) -> Iterator[tuple[re.Match[str], bytes]]:
         with tarfile.open(source, "r:*") as archive:
             for member in archive:
                 match = _REVIEW_PATH.search(member.name)
-                if match and member.isfile():
-                    yield match, archive.extractfile(member).read()
+                content = archive.extractfile(member) if match and member.isfile() else None
+                if match and content is not None:
+                    yield match, content.read()
             # Read on to the end of the compressed stream: gzip (bz2, xz) then checks its checksum and
             # length, so a damaged archive cannot pass for a smaller dataset.
             while archive.fileobj.read(1 << 20):

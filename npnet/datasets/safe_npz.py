@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -213,7 +213,7 @@ def _reviews(x: np.ndarray, key: str, path: str | os.PathLike[str]) -> Ragged:
     if not _only(chain.from_iterable(x), int):
         raise bad("holds ids that are not Python ints")
     try:
-        reviews = Ragged.from_lists(x)
+        reviews = Ragged.from_lists(cast("Sequence[Sequence[int]]", x))  # checked above: lists of ints
     except OverflowError:
         raise bad("holds ids too large for int64") from None
     if reviews.values.size and reviews.values.min() < 1:

@@ -120,11 +120,16 @@ class BagBatches:
         """Each batch is cut on the other thread while the step before it runs (see `prefetch`)."""
         self._selectors, self._next, self._pending = selectors, 0, None
         while self._next < len(self._selectors):
-            self.prefetch()
-            assert self._pending is not None
-            batch, self._pending = self._pending(), None
+            batch = self._collect()
             self._next += 1
             yield self._selectors[self._next - 1], batch
+
+    def _collect(self) -> BagBatch:
+        """The next batch: the cut `prefetch` started, or one started now."""
+        self.prefetch()
+        pending, self._pending = self._pending, None
+        assert pending is not None  # prefetch starts one while batches remain
+        return pending()
 
     def prefetch(self) -> None:
         """Begin cutting the next batch of the epoch (if not begun): it runs beside this thread's optimizer

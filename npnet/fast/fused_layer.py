@@ -71,7 +71,7 @@ class FusedEmbeddingPool(Layer):
         embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=self.workers)
         return None
 
-    def compute_mask(self, x: object, mask: np.ndarray | None) -> None:  # type: ignore[override]
+    def compute_mask(self, x: object, mask: np.ndarray | None) -> None:
         return None  # the pooling consumed the Embedding's mask
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

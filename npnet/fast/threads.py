@@ -23,7 +23,7 @@ T = TypeVar("T")
 def blas_threads(limit: int | None = 1) -> AbstractContextManager:
     """`with blas_threads(1): ...` limits BLAS to `limit` threads inside the block (None: unchanged)."""
     try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_limits
     except ImportError:
         return nullcontext()
     if limit is None:
