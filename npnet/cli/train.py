@@ -9,6 +9,8 @@ npnet train --resume runs/<name>     # continue an interrupted run exactly where
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -18,7 +20,9 @@ import numpy as np
 
 from npnet import checkpoint, report, runs
 from npnet.cli._show import error, show_test_results
-from npnet.datasets import imdb
+from npnet.datasets import bootstrap, imdb
+from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
+from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import DataError
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
@@ -123,8 +127,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--data-dir",
         type=Path,
-        help="folder with imdb.npz and imdb_word_index.json (default: $NPNET_DATA_DIR, else data/; "
-        "with --resume: the run's)",
+        help=f"folder with imdb.npz and imdb_word_index.json ({DATA_DIR_HELP}; with --resume: the run's). "
+        "When they are missing, train gets them first: builds them from local Stanford reviews (--from), "
+        "else downloads Keras's imdb.npz, else the Stanford reviews",
+    )
+    run.add_argument(
+        "--from",
+        dest="source",
+        metavar="PATH",
+        help=f"when the data is missing, build it offline from these Stanford reviews (aclImdb_v1.tar.gz or "
+        f"its folder; default: ${TARBALL_ENV}, else ../shared/data/aclImdb_v1_labeled.tar.gz beside the "
+        "checkout when it exists)",
+    )
+    run.add_argument(
+        "--url",
+        metavar="URL",
+        help=f"when the data is missing, download it from this mirror folder (default: ${MIRROR_ENV}, else "
+        "Keras's origins, then Stanford's)",
     )
     run.add_argument(
         "--resume",
@@ -137,7 +156,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         choices=(0, 1, 2),
         default=1,
-        help="0 silent, 1 progress bar (in place on a terminal), 2 one line per epoch (default: 1)",
+        help="0 silent (only errors, on stderr), 1 progress bar (in place on a terminal), 2 one line per "
+        "epoch (default: 1)",
     )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flags, field, kind, text in _SETTINGS:
@@ -153,6 +173,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     try:
+        if args.verbose == 0:  # silent: everything train prints goes to stdout; errors go to stderr
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                return _train(args)
         return _train(args)
     except (RunError, DataError) as e:
         return error(COMMAND, str(e))
@@ -165,6 +188,8 @@ def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train(args: argparse.Namespace) -> int:
     overrides = _setting_overrides(args)
+    if args.resume is None or args.data_dir is not None:
+        bootstrap.ensure_imdb(args.data_dir, source=args.source, mirror=args.url, progress=args.verbose > 0)
     if args.resume is not None:
         run, state = _resume(args, overrides)
         data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
