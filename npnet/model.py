@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import io, losses, optimizers
+from npnet import io, losses, optimizers, saving
 from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger
 from npnet.config import num_threads, resolve_dtype
@@ -481,6 +481,11 @@ class Sequential:
         """Write all parameters to `path` (an .npz archive, atomically, no pickle)."""
         self._ensure_built()
         io.save_weights(path, self.layers)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the whole model to one safe file: architecture, weights and optimizer state
+        (`npnet.saving`; read back with `npnet.models.load_model`)."""
+        saving.save_model(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by `save_weights` from a model with the same layers and shapes."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from npnet.layers.base import Layer
+from npnet.layers.base import Layer, deserialize
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -41,12 +43,15 @@ class Sigmoid(Layer):
 _BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid}
 
 
-def get(identifier: str | Layer | None) -> Layer | None:
-    """An activation layer from a Keras name; None or "linear" mean no activation (returns None)."""
+def get(identifier: str | dict[str, Any] | Layer | None) -> Layer | None:
+    """An activation layer from a Keras name, a `base.serialize` dict or a layer; None or "linear" mean no
+    activation (returns None)."""
     if identifier is None or identifier == "linear":
         return None
     if isinstance(identifier, Layer):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(
