@@ -1,6 +1,6 @@
 """`python -m parity`: run every Keras parity check and print the differences as a markdown table.
 
-Needs the parity extra (Keras, torch) and the real imdb.npz (`npnet data build --from PATH` makes it).
+Needs the parity extra (Keras, JAX) and the real imdb.npz (`npnet data build --from PATH` makes it).
 Exit status 1 if any check fails its tolerance.
 """
 
