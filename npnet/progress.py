@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 _REDRAW_SECONDS = 0.1
@@ -34,7 +35,7 @@ class Progress:
         scale: float = 1.0,
         stream: TextIO | None = None,
         in_place: bool | None = None,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label, self.total, self.unit, self.scale = label, total, unit, scale
         self.stream = stream if stream is not None else sys.stderr

@@ -4,7 +4,8 @@ The file is an `npnet.io` array archive (an `.npz` read with `allow_pickle=False
 kind "model". Its JSON header holds the architecture (each layer as `{"class_name", "config"}` from the
 `Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`), the model's
 seed, dtype and fused setting, and the compile settings (optimizer config, loss, metrics); its arrays hold
-the weights (`weights/<i>`, `get_weights()` order) and the optimizer state (`optimizer/<key>`).
+the weights (`weights/<i>`, `get_weights()` order) and the optimizer state (`optimizer/<key>`); the
+header also keeps the random generators' states, so a loaded model trains on exactly as the saved one.
 
 Loading validates everything before building anything that is returned: a file that is not an npnet
 model, is damaged, or describes layers or shapes that do not fit its arrays is refused with a
@@ -59,6 +60,16 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
         "layers": [serialize(layer) for layer in model.layers],
         "weights": [{"shape": list(w.shape), "dtype": w.dtype.name} for w in weights],
         "compile": compiled,
+        # Generator states, so training goes on exactly as it would have: the model's (shuffle, and noise
+        # of layers without a seed) and each seeded layer's own.
+        "rng": {
+            "fit": model.fit_rng.bit_generator.state,
+            "layers": {
+                layer.name: layer.noise_rng.bit_generator.state
+                for layer in _all_layers(model)
+                if layer.noise_rng is not None and layer.noise_rng is not model.fit_rng
+            },
+        },
     }
     io.save_arrays(path, arrays, kind=KIND, meta=meta)
 
@@ -103,9 +114,19 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
                 key.removeprefix("optimizer/"): v for key, v in arrays.items() if key.startswith("optimizer/")
             }
             model.optimizer.set_state(state)
+        model.fit_rng.bit_generator.state = header["rng"]["fit"]
+        own = header["rng"]["layers"]
+        for layer in _all_layers(model):
+            if layer.name in own:
+                layer.noise_rng = np.random.default_rng()
+                layer.noise_rng.bit_generator.state = own[layer.name]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ModelFileError(
             f"{where} is not a valid npnet model file ({type(e).__name__}: {e}); save the model again "
             "with model.save(path)"
         ) from None
     return model
+
+
+def _all_layers(model: Sequential) -> list:
+    return [part for layer in model.layers for part in (layer, *layer.sublayers())]

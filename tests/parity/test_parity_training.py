@@ -45,7 +45,7 @@ def _main_cases():
             yield pytest.param(spec, precision, marks=marks, id=f"{precision}-{spec.name}")
 
 
-@pytest.mark.parametrize(("spec", "precision"), _main_cases())
+@pytest.mark.parametrize(("spec", "precision"), list(_main_cases()))
 def test_train_on_batch_steps(padded_imdb, spec, precision):
     _assert_rows(checks.training_rows(spec, precision, padded_imdb, detail=True))
 
