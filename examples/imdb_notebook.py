@@ -114,7 +114,7 @@ print((predictions[:10] > 0.5).astype(int).ravel())
 
 print(
     pd.crosstab(
-        test_labels, (predictions.ravel() > 0.5).astype(int), rownames=["True"], colnames=["Predicted"]
+        test_labels, (predictions.ravel() > 0.5).astype(int), rownames=["Actual"], colnames=["Predicted"]
     )
 )
 

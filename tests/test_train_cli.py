@@ -25,6 +25,7 @@ RUN_FILES = {
     "loss.png",
     "accuracy.png",
     "confusion.png",
+    "learning_rate.png",
     "metrics.json",
     "report.md",
 }

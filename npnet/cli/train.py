@@ -300,5 +300,5 @@ def _show_data(run: runs.Run, data: runs.IMDBData) -> None:
 def _write_curves(run: runs.Run, history: dict[str, list[float]]) -> None:
     """history.csv and the two curves of the epochs done so far (an interrupted run)."""
     report.write_history_csv(run.path / report.HISTORY_CSV, history)
-    report.plot_metric(run.path / report.LOSS_PNG, history, "loss", val_name=run.config.val_name)
-    report.plot_metric(run.path / report.ACCURACY_PNG, history, "accuracy", val_name=run.config.val_name)
+    title = report.run_title(run.name, run.config.to_dict())
+    report.write_curves(run.path, history, val_name=run.config.val_name, run=title)
