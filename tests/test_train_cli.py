@@ -248,3 +248,9 @@ def test_without_reviews_keeps_what_training_uses(data_dir: Path) -> None:
     assert len(data.train_seqs) > 0  # the original is left as it was
     for name in ("x_train", "x_test", "train_labels", "test_labels"):
         assert getattr(lean, name) is getattr(data, name)
+
+
+def test_confusion_matrix_printout_has_the_notebooks_labels(trained: tuple[Path, str]) -> None:
+    _, out = trained
+    matrix = out[out.index("Confusion matrix") :]
+    assert "Predicted" in matrix.splitlines()[1] and "Actual" in matrix.splitlines()[2]
