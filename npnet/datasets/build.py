@@ -87,7 +87,7 @@ def build_imdb(
     source = Path(source)
     target_dir = resolve_data_dir(data_dir)
     ensure_writable_dir(target_dir)  # fail before the work, not after
-    reviews = _read_reviews(source, _progress(f"reading reviews from {source}", progress))
+    reviews = _read_reviews(source, progress)
 
     keys = sorted(reviews)
     texts = (_decode(reviews[k], k) for k in keys)
@@ -201,7 +201,7 @@ def _counted(items: Iterable[T], progress: Progress | None) -> Iterator[T]:
     progress.close()
 
 
-def _read_reviews(source: Path, progress: Progress | None = None) -> dict[_Key, bytes]:
+def _read_reviews(source: Path, progress: bool = False) -> dict[_Key, bytes]:
     if not source.exists():
         raise DataError(
             f"no such file or folder: {source}; give the Stanford reviews (aclImdb_v1.tar.gz, downloadable "
@@ -210,7 +210,7 @@ def _read_reviews(source: Path, progress: Progress | None = None) -> dict[_Key, 
         )
     entries = _folder_reviews(source) if source.is_dir() else _archive_reviews(source)
     reviews: dict[_Key, bytes] = {}
-    for match, data in _counted(entries, progress):
+    for match, data in _counted(entries, _progress(f"reading reviews from {source}", progress)):
         split, label, file_id, rating = match.groups()
         reviews[_Key(SPLITS.index(split), LABELS[label], int(file_id), int(rating))] = data
     groups = {(k.split, k.label) for k in reviews}
