@@ -7,9 +7,9 @@ variable names and the same steps. Two things differ on purpose:
 - `decode_review` is correct here: the notebook looked ids up in the unshifted word index, so every word it
   printed was off by three ranks. The index is shifted by `index_from=3` below, exactly as `load_data` shifts
   the reviews.
-- Nothing is downloaded when the data is already in `data/` (or `$NPNET_DATA_DIR`). Offline, build it first:
-
-      npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz
+- Nothing is downloaded when the data is already in the per-user cache (`~/.cache/npnet/datasets`, or
+  `$NPNET_DATA_DIR`). Offline, `npnet train` (or `npnet data build --from aclImdb_v1.tar.gz`) builds it
+  first from the Stanford reviews.
 
 Run it with npnet installed (`pip install -e .`): `python examples/imdb_notebook.py`, about as long as
 `npnet train`.
@@ -30,14 +30,15 @@ import npnet
 from npnet import layers, optimizers
 from npnet.datasets import imdb
 from npnet.errors import DataError
-from npnet.preprocessing import pad_sequences
+from npnet.models import Sequential
+from npnet.preprocessing.sequence import pad_sequences
 
 print(npnet.__version__)
 
 # ## Download the IMDB dataset
 try:
     (train_data, train_labels), (test_data, test_labels) = imdb.load_data(num_words=10000)
-except DataError as error:  # no data/ and no network: the message says how to build it offline
+except DataError as error:  # no data and no network: the message says how to build it offline
     sys.exit(f"{error}")
 
 # ## Explore the data
@@ -79,7 +80,7 @@ print(train_data.shape, test_data.shape)
 # input shape is the vocabulary count used for the movie reviews (10,000 words)
 vocab_size = 10000
 
-model = npnet.Sequential(seed=0)
+model = Sequential(seed=0)
 model.add(layers.Embedding(vocab_size, 16))
 model.add(layers.GlobalAveragePooling1D())
 model.add(layers.Dense(16, activation="relu"))
@@ -114,7 +115,7 @@ print((predictions[:10] > 0.5).astype(int).ravel())
 
 print(
     pd.crosstab(
-        test_labels, (predictions.ravel() > 0.5).astype(int), rownames=["True"], colnames=["Predicted"]
+        test_labels, (predictions.ravel() > 0.5).astype(int), rownames=["Actual"], colnames=["Predicted"]
     )
 )
 

@@ -7,6 +7,7 @@ cast, so float32 and float64 models built from the same seed start from the same
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,10 @@ class Initializer:
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
         raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-ready (none for most initializers)."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -32,6 +37,9 @@ class RandomUniform(Initializer):
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
         return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"minval": self.minval, "maxval": self.maxval}
 
     def __repr__(self) -> str:
         return f"RandomUniform(minval={self.minval}, maxval={self.maxval})"
@@ -71,12 +79,23 @@ _BY_NAME: dict[str, type[Initializer]] = {
 }
 
 
-def get(identifier: str | Initializer) -> Initializer:
-    """An initializer from a Keras name ("uniform", "glorot_uniform", "zeros") or an instance."""
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    """{"class_name", "config"}, which `get` turns back into an equal initializer."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+_BY_CLASS: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _BY_NAME.values()}
+
+
+def get(identifier: str | dict[str, Any] | Initializer) -> Initializer:
+    """An initializer from a Keras name ("uniform", "glorot_uniform", "zeros"), a `serialize` dict or an
+    instance."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
+        return _BY_CLASS[identifier["class_name"]](**identifier.get("config", {}))
     raise ValueError(
         f"unknown initializer {identifier!r}: use one of {', '.join(sorted(_BY_NAME))} "
         "or an Initializer instance"

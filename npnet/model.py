@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import io
+from npnet import io, saving
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
 from npnet.trainer import Trainer
@@ -186,6 +186,11 @@ class Sequential(Trainer):
         """Write all parameters to `path` (an .npz archive, atomically, no pickle)."""
         self._ensure_built()
         io.save_weights(path, self.layers)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the whole model to one safe file: architecture, weights and optimizer state
+        (`npnet.saving`; read back with `npnet.models.load_model`)."""
+        saving.save_model(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by `save_weights` from a model with the same layers and shapes."""

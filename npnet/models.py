@@ -1,5 +1,8 @@
 """Named models, each defined once: the notebook's, and Keras's IMDB examples as they arrive.
 
+Keras's paths live here too: `npnet.models.Sequential` and `npnet.models.load_model` (the file
+`model.save(path)` writes; npnet.saving).
+
 Every builder returns an uncompiled `Sequential` from keyword settings; `build(architecture, **settings)`
 picks one by name and passes it only the settings it takes, so a run's config (`npnet.runs.TrainConfig`)
 can hold the union of every architecture's settings. Training, benchmarks, parity and tests all build the
@@ -17,6 +20,9 @@ import numpy as np
 from npnet import layers
 from npnet.errors import RunError
 from npnet.model import Sequential
+from npnet.saving import load_model
+
+__all__ = ["ARCHITECTURES", "Sequential", "build", "load_model", "notebook"]
 
 
 def notebook(

@@ -33,10 +33,19 @@ HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
 ACCURACY_PNG = "accuracy.png"
 CONFUSION_PNG = "confusion.png"
+LEARNING_RATE_PNG = "learning_rate.png"
 METRICS_JSON = "metrics.json"
 REPORT_MD = "report.md"
 # Every file `write_run_report` writes, in the order it writes them (report.md last: its presence means all).
-RUN_REPORT_FILES = (HISTORY_CSV, LOSS_PNG, ACCURACY_PNG, CONFUSION_PNG, METRICS_JSON, REPORT_MD)
+RUN_REPORT_FILES = (
+    HISTORY_CSV,
+    LOSS_PNG,
+    ACCURACY_PNG,
+    LEARNING_RATE_PNG,
+    CONFUSION_PNG,
+    METRICS_JSON,
+    REPORT_MD,
+)
 
 # Column order of history.csv; "epoch" (1-based) comes first.
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -89,27 +98,58 @@ def plot_metric(
     metric: str,
     *,
     val_name: str = "Validation",
+    run: str | None = None,
 ) -> None:
     """Plot `metric` and `val_<metric>` per epoch: training as blue dots, validation as a blue line (the
-    notebook's "bo" / "b" style). `val_name` names the held-out data in the legend and title ("Test" when it
-    is the test set).
+    notebook's "bo" / "b" style) with small markers, so that a one-epoch run's single point shows.
+    `val_name` names the held-out data in the legend and title ("Test" when it is the test set); `run`
+    (e.g. "mine, preset notebook") heads the title, so two runs' plots can be told apart.
     """
     label = metric.capitalize()
     epochs = np.arange(1, len(history[metric]) + 1)
-    from matplotlib.ticker import MaxNLocator
-
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     ax.plot(epochs, history[metric], "bo", markersize=3, label=f"Training {metric}")
     if f"val_{metric}" in history:
-        ax.plot(epochs, history[f"val_{metric}"], "b", label=f"{val_name} {metric}")
-    ax.set_title(f"Training and {val_name.lower()} {metric}")
-    ax.set_xlabel("Epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.plot(
+            epochs, history[f"val_{metric}"], "b-", marker="s", markersize=3, label=f"{val_name} {metric}"
+        )
+    ax.set_title(_title(f"Training and {val_name.lower()} {metric}", run))
+    _epoch_axis(ax, len(epochs))
     ax.set_ylabel(label)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save_figure(fig, path)
+
+
+def plot_learning_rate(path: str | Path, rates: Sequence[float], *, run: str | None = None) -> None:
+    """The learning rate after each epoch (the rate the next step uses), as dots joined by a line."""
+    epochs = np.arange(1, len(rates) + 1)
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
+    ax.plot(epochs, rates, "b-", marker="o", markersize=3)
+    ax.set_title(_title("Learning rate", run))
+    _epoch_axis(ax, len(epochs))
+    ax.set_ylabel("Learning rate")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _title(what: str, run: str | None) -> str:
+    return f"{what}\n{run}" if run else what
+
+
+def _epoch_axis(ax: Any, n_epochs: int) -> None:
+    """Whole epochs only: every epoch labelled when there are few (one epoch gives the single tick 1)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("Epoch")
+    if n_epochs <= 10:
+        ax.set_xticks(np.arange(1, n_epochs + 1))
+        ax.set_xlim(0.5, n_epochs + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_confusion(
@@ -183,6 +223,8 @@ def render_report_md(
         lines.append(f"| {name} | {row[0]} | {row[1]} |")
     lines += ["", f"![confusion matrix]({CONFUSION_PNG})", ""]
     lines += ["## Training curves", "", f"![loss]({LOSS_PNG})", "", f"![accuracy]({ACCURACY_PNG})", ""]
+    if learning_rates(history) is not None:
+        lines += [f"![learning rate]({LEARNING_RATE_PNG})", ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     for key, value in config.items():
         lines.append(f"| {key} | `{json.dumps(_plain(value))}` |")
@@ -206,15 +248,47 @@ def write_run_report(
     """Write every report file of a finished run into `run_dir`; returns their paths."""
     run_dir = Path(run_dir)
     write_history_csv(run_dir / HISTORY_CSV, history)
-    plot_metric(run_dir / LOSS_PNG, history, "loss", val_name=val_name)
-    plot_metric(run_dir / ACCURACY_PNG, history, "accuracy", val_name=val_name)
-    plot_confusion(run_dir / CONFUSION_PNG, np.asarray(metrics["confusion_matrix"]))
+    run = run_title(run_name, config)
+    written = write_curves(run_dir, history, val_name=val_name, run=run)
+    plot_confusion(
+        run_dir / CONFUSION_PNG,
+        np.asarray(metrics["confusion_matrix"]),
+        title=f"Confusion matrix (test set)\n{run}",
+    )
     write_metrics_json(run_dir / METRICS_JSON, metrics)
     text = render_report_md(
         run_name=run_name, config=config, metrics=metrics, history=history, val_name=val_name
     )
     _write_bytes(run_dir / REPORT_MD, text.encode("utf-8"))
-    return [run_dir / name for name in RUN_REPORT_FILES]
+    return [run_dir / HISTORY_CSV, *written] + [
+        run_dir / name for name in (CONFUSION_PNG, METRICS_JSON, REPORT_MD)
+    ]
+
+
+def run_title(run_name: str, config: Mapping[str, Any]) -> str:
+    """What names a run on its plots: "run <name>, preset <preset>"."""
+    preset = config.get("preset")
+    return f"run {run_name}" + (f", preset {preset}" if preset else "")
+
+
+def learning_rates(history: Mapping[str, Sequence[float]]) -> Sequence[float] | None:
+    """The per-epoch learning rate in `history`, under either name it has had ("lr" in history.csv,
+    "learning_rate" in the epoch logs); None when not recorded."""
+    return history.get("lr", history.get("learning_rate"))
+
+
+def write_curves(
+    run_dir: Path, history: Mapping[str, Sequence[float]], *, val_name: str, run: str | None
+) -> list[Path]:
+    """loss.png, accuracy.png and (when recorded) learning_rate.png in `run_dir`; returns their paths."""
+    plot_metric(run_dir / LOSS_PNG, history, "loss", val_name=val_name, run=run)
+    plot_metric(run_dir / ACCURACY_PNG, history, "accuracy", val_name=val_name, run=run)
+    written = [run_dir / LOSS_PNG, run_dir / ACCURACY_PNG]
+    rates = learning_rates(history)
+    if rates is not None:
+        plot_learning_rate(run_dir / LEARNING_RATE_PNG, rates, run=run)
+        written.append(run_dir / LEARNING_RATE_PNG)
+    return written
 
 
 def _n_epochs(history: Mapping[str, Sequence[float]]) -> int:

@@ -30,6 +30,7 @@ from npnet import checkpoint, checks, metrics, models, optimizers, report
 from npnet.atomic import atomic_write
 from npnet.callbacks import Callback, LearningRateLogger
 from npnet.datasets import imdb
+from npnet.datasets.bootstrap import ensure_imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.datasets.ragged import Ragged
 from npnet.errors import RunError
@@ -210,13 +211,10 @@ _NONE = np.arange(0)  # Ragged.take(_NONE): no sequences, the same dtypes
 
 
 def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
-    """(imdb.npz, imdb_word_index.json) in `data_dir` (None: `$NPNET_DATA_DIR`, else `data/`), downloaded
-    there first when missing; offline, the DataError says how to build them (`npnet data build --from`)."""
-    directory = resolve_data_dir(data_dir)
-    npz, word_index = directory / NPZ_NAME, directory / WORD_INDEX_NAME
-    if not (npz.exists() and word_index.exists()):
-        imdb.fetch_data(directory)
-    return npz, word_index
+    """(imdb.npz, imdb_word_index.json) in `data_dir` (None: `$NPNET_DATA_DIR`, else the per-user cache),
+    built or downloaded there first when missing (`npnet.datasets.bootstrap.ensure_imdb`)."""
+    directory = ensure_imdb(data_dir)
+    return directory / NPZ_NAME, directory / WORD_INDEX_NAME
 
 
 def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> IMDBData:

@@ -1,4 +1,4 @@
-"""Keras parity: npnet and Keras 3 (torch backend) compared on the same data, weights and batches.
+"""Keras parity: npnet and Keras 3 (JAX backend) compared on the same data, weights and batches.
 
 - `specs`: the model/optimizer configurations both sides build (the notebook's seed model and its variants).
 - `compare`: how two results are compared (max abs/rel difference against a stated tolerance) — NumPy only.

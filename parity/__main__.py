@@ -1,6 +1,6 @@
 """`python -m parity`: run every Keras parity check and print the differences as a markdown table.
 
-Needs the parity extra (Keras, torch) and the real imdb.npz (`npnet data build --from PATH` makes it).
+Needs the parity extra (Keras, JAX) and the real imdb.npz (`npnet data build --from PATH` makes it).
 Exit status 1 if any check fails its tolerance.
 """
 
@@ -86,9 +86,9 @@ def preamble() -> str:
         f"npnet {npnet.__version__} (NumPy {np.__version__}) against {ks.versions()}, "
         "the same weights and batches on both sides. Precisions: **float64** = both "
         "sides compute in float64 (Keras's demotion of 64-bit op results to 32-bit, `BIT64_TO_BIT32_DTYPE`, "
-        "lifted for the check); **float64-stock** = Keras as shipped, float64 weights but float32 "
-        "arithmetic; **float32** = both in float32. Relative differences are normwise: max|npnet - Keras| "
-        "/ max|Keras| per array.\n"
+        "lifted for the check); **float64-stock** = Keras as shipped: float64 weights and products, but "
+        "`ops.mean` (pooling, loss and metric means) in float32; **float32** = both in float32. Relative "
+        "differences are normwise: max|npnet - Keras| / max|Keras| per array.\n"
     )
 
 

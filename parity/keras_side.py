@@ -1,14 +1,14 @@
-"""The Keras 3 side of the parity checks (torch backend, CPU): data, padding, models, optimizers.
+"""The Keras 3 side of the parity checks (JAX backend, CPU): data, padding, models, optimizers.
 
-Importing this module imports Keras. The backend must be torch: the reference semantics (e.g. `keras.ops.mean`
-computing in float32 on torch) and the agreement figures were measured there.
+Importing this module imports Keras on JAX with 64-bit types enabled. JAX's PyPI wheels are CPU-only, so the
+parity extra installs anywhere; the agreement figures in `parity.checks` were measured on this backend.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ["KERAS_BACKEND"] = "torch"  # Keras reads it once, at its first import
+os.environ["KERAS_BACKEND"] = "jax"  # Keras reads it once, at its first import
 
 import random
 from collections.abc import Iterator, Sequence
@@ -17,28 +17,27 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import keras
-import numpy as np
-import torch
-from keras.src.backend.common import dtypes as keras_dtypes
-from keras.src.datasets import imdb as keras_imdb
+import jax
 
-from parity.specs import ModelSpec, OptimizerSpec
+# Without it JAX silently stores every float64 array as float32; it must be set before any array exists.
+jax.config.update("jax_enable_x64", True)
 
-if keras.backend.backend() != "torch":
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras.src.backend.common import dtypes as keras_dtypes  # noqa: E402
+from keras.src.datasets import imdb as keras_imdb  # noqa: E402
+
+from parity.specs import ModelSpec, OptimizerSpec  # noqa: E402
+
+if keras.backend.backend() != "jax":
     raise RuntimeError(
-        f"the Keras parity checks need the torch backend, but Keras was imported with "
-        f"{keras.backend.backend()!r}; set KERAS_BACKEND=torch before anything imports keras"
+        f"the Keras parity checks need the JAX backend, but Keras was imported with "
+        f"{keras.backend.backend()!r}; let parity.keras_side (or tests/parity) import keras first"
     )
-
-# The tensors here are small (512 x 256 x 16); torch's intra-op threads gain nothing on them and, on a
-# machine whose cores are busy (CI's two, shared with pytest and NumPy), spin-wait: 50 steps took 7-10 s
-# with 2 threads under load and 0.7-1 s with one.
-torch.set_num_threads(1)
 
 
 def versions() -> str:
-    return f"Keras {keras.__version__} on torch {torch.__version__}"
+    return f"Keras {keras.__version__} on JAX {jax.__version__} (x64 enabled)"
 
 
 def load_data(
@@ -63,8 +62,12 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
 
     `float64_ops`: also lift Keras's demotion of 64-bit results to 32-bit. On non-TensorFlow backends
     `keras.src.backend.common.dtypes.result_type` maps float64 to float32 (BIT64_TO_BIT32_DTYPE, to match
-    JAX's default), so `ops.matmul`/`ops.mean` of float64 tensors compute in float32. The mapping is read
-    on every call, so patching it makes Keras-torch compute in float64 without touching any algorithm.
+    JAX's default). On JAX only the ops that ask `result_type` for a compute dtype are hit: `ops.mean`
+    (GlobalAveragePooling1D, the losses' and metrics' means) computes float64 input in float32 and casts the
+    result back to float64; `ops.matmul` and elementwise ops of float64 tensors stay float64
+    (tests/parity/test_parity_keras_facts.py proves both). The mapping is read on every call (and at JAX's
+    trace time, inside this context), so patching it makes Keras compute in float64 without touching any
+    algorithm.
     """
     demotions = getattr(keras_dtypes, "BIT64_TO_BIT32_DTYPE", None)
     if float64_ops and demotions is None:
@@ -83,19 +86,18 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """`keras.utils.set_random_seed(seed)`; Python's, NumPy's and torch's global RNG states restored after.
+    """`keras.utils.set_random_seed(seed)`; Python's and NumPy's global RNG states restored after.
 
     Keras's default (unseeded) initializers draw from these global generators; restoring them keeps the
     rest of the test session independent of the parity checks.
     """
-    saved = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    saved = random.getstate(), np.random.get_state()
     keras.utils.set_random_seed(seed)
     try:
         yield
     finally:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
-        torch.random.set_rng_state(saved[2])
 
 
 def build_model(

@@ -37,6 +37,18 @@ def imdb_data_dir(imdb_tarball: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(autouse=True)
+def _private_data_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real per-user data cache (~/.cache/npnet/datasets) or follows the
+    caller's NPNET_DATA_DIR / NPNET_DATA_URL / NPNET_IMDB_TARBALL: the default cache is an empty folder
+    of this test's own. Returns that folder."""
+    cache_home = tmp_path_factory.mktemp("xdg_cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    for name in ("NPNET_DATA_DIR", "NPNET_DATA_URL", "NPNET_IMDB_TARBALL"):
+        monkeypatch.delenv(name, raising=False)
+    return cache_home / "npnet" / "datasets"
+
+
+@pytest.fixture(autouse=True)
 def _restore_floatx():
     """Tests may switch the global floatx; always put it back."""
     saved = config.floatx()

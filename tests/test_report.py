@@ -107,7 +107,8 @@ def test_run_report_writes_every_file_and_embeds_plots_and_numbers(tmp_path: Pat
         tmp_path, run_name="r1", config={"learning_rate": 1e-3}, metrics=METRICS, history=HISTORY
     )
     names = {p.name for p in paths}
-    assert names == {"history.csv", "loss.png", "accuracy.png", "confusion.png", "metrics.json", "report.md"}
+    plots = {"loss.png", "accuracy.png", "learning_rate.png", "confusion.png"}
+    assert names == {"history.csv", *plots, "metrics.json", "report.md"}
     assert all(p.exists() for p in paths)
     for png in ("loss.png", "accuracy.png", "confusion.png"):
         size = (tmp_path / png).stat().st_size
@@ -118,6 +119,7 @@ def test_run_report_writes_every_file_and_embeds_plots_and_numbers(tmp_path: Pat
         "](loss.png)",
         "](accuracy.png)",
         "](confusion.png)",
+        "](learning_rate.png)",
         "**0.7500**",
         "| negative | 3 | 1 |",
     ):
@@ -130,3 +132,49 @@ def test_metrics_json_turns_numpy_values_into_plain_json(tmp_path: Path) -> None
     path = tmp_path / "m.json"
     report.write_metrics_json(path, {"a": np.float32(0.5), "m": np.array([[1, 2], [3, 4]]), "t": (1, 2)})
     assert json.loads(path.read_text()) == {"a": 0.5, "m": [[1, 2], [3, 4]], "t": [1, 2]}
+
+
+def _drawn_axes(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Each saved figure's first axes, read back before the figure is closed."""
+    seen = []
+    real_save = report._save_figure
+
+    def spy(fig, path):
+        ax = fig.axes[0]
+        seen.append(
+            {
+                "title": ax.get_title(),
+                "xticks": ax.get_xticks().tolist(),
+                "lines": {
+                    line.get_label(): (line.get_marker(), line.get_ydata().tolist())
+                    for line in ax.get_lines()
+                },
+            }
+        )
+        real_save(fig, path)
+
+    monkeypatch.setattr(report, "_save_figure", spy)
+    return seen
+
+
+def test_a_one_epoch_run_plots_a_visible_point_on_whole_epoch_ticks(tmp_path, monkeypatch):
+    seen = _drawn_axes(monkeypatch)
+    one = {key: values[:1] for key, values in HISTORY.items()}
+    report.plot_metric(tmp_path / "a.png", one, "accuracy", val_name="Test", run="run r1, preset notebook")
+    (drawn,) = seen
+    assert drawn["xticks"] == [1.0]  # no 0.8, 0.9, 1.1 ... for a single epoch
+    marker, values = drawn["lines"]["Test accuracy"]
+    assert marker not in ("None", "", None) and values == [0.52]  # a lone point is drawn as a marker
+    assert drawn["title"] == "Training and test accuracy\nrun r1, preset notebook"
+
+
+def test_the_learning_rate_curve_is_drawn_and_titles_name_the_run(tmp_path, monkeypatch):
+    seen = _drawn_axes(monkeypatch)
+    report.write_run_report(
+        tmp_path, run_name="r1", config={"preset": "tuned"}, metrics=METRICS, history=HISTORY
+    )
+    titles = [drawn["title"] for drawn in seen]
+    assert all(title.endswith("run r1, preset tuned") for title in titles)
+    (rate,) = [drawn for drawn in seen if drawn["title"].startswith("Learning rate")]
+    assert next(iter(rate["lines"].values()))[1] == HISTORY["lr"]
+    assert seen[0]["xticks"] == [1.0, 2.0, 3.0]

@@ -12,7 +12,7 @@ import pytest
 from training_helpers import SMALL, build_data, run_cli
 
 from npnet import runs
-from npnet.datasets import fetch, imdb
+from npnet.datasets import bootstrap, fetch, imdb
 from npnet.datasets.tokenizer import text_to_word_sequence
 
 EPOCHS = 3
@@ -25,6 +25,7 @@ RUN_FILES = {
     "loss.png",
     "accuracy.png",
     "confusion.png",
+    "learning_rate.png",
     "metrics.json",
     "report.md",
 }
@@ -155,7 +156,7 @@ def test_preset_values_can_be_overridden_by_flags(data_dir: Path, tmp_path: Path
 def test_validation_split_holds_out_the_end_of_train(data_dir: Path, tmp_path: Path) -> None:
     code, out, err = run_cli(
         "train", "--data-dir", data_dir, "--runs-dir", tmp_path, "--run-name", "v", "--epochs", "1",
-        "--validation-split", "0.25", "--verbose", "0", *SMALL,
+        "--validation-split", "0.25", "--verbose", "2", *SMALL,
     )  # fmt: skip
     assert code == 0, err
     assert "Validation: the last 30 training reviews (training on 90)" in out
@@ -194,11 +195,13 @@ def test_missing_data_is_fetched_and_offline_says_how_to_build_it(
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
     monkeypatch.setattr(imdb, "KERAS_ORIGINS", (closed, closed))
+    monkeypatch.setattr(bootstrap, "STANFORD_URL", f"{closed}aclImdb_v1.tar.gz")
+    monkeypatch.setattr(bootstrap, "CHECKOUT_TARBALL", tmp_path / "no-shared.tar.gz")  # not this machine
     monkeypatch.setattr(fetch.time, "sleep", lambda seconds: None)  # no backoff waits
     code, _, err = run_cli("train", "--data-dir", tmp_path / "nothing", "--runs-dir", tmp_path / "runs")
     assert code == 1
     assert f"could not download imdb.npz: {closed}imdb.npz" in err
-    assert "npnet data build --from ../shared/data/aclImdb_v1_labeled.tar.gz" in err
+    assert "npnet train --from aclImdb_v1.tar.gz" in err
     assert not (tmp_path / "runs").exists()  # a failed start leaves no run folder
 
 
@@ -245,3 +248,9 @@ def test_without_reviews_keeps_what_training_uses(data_dir: Path) -> None:
     assert len(data.train_seqs) > 0  # the original is left as it was
     for name in ("x_train", "x_test", "train_labels", "test_labels"):
         assert getattr(lean, name) is getattr(data, name)
+
+
+def test_confusion_matrix_printout_has_the_notebooks_labels(trained: tuple[Path, str]) -> None:
+    _, out = trained
+    matrix = out[out.index("Confusion matrix") :]
+    assert "Predicted" in matrix.splitlines()[1] and "Actual" in matrix.splitlines()[2]

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+import npnet
 from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
 
 # Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="npnet",
         description="npnet: the Keras IMDB sentiment model in pure NumPy, every gradient written by hand.",
     )
+    parser.add_argument("--version", action="version", version=f"npnet {npnet.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         import_module(f"npnet.cli.{name}").register(subparsers)

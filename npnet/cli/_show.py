@@ -23,7 +23,8 @@ def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilit
     print(f"  predictions:   {y_pred[:10]}")
     print(f"  probabilities: {np.array2string(np.asarray(probabilities).ravel()[:10], precision=3)}")
     print("\nConfusion matrix (0 = negative, 1 = positive):")
-    print(pd.crosstab(y_true, y_pred, rownames=["True"], colnames=["Predicted"], margins=True))
+    # The notebook's own labels: pd.crosstab(..., rownames=["Actual"], colnames=["Predicted"]).
+    print(pd.crosstab(y_true, y_pred, rownames=["Actual"], colnames=["Predicted"], margins=True))
     table = pd.DataFrame.from_dict(metrics["per_class"], orient="index")[
         ["precision", "recall", "f1", "support"]
     ]

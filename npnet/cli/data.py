@@ -8,18 +8,20 @@ import time
 import numpy as np
 
 from npnet.cli.argtypes import int_in, positive_float
+from npnet.cli.errors import error
 from npnet.datasets.build import build_imdb
 from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_RETRIES
 from npnet.datasets.files import (
-    DATA_DIR_ENV,
+    DATA_DIR_HELP,
     NPZ_NAME,
     WORD_INDEX_NAME,
+    data_dir_source,
     describes_files,
     file_digests,
     read_provenance,
     resolve_data_dir,
 )
-from npnet.datasets.imdb import fetch_data, published_digests
+from npnet.datasets.imdb import STANFORD_URL, fetch_data, published_digests
 from npnet.datasets.safe_npz import load_imdb_npz
 
 
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument(
         "--data-dir",
         metavar="DIR",
-        help=f"the data directory (default: ${DATA_DIR_ENV} if set, else data/ under the current directory)",
+        help=f"the data directory ({DATA_DIR_HELP})",
     )
 
     fetch = actions.add_parser(
@@ -79,14 +81,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parents=[common],
         help="build imdb.npz offline from the Stanford reviews",
         description="Build imdb.npz, imdb_word_index.json and imdb_provenance.json from the Stanford reviews "
-        "(aclImdb_v1.tar.gz or its extracted folder), in Keras's format.",
+        f"(aclImdb_v1.tar.gz, downloadable from {STANFORD_URL}, or its extracted folder), in Keras's "
+        "format. With internet access and no tarball, `npnet data fetch` downloads Keras's own imdb.npz "
+        "instead (and `npnet train` does whichever is needed by itself).",
     )
     build.add_argument(
         "--from",
         dest="source",
         required=True,
         metavar="PATH",
-        help="aclImdb_v1.tar.gz (e.g. ../shared/data/aclImdb_v1_labeled.tar.gz) or its extracted folder",
+        help=f"aclImdb_v1.tar.gz (from {STANFORD_URL}; on the project machine "
+        "../shared/data/aclImdb_v1_labeled.tar.gz) or its extracted folder",
     )
     build.add_argument("--force", action="store_true", help="replace the data already in the data directory")
     build.set_defaults(run=_build)
@@ -119,7 +124,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    provenance = build_imdb(args.source, args.data_dir, force=args.force)
+    provenance = build_imdb(args.source, args.data_dir, force=args.force, progress=True)
     seconds = time.perf_counter() - start
     counts = provenance["counts"]
     directory = resolve_data_dir(args.data_dir)
@@ -133,11 +138,13 @@ def _build(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     directory = resolve_data_dir(args.data_dir)
-    print(f"data directory: {directory}")
+    print(f"data directory: {directory} (from {data_dir_source(args.data_dir)}; {DATA_DIR_HELP})")
+    missing = []
     for name in (NPZ_NAME, WORD_INDEX_NAME):
         path = directory / name
         if not path.is_file():
-            print(f"  {name}: missing (run `npnet data fetch`, or `npnet data build --from PATH` offline)")
+            missing.append(name)
+            print(f"  {name}: missing")
             continue
         digests = file_digests(path, ("sha256", "md5"))
         keras = any(digests[a] == d for a, d in published_digests(name).items())
@@ -161,5 +168,12 @@ def _info(args: argparse.Namespace) -> int:
             f"  verified {NPZ_NAME}: {len(arrays.x_train)} train, {len(arrays.x_test)} test reviews, "
             f"{int(arrays.y_train.sum())} + {int(arrays.y_test.sum())} positive, "
             f"largest rank {ranks.max(initial=0)}"
+        )
+    if missing:
+        return error(
+            "data info",
+            f"{', '.join(missing)} missing in {directory}; get them with `npnet data fetch` (Keras's files), "
+            f"`npnet data build --from aclImdb_v1.tar.gz` (offline; the tarball is at {STANFORD_URL}), or "
+            "just `npnet train`, which does one or the other",
         )
     return 0

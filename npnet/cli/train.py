@@ -9,6 +9,8 @@ npnet train --resume runs/<name>     # continue an interrupted run exactly where
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -20,7 +22,9 @@ from npnet import checkpoint, report, runs
 from npnet.cli._show import show_test_results
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
-from npnet.datasets import imdb
+from npnet.datasets import bootstrap, imdb
+from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
+from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import FileFormatError
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
@@ -89,8 +93,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--data-dir",
         type=Path,
-        help="folder with imdb.npz and imdb_word_index.json (default: $NPNET_DATA_DIR, else data/; "
-        "with --resume: the run's)",
+        help=f"folder with imdb.npz and imdb_word_index.json ({DATA_DIR_HELP}; with --resume: the run's). "
+        "When they are missing, train gets them first: builds them from local Stanford reviews (--from), "
+        "else downloads Keras's imdb.npz, else the Stanford reviews",
+    )
+    run.add_argument(
+        "--from",
+        dest="source",
+        metavar="PATH",
+        help=f"when the data is missing, build it offline from these Stanford reviews (aclImdb_v1.tar.gz or "
+        f"its folder; default: ${TARBALL_ENV}, else ../shared/data/aclImdb_v1_labeled.tar.gz beside the "
+        "checkout when it exists)",
+    )
+    run.add_argument(
+        "--url",
+        metavar="URL",
+        help=f"when the data is missing, download it from this mirror folder (default: ${MIRROR_ENV}, else "
+        "Keras's origins, then Stanford's)",
     )
     run.add_argument(
         "--resume",
@@ -103,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         choices=(0, 1, 2),
         default=1,
-        help="0 silent, 1 progress bar (in place on a terminal), 2 one line per epoch (default: 1)",
+        help="0 silent (only errors, on stderr), 1 progress bar (in place on a terminal), 2 one line per "
+        "epoch (default: 1)",
     )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flags, field, kind, text in _SETTINGS:
@@ -117,13 +137,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_train)
 
 
+def run_train(args: argparse.Namespace) -> int:
+    if args.verbose == 0:  # silent: everything train prints goes to stdout; errors go to stderr
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            return _start(args)
+    return _start(args)
+
+
 def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in fields(TrainConfig)} - {"preset", "architecture"}
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _start(args: argparse.Namespace) -> int:
+    """A new run, or the one --resume names, with its data (fetched or built first when missing)."""
     overrides = _setting_overrides(args)
+    if args.resume is None or args.data_dir is not None:
+        bootstrap.ensure_imdb(args.data_dir, source=args.source, mirror=args.url, progress=args.verbose > 0)
     if args.resume is not None:
         run, state = _resume(args, overrides)
         data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
@@ -256,5 +286,5 @@ def _show_data(run: runs.Run, data: runs.IMDBData) -> None:
 def _write_curves(run: runs.Run, history: dict[str, list[float]]) -> None:
     """history.csv and the two curves of the epochs done so far (an interrupted run)."""
     report.write_history_csv(run.path / report.HISTORY_CSV, history)
-    report.plot_metric(run.path / report.LOSS_PNG, history, "loss", val_name=run.config.val_name)
-    report.plot_metric(run.path / report.ACCURACY_PNG, history, "accuracy", val_name=run.config.val_name)
+    title = report.run_title(run.name, run.config.to_dict())
+    report.write_curves(run.path, history, val_name=run.config.val_name, run=title)

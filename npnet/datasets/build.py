@@ -24,10 +24,10 @@ import tarfile
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -46,11 +46,14 @@ from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays
 from npnet.datasets.tokenizer import RULE, TIE_BREAK, rank_corpus
 from npnet.errors import DataError
+from npnet.progress import Progress
 
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 _REVIEW_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _LAYOUT = "aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt"
+LABELED_REVIEWS = 50_000  # 25,000 train + 25,000 test in every release of the Stanford reviews
+T = TypeVar("T")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: a constant, so equal input gives equal bytes
 
 
@@ -74,14 +77,18 @@ class _Key:
 
 
 def build_imdb(
-    source: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None, *, force: bool = False
+    source: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    progress: bool = False,
 ) -> dict:
     """Build imdb.npz, imdb_word_index.json and imdb_provenance.json in the data directory from `source`.
 
     Returns the provenance record (also written to imdb_provenance.json). The files (and the flat cache) are
     staged and then replace the old dataset together (`files.dataset_update`): a failure changes nothing.
     DataError when `source` is missing or is not aclImdb-shaped, the data directory is not writable, or it
-    already holds data and `force` is not set.
+    already holds data and `force` is not set. `progress`: show each phase on stderr (`npnet.progress`).
     """
     source = Path(source)
     target_dir = resolve_data_dir(data_dir)
@@ -91,16 +98,17 @@ def build_imdb(
             f"{target_dir} already holds {' and '.join(present)}; pass --force to replace them with the "
             "build, or choose another --data-dir"
         )
-    reviews = _read_reviews(source)
+    reviews = _read_reviews(source, progress)
     with dataset_update(target_dir) as stage:
-        return _write_dataset(stage, source, reviews)
+        return _write_dataset(stage, source, reviews, progress)
 
 
-def _write_dataset(target_dir: Path, source: Path, reviews: dict[_Key, bytes]) -> dict:
+def _write_dataset(target_dir: Path, source: Path, reviews: dict[_Key, bytes], progress: bool) -> dict:
     """The build's files (npz, flat cache, word index, provenance) in `target_dir`; returns the provenance."""
 
     keys = sorted(reviews)
-    corpus = rank_corpus(_decode(reviews[k], k) for k in keys)
+    texts = (_decode(reviews[k], k) for k in keys)
+    corpus = rank_corpus(_counted(texts, _progress("tokenizing and ranking words", progress, len(keys))))
     n_train = sum(1 for k in keys if k.split == 0)
     train = _slice(corpus.ranks, corpus.lengths, 0, n_train)
     test = _slice(corpus.ranks, corpus.lengths, n_train, len(keys))
@@ -191,15 +199,35 @@ def _slice(ranks: np.ndarray, lengths: np.ndarray, start: int, stop: int) -> Rag
     return Ragged(ranks[offsets[start] : offsets[stop]], lengths[start:stop])
 
 
-def _read_reviews(source: Path) -> dict[_Key, bytes]:
+def _progress(label: str, shown: bool, total: int = LABELED_REVIEWS) -> Progress | None:
+    return Progress(label, total, unit="reviews") if shown else None
+
+
+def _counted(items: Iterable[T], progress: Progress | None) -> Iterator[T]:
+    """`items`, passed through while `progress` counts them (closed after the last)."""
+    if progress is None:
+        yield from items
+        return
+    count = 0
+    for item in items:
+        count += 1
+        if count % 500 == 0:
+            progress.update(count)
+        yield item
+    progress.update(count)
+    progress.close()
+
+
+def _read_reviews(source: Path, progress: bool = False) -> dict[_Key, bytes]:
     if not source.exists():
         raise DataError(
-            f"no such file or folder: {source}; give the Stanford reviews (aclImdb_v1.tar.gz, "
-            f"e.g. ../shared/data/aclImdb_v1_labeled.tar.gz, or its extracted folder)"
+            f"no such file or folder: {source}; give the Stanford reviews (aclImdb_v1.tar.gz, downloadable "
+            "from https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz, or its extracted folder), "
+            "or download Keras's own imdb.npz with `npnet data fetch`"
         )
     entries = _folder_reviews(source) if source.is_dir() else _archive_reviews(source)
     reviews: dict[_Key, bytes] = {}
-    for match, data in entries:
+    for match, data in _counted(entries, _progress(f"reading reviews from {source}", progress)):
         split, label, file_id, rating = match.groups()
         reviews[_Key(SPLITS.index(split), LABELS[label], int(file_id), int(rating))] = data
     groups = {(k.split, k.label) for k in reviews}

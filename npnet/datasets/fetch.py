@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +25,7 @@ import urllib3.exceptions
 from npnet.atomic import atomic_write
 from npnet.datasets.files import ensure_writable_dir, file_digests
 from npnet.errors import DownloadError
+from npnet.progress import Progress
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks
@@ -158,7 +158,8 @@ def _download_once(
                 raise _SourceError(f"HTTP {r.status_code} {r.reason}")
             length = r.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            report = _stderr_progress(target.name, total) if progress else None
+            label = f"downloading {target.name} from {source.url}"
+            report = Progress(label, total, unit="MB", scale=1e6) if progress else None
             atomic_write(target, lambda f: _receive(r, f, source, total, ends, report))
     except (
         requests.ConnectionError,
@@ -178,7 +179,7 @@ def _receive(
     source: Source,
     total: int | None,
     ends: float,
-    report: Callable[[int], None] | None,
+    report: Progress | None,
 ) -> None:
     """Stream the body into `f`, hashing as it goes; raise (so the temp file is dropped) unless complete and
     verified before `ends` (a `time.monotonic()` value)."""
@@ -194,9 +195,9 @@ def _receive(
             h.update(chunk)
         received += len(chunk)
         if report:
-            report(received)
+            report.update(received)
     if report:
-        report(-1)
+        report.close()
     if total is not None and received != total:
         raise _RetryableError(f"the body ended after {received} of {total} bytes")
     digests = {algorithm: h.hexdigest() for algorithm, h in hashers.items()}
@@ -233,24 +234,3 @@ def _chain(error: BaseException) -> list[BaseException]:
         stack += [e.__cause__, e.__context__, getattr(e, "reason", None)]
         stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
     return seen
-
-
-def _stderr_progress(name: str, total: int | None) -> Callable[[int], None]:
-    """A progress line on stderr, redrawn at most ~10 times a second; `report(-1)` ends the line."""
-    last_drawn = [0.0]
-
-    def report(received: int) -> None:
-        if received < 0:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            return
-        now = time.monotonic()
-        if now - last_drawn[0] < 0.1 and received != total:
-            return
-        last_drawn[0] = now
-        mb = received / 1e6
-        line = f"{mb:.1f}/{total / 1e6:.1f} MB ({100 * received // total}%)" if total else f"{mb:.1f} MB"
-        sys.stderr.write(f"\rdownloading {name}: {line}")
-        sys.stderr.flush()
-
-    return report

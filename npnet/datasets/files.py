@@ -15,7 +15,11 @@ from pathlib import Path
 from npnet.errors import DataError
 
 DATA_DIR_ENV = "NPNET_DATA_DIR"
-DEFAULT_DATA_DIR = "data"
+# Like Keras's ~/.keras/datasets: one per-user cache, so a new working folder never downloads or builds again.
+CACHE_HOME_ENV = "XDG_CACHE_HOME"
+DATA_DIR_HELP = (
+    f"default: ${DATA_DIR_ENV} if set, else ${CACHE_HOME_ENV}/npnet/datasets (~/.cache/npnet/datasets)"
+)
 
 NPZ_NAME = "imdb.npz"
 WORD_INDEX_NAME = "imdb_word_index.json"
@@ -26,13 +30,31 @@ _CHUNK = 1 << 20
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: `data_dir` if given, else `$NPNET_DATA_DIR` if set, else `data/` under the CWD."""
+    """The data directory: `data_dir` if given, else `$NPNET_DATA_DIR` if set, else the per-user cache
+    (`default_data_dir`)."""
     if data_dir is not None:
         return _not_a_file(Path(data_dir), "--data-dir")
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         return _not_a_file(Path(env), f"${DATA_DIR_ENV}")
-    return Path.cwd() / DEFAULT_DATA_DIR
+    return _not_a_file(default_data_dir(), "the per-user data cache")
+
+
+def default_data_dir() -> Path:
+    """The per-user dataset cache: `$XDG_CACHE_HOME/npnet/datasets`, `~/.cache/npnet/datasets` when
+    XDG_CACHE_HOME is unset or empty (the XDG base-directory rule)."""
+    cache_home = os.environ.get(CACHE_HOME_ENV)
+    base = Path(cache_home) if cache_home else Path.home() / ".cache"
+    return base / "npnet" / "datasets"
+
+
+def data_dir_source(data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Why `resolve_data_dir(data_dir)` chose its folder, in words (for `npnet data info`)."""
+    if data_dir is not None:
+        return "--data-dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return f"${DATA_DIR_ENV}"
+    return "the per-user cache" + (f" under ${CACHE_HOME_ENV}" if os.environ.get(CACHE_HOME_ENV) else "")
 
 
 def _not_a_file(path: Path, what: str) -> Path:

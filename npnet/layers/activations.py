@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from npnet import activations
 from npnet.activations import sigmoid
-from npnet.layers.base import Layer
+from npnet.layers.base import Layer, deserialize
 
 
 class ReLU(Layer):
@@ -55,13 +56,16 @@ _BY_FUNCTION: dict[Callable[[np.ndarray], np.ndarray], type[Layer]] = {
 }
 
 
-def get(identifier: str | Layer | Callable[[np.ndarray], np.ndarray] | None) -> Layer | None:
-    """An activation layer from a Keras name ("relu"), a function of `npnet.activations` (relu) or a
-    layer (returned as is); None, "linear" and `npnet.activations.linear` mean no activation (None)."""
+def get(identifier: str | dict[str, Any] | Layer | Callable[[np.ndarray], np.ndarray] | None) -> Layer | None:
+    """An activation layer from a Keras name ("relu"), a function of `npnet.activations` (relu), a
+    `base.serialize` dict or a layer (returned as is); None, "linear" and `npnet.activations.linear` mean no
+    activation (None)."""
     if identifier is None or identifier == "linear" or identifier is activations.linear:
         return None
     if isinstance(identifier, Layer):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     if callable(identifier) and identifier in _BY_FUNCTION:

@@ -31,6 +31,11 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+# Every Layer subclass by class name, filled as classes are defined (`Layer.__init_subclass__`): how
+# `npnet.saving` turns a saved {"class_name", "config"} back into a layer. A new layer only adds `get_config`.
+LAYER_CLASSES: dict[str, type[Layer]] = {}
+
+
 class Layer:
     """Base class. Subclasses override `build` (to create params), `forward`, `backward` and shape/mask rules.
 
@@ -40,6 +45,10 @@ class Layer:
         grads: gradient arrays, same keys and shapes as `params`; refilled by every `backward`.
         dtype: the float dtype, fixed at `build` (the layer's own `dtype=` wins over the model's).
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name: str | None = None, dtype: str | np.dtype | None = None) -> None:
         self.name: str = name if name is not None else _snake_case(type(self).__name__)
@@ -127,6 +136,13 @@ class Layer:
         names = [f"{self.name}.{key}" for key in self.params]
         assign_weights(names, list(self.params.values()), weights, "pass a list like layer.get_weights()")
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer, JSON-ready (Keras's protocol):
+        `type(layer)(**layer.get_config())` is an equal, unbuilt layer. Subclasses add their own arguments to
+        `super().get_config()`; a layer holding another layer stores it as `serialize(inner)`."""
+        dtype = self._requested_dtype
+        return {"name": self.name, "dtype": None if dtype is None else np.dtype(dtype).name}
+
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
 
@@ -178,3 +194,24 @@ def backward_through(layers: Sequence[Layer], grad_out: np.ndarray) -> np.ndarra
             )
         grad = grad_in
     return layers[0].backward(grad) if layers else grad
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    """{"class_name", "config"}: a layer as JSON, rebuilt by `deserialize`."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(entry: Any) -> Layer:
+    """The layer `serialize` described; ValueError naming what is wrong for anything else."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise ValueError(f"a layer entry must be {{'class_name': str, 'config': dict}}, got {entry!r:.200}")
+    cls = LAYER_CLASSES.get(entry.get("class_name"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(
+            f"unknown layer class {entry.get('class_name')!r:.100}: "
+            f"npnet has {', '.join(sorted(LAYER_CLASSES))}"
+        )
+    try:
+        return cls(**entry["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"cannot rebuild a {cls.__name__} from {entry['config']!r:.200}: {e}") from None

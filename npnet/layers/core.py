@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from npnet.layers.base import Layer
@@ -29,6 +31,9 @@ class Dropout(Layer):
         self.seed = seed
         if seed is not None:
             self.noise_rng = np.random.default_rng(seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from npnet import checks, initializers
 from npnet.layers import activations
-from npnet.layers.base import Layer, Shape
+from npnet.layers.base import Layer, Shape, serialize
 
 
 class Dense(Layer):
@@ -22,7 +23,7 @@ class Dense(Layer):
     def __init__(
         self,
         units: int,
-        activation: str | Layer | Callable[[np.ndarray], np.ndarray] | None = None,
+        activation: str | dict[str, Any] | Layer | Callable[[np.ndarray], np.ndarray] | None = None,
         use_bias: bool = True,
         kernel_initializer: str | initializers.Initializer = "glorot_uniform",
         bias_initializer: str | initializers.Initializer = "zeros",
@@ -83,6 +84,16 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": None if self.activation is None else serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
 
     def sublayers(self) -> list[Layer]:
         return [] if self.activation is None else [self.activation]

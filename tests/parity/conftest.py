@@ -1,4 +1,4 @@
-"""Keras parity tests: npnet against Keras 3 on the torch backend (CPU), Keras imported once per session.
+"""Keras parity tests: npnet against Keras 3 on the JAX backend (CPU), Keras imported once per session.
 
 Without Keras (the `parity` extra) each module that needs it skips itself (`pytest.importorskip`), except in
 CI (`CI` set), where the tests must run: a missing Keras there is an error at collection, not a silent pass.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Keras fixes its backend at first import; the reference figures and semantics are for torch.
-os.environ["KERAS_BACKEND"] = "torch"
+# Keras fixes its backend at first import; the reference figures and semantics are for JAX (parity.keras_side
+# also enables 64-bit types in JAX).
+os.environ["KERAS_BACKEND"] = "jax"
 
 import pytest
 
@@ -20,7 +21,7 @@ if os.environ.get("CI"):
     except ImportError as error:
         raise ImportError(
             f"CI is set, so the Keras parity tests must run, but Keras cannot be imported ({error}); "
-            "install the parity extra: pip install torch==2.13.0 -e '.[parity]'"
+            "install the parity extra: pip install -e '.[parity]'"
         ) from error
 
 _HERE = Path(__file__).parent

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from npnet.datasets import imdb
 
-pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
+pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, jax)")
 
 from parity import checks
 from parity import keras_side as ks

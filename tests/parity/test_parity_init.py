@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
+pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, jax)")
 
 from parity import checks
 

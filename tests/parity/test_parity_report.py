@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, torch)")
+pytest.importorskip("keras", reason="the Keras parity tests need the parity extra (keras, jax)")
 
 from parity.__main__ import _init_summary, main, preamble
 from parity.compare import Row
@@ -19,7 +19,7 @@ def test_report_without_the_data_says_how_to_build_it(tmp_path, capsys):
 
 def test_preamble_names_both_sides_and_the_precisions():
     text = preamble()
-    for needle in ("npnet", "Keras 3", "torch", "float64-stock", "BIT64_TO_BIT32_DTYPE"):
+    for needle in ("npnet", "Keras 3", "JAX", "x64", "float64-stock", "BIT64_TO_BIT32_DTYPE"):
         assert needle in text
 
 

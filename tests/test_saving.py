@@ -1,0 +1,170 @@
+"""model.save / npnet.models.load_model: one safe file that rebuilds the model, its weights and its optimizer
+state; anything foreign, damaged or inconsistent is refused in words."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import npnet
+from npnet import layers, optimizers
+from npnet.layers.base import LAYER_CLASSES, Layer, deserialize, serialize
+from npnet.models import load_model
+from npnet.saving import ModelFileError
+
+
+def _model(**compile_options) -> npnet.Sequential:
+    model = npnet.Sequential(
+        [
+            layers.Embedding(40, 4, mask_zero=True),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(5, activation="relu"),
+            layers.Dropout(0.2, seed=3),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=7,
+    )
+    model.compile(
+        optimizer=compile_options.get("optimizer", optimizers.Adam(lr=1e-2, decay=1e-3, amsgrad=True)),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _data(n: int = 64):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 40, size=(n, 9))
+    return x, (x[:, 0] > 20).astype(np.float64)
+
+
+def test_saved_model_trains_on_exactly_as_the_original(tmp_path):
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "m.npnet")
+    loaded = load_model(tmp_path / "m.npnet")
+    assert [type(a) for a in loaded.layers] == [type(a) for a in model.layers]
+    assert [a.name for a in loaded.layers] == [a.name for a in model.layers]
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 8
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    # the same computation repeated from the same state: bitwise equal
+    for m in (model, loaded):
+        m.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_an_uncompiled_model_loads_uncompiled(tmp_path):
+    model = npnet.Sequential(
+        [layers.Embedding(10, 2), layers.GlobalAveragePooling1D(), layers.Dense(1)], seed=1
+    )
+    model.save(tmp_path / "u.npnet")
+    loaded = load_model(tmp_path / "u.npnet")
+    assert loaded.optimizer is None
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True))
+
+
+def test_every_layer_round_trips_through_its_config():
+    originals = [
+        layers.Embedding(12, 3, embeddings_initializer="glorot_uniform", mask_zero=True, input_length=5),
+        layers.Dense(4, activation="sigmoid", use_bias=False, name="head", dtype="float64"),
+        layers.Dropout(0.5, seed=1),
+        layers.GlobalAveragePooling1D(),
+        layers.ReLU(),
+        layers.Sigmoid(),
+    ]
+    for layer in originals:
+        config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
+        again = deserialize(config)
+        assert type(again) is type(layer) and again.get_config() == layer.get_config()
+    assert {"Dense", "Embedding", "Dropout", "GlobalAveragePooling1D", "ReLU", "Sigmoid"} <= set(
+        LAYER_CLASSES
+    )
+
+
+def test_a_new_layer_class_is_registered_by_defining_it():
+    class Twice(Layer):
+        def __init__(self, factor: float = 2.0, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    assert deserialize(serialize(Twice(3.0))).factor == 3.0
+    del LAYER_CLASSES["Twice"]
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _with_members(path, replacements: dict[str, bytes]):
+    """A copy of the saved file, named changed.npnet, with some archive members replaced."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    out = path.with_name("changed.npnet")
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in {**members, **replacements}.items():
+            archive.writestr(name, data)
+    return out
+
+
+def _rewrite_header(path, change):
+    """A copy of the saved file with its JSON header changed by `change(header)`."""
+    header = json.loads(str(np.load(path)["__npnet__"]))
+    change(header)
+    return _with_members(path, {"__npnet__.npy": _npy(np.array(json.dumps(header)))})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["layers"][0].update(class_name="Lambda"), "unknown layer class 'Lambda'"),
+        (lambda h: h["layers"][2]["config"].update(units=6), "not a valid npnet model file"),
+        (lambda h: h["layers"][0]["config"].update(evil="__import__('os')"), "cannot rebuild a Embedding"),
+        (lambda h: h.pop("compile"), "KeyError"),
+        (lambda h: h["weights"][0].update(dtype="float64"), "the header says"),
+    ],
+    ids=["unknown class", "shape mismatch", "unknown argument", "no compile entry", "dtype mismatch"],
+)
+def test_an_inconsistent_file_is_refused_in_words(tmp_path, change, message):
+    _model().save(tmp_path / "m.npnet")
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_model(_rewrite_header(tmp_path / "m.npnet", change))
+    assert "changed.npnet" in str(error.value)
+
+
+def test_foreign_damaged_and_missing_files_are_refused_in_words(tmp_path):
+    model = _model()
+    model.save_weights(tmp_path / "weights.npz")
+    with pytest.raises(ModelFileError, match="'weights' data, not a model file"):
+        load_model(tmp_path / "weights.npz")
+    model.save(tmp_path / "m.npnet")
+    data = (tmp_path / "m.npnet").read_bytes()
+    (tmp_path / "cut.npnet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="not a readable npnet model file"):
+        load_model(tmp_path / "cut.npnet")
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    with pytest.raises(ModelFileError, match="not a readable npnet model file"):
+        load_model(tmp_path / "plain.npz")
+    with pytest.raises(ModelFileError, match="no model file at"):
+        load_model(tmp_path / "absent.npnet")
+    assert issubclass(ModelFileError, npnet.errors.NpnetError)
+
+
+def test_a_pickled_array_in_the_file_is_never_unpickled(tmp_path):
+    _model().save(tmp_path / "m.npnet")
+    hostile = _with_members(tmp_path / "m.npnet", {"weights/0.npy": _npy(np.array([{"a": 1}], dtype=object))})
+    with pytest.raises(ModelFileError, match="allow_pickle"):
+        load_model(hostile)
