@@ -38,7 +38,18 @@ class Sigmoid(Layer):
         return grad_out * (self._y * (1 - self._y))
 
 
-_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid}
+class Tanh(Layer):
+    """y = tanh(x) (Keras's "tanh"); dy/dx = 1 - y^2, so the output is what backward needs."""
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        self._y = np.tanh(x)
+        return self._y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * (1 - self._y * self._y)
+
+
+_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
 def get(identifier: str | Layer | None) -> Layer | None:
