@@ -55,6 +55,10 @@ class TrainConfig:
     embedding_dim: int = 16
     hidden_units: int = 16
     mask_zero: bool = False
+    # the cnn preset's (models.imdb_cnn) convolution and dropout; other architectures ignore them
+    filters: int = 250
+    kernel_size: int = 3
+    dropout: float = 0.2
     # optimizer: Adam with Keras 2's decay, lr_k = learning_rate / (1 + decay * iterations)
     learning_rate: float = 1e-5
     decay: float = 1e-5
@@ -72,7 +76,16 @@ class TrainConfig:
     architecture: str = "notebook"  # a name in npnet.models.ARCHITECTURES; set by the preset
 
     def __post_init__(self) -> None:
-        for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
+        for name in (
+            "num_words",
+            "maxlen",
+            "embedding_dim",
+            "hidden_units",
+            "filters",
+            "kernel_size",
+            "batch_size",
+            "epochs",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise RunError(f"{name} must be a positive integer, got {value!r}")
@@ -83,6 +96,8 @@ class TrainConfig:
         for name, value in (("padding", self.padding), ("truncating", self.truncating)):
             if value not in ("pre", "post"):
                 raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise RunError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.learning_rate > 0:
             raise RunError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.decay >= 0:
@@ -124,6 +139,23 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "notebook": {},
     "tuned": {"learning_rate": 1e-3, "decay": 0.0, "maxlen": 512, "mask_zero": True, "epochs": 22},
+    # Keras's examples/imdb_cnn.py: load_data(num_words=5000), pad_sequences(maxlen=400) with its defaults
+    # (padding and truncating 'pre'), Adam() defaults, batch 32, 2 epochs validated on the test set.
+    "cnn": {
+        "architecture": "imdb_cnn",
+        "num_words": 5000,
+        "maxlen": 400,
+        "padding": "pre",
+        "embedding_dim": 50,
+        "filters": 250,
+        "kernel_size": 3,
+        "hidden_units": 250,
+        "dropout": 0.2,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 2,
+    },
 }
 
 
