@@ -121,7 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(runs.PRESETS),
         default="notebook",
-        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn example (default: notebook)",
+        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn example "
+        "(default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
