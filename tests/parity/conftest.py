@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Keras fixes its backend at first import; the reference figures and semantics are for torch.
-os.environ["KERAS_BACKEND"] = "torch"
+# Keras fixes its backend at first import; the reference figures and semantics of parity.keras_side are for
+# torch, the default. KERAS_BACKEND=jax runs the checks that support it (tests/parity/test_parity_conv.py).
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import pytest
 
