@@ -217,7 +217,7 @@ def dropout_rows(rate: float = 0.3, n: int = 1_000_000, seed: int = 0) -> list[R
 
 
 # ------------------------------------------------------------------------------------- the imdb_cnn model
-CNN_STEPS = 24
+CNN_STEPS = 20  # the minimum: each float64 step is ~1 GFLOP forward, on both sides
 CNN_BATCH = 32  # the example's
 CNN_NUM_WORDS, CNN_MAXLEN = 5000, 400
 
@@ -229,12 +229,12 @@ class CnnTolerance:
     updates: float
 
 
-# Measured worst over 24 steps (python -m parity): float64 loss 1e-15, weights 2e-15, updates 3e-13 (Adam
-# divides by sqrt(v), which amplifies rounding in the tiny gradients of rarely used embedding rows);
-# float32 loss 3e-7, weights 3e-6, updates 1e-3 (same amplification). Held with the seed model's margins.
+# Measured worst over 24 steps on JAX (python -m parity; the report gives today's): float64 loss 1.5e-16,
+# final weights 1.6e-14, updates 1.6e-14; float32 loss 8e-8, weights 6.4e-6, updates 6.4e-6 (the conv bias,
+# whose entries move least). Held to the seed model's tolerances (parity/checks.py TOLERANCES).
 CNN_TOLERANCES = {
-    "float64": CnnTolerance(loss=1e-11, weights=1e-11, updates=1e-9),
-    "float32": CnnTolerance(loss=1e-5, weights=1e-4, updates=1e-2),
+    "float64": CnnTolerance(loss=1e-11, weights=1e-11, updates=1e-11),
+    "float32": CnnTolerance(loss=1e-6, weights=1e-5, updates=5e-4),
 }
 CNN_WEIGHTS = (
     "embeddings",
