@@ -164,7 +164,10 @@ class Conv1D(Layer):
         length, before, padded_length = self._geometry
         g2 = g.reshape(-1, self.filters)
         kernel = self.params["kernel"]
-        self.grads["kernel"][...] = (self._cols.T @ g2).reshape(kernel.shape)
+        # dW = colsᵀ g2, computed as (g2ᵀ cols)ᵀ: the same product, but OpenBLAS splits this orientation's
+        # long inner axis (B*T') better over its threads: 104 vs 890 ms at imdb_cnn's shape on the 2 busy
+        # cores (benchmarks/RESULTS.md, "cnn"; equal with one thread).
+        self.grads["kernel"][...] = (g2.T @ self._cols).T.reshape(kernel.shape)
         if self.use_bias:
             self.grads["bias"][...] = g2.sum(axis=0)
         dxp = input_grad_col2im(g, kernel, padded_length, self.strides, self.dilation_rate)
