@@ -6,13 +6,14 @@ A system is a factory `make(data, seed)` returning a trainer with `epoch() -> (t
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -58,6 +59,21 @@ def seed_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
     return model
 
 
+def cnn_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
+    """Keras's imdb_cnn example (npnet.models.imdb_cnn, dropout 0.2), compiled as the example: Adam()
+    defaults (lr 1e-3, no decay, eps 1e-7), BCE, accuracy."""
+    from npnet import models, optimizers
+
+    model = models.imdb_cnn(num_words=vocab_size, seed=seed)
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=1e-3, decay=0.0, epsilon=EPSILON),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.build()
+    return model
+
+
 class NpnetTrainer:
     """npnet's epoch: `npnet.Sequential.fit` itself, as a long training run uses it.
 
@@ -67,11 +83,13 @@ class NpnetTrainer:
     exactly fit's own batches and validation. The split train/validation is the last batch's end.
     """
 
-    def __init__(self, data: Workload, seed: int) -> None:
+    def __init__(
+        self, data: Workload, seed: int, build: Callable[[int, int], npnet.Sequential] = seed_model
+    ) -> None:
         start = time.perf_counter()
         from npnet import callbacks
 
-        model = seed_model(data.vocab_size, seed)
+        model = build(data.vocab_size, seed)
         # The thread is a daemon: when the worker exits, it is left waiting for an epoch that never comes.
         self._go: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._times: queue.SimpleQueue[tuple[float, float] | BaseException] = queue.SimpleQueue()
@@ -128,28 +146,52 @@ def numpy_naive_trainer(data: Workload, seed: int) -> Trainer:
     return NaiveTrainer(data, EMBEDDING_DIM, seed)
 
 
+def keras_seed_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
+    """The seed model's layers and learning rate: Keras 2's Adam(lr, decay) exactly (reference §5)."""
+    layers = [
+        keras.layers.Embedding(data.vocab_size, EMBEDDING_DIM),
+        keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ]
+    return layers, keras.optimizers.schedules.InverseTimeDecay(LEARNING_RATE, decay_steps=1, decay_rate=DECAY)
+
+
+def keras_cnn_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
+    """examples/imdb_cnn.py's layers (the same as `cnn_model`) and Adam()'s default learning rate."""
+    L = keras.layers
+    layers = [
+        L.Embedding(data.vocab_size, 50),
+        L.Dropout(0.2),
+        L.Conv1D(250, 3, padding="valid", activation="relu", strides=1),
+        L.GlobalMaxPooling1D(),
+        L.Dense(250),
+        L.Dropout(0.2),
+        L.Activation("relu"),
+        L.Dense(1),
+        L.Activation("sigmoid"),
+    ]
+    return layers, 1e-3
+
+
 class KerasTrainer:
     """Keras 3 on the backend named by KERAS_BACKEND (set by the harness before the import)."""
 
-    def __init__(self, data: Workload, seed: int) -> None:
+    def __init__(
+        self,
+        data: Workload,
+        seed: int,
+        layers_of: Callable[[Any, Workload], tuple[list[Any], Any]] = keras_seed_layers,
+    ) -> None:
         start = time.perf_counter()
         import keras
 
         keras.utils.set_random_seed(seed)
         self.data = data
-        self.model = keras.Sequential(
-            [
-                keras.Input((data.length,), dtype="int32"),
-                keras.layers.Embedding(data.vocab_size, EMBEDDING_DIM),
-                keras.layers.GlobalAveragePooling1D(),
-                keras.layers.Dense(16, activation="relu"),
-                keras.layers.Dense(1, activation="sigmoid"),
-            ]
-        )
-        # Keras 2's Adam(lr, decay) exactly (reference §5).
-        schedule = keras.optimizers.schedules.InverseTimeDecay(LEARNING_RATE, decay_steps=1, decay_rate=DECAY)
+        layers, learning_rate = layers_of(keras, data)
+        self.model = keras.Sequential([keras.Input((data.length,), dtype="int32"), *layers])
         self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=schedule, epsilon=EPSILON),
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=EPSILON),
             loss="binary_crossentropy",
             metrics=["accuracy"],
         )
@@ -237,5 +279,17 @@ SYSTEMS: dict[str, System] = {
             "keras-torch", "Keras 3 + torch", KerasTrainer, ("keras", "torch"), {"KERAS_BACKEND": "torch"}
         ),
         System("numpy-naive", "NumPy naive (E[x].mean(1), 2-D np.add.at)", numpy_naive_trainer),
+        # Keras's imdb_cnn example (benchmarks.cnn races these two on its own workload).
+        System(
+            "npnet-cnn", "npnet imdb_cnn, Sequential.fit", functools.partial(NpnetTrainer, build=cnn_model)
+        ),
+        System(
+            "keras-jax-cnn",
+            "Keras 3 + JAX, imdb_cnn",
+            functools.partial(KerasTrainer, layers_of=keras_cnn_layers),
+            ("keras", "jax"),
+            {"KERAS_BACKEND": "jax"},
+        ),
     )
 }
+CNN_SYSTEMS = ("npnet-cnn", "keras-jax-cnn")

@@ -53,7 +53,39 @@ def notebook(
     )
 
 
-ARCHITECTURES: dict[str, Callable[..., Sequential]] = {"notebook": notebook}
+def imdb_cnn(
+    num_words: int = 5000,
+    embedding_dim: int = 50,
+    filters: int = 250,
+    kernel_size: int = 3,
+    hidden_units: int = 250,
+    dropout: float = 0.2,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's `examples/imdb_cnn.py`: Embedding(num_words, embedding_dim) -> Dropout -> Conv1D(filters,
+    kernel_size, relu, valid, strides 1) -> GlobalMaxPooling1D -> Dense(hidden_units) -> Dropout ->
+    Activation("relu") -> Dense(1) -> Activation("sigmoid"). Input (batch, T >= kernel_size) ids, output
+    (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim),
+            layers.Dropout(dropout),
+            layers.Conv1D(filters, kernel_size, padding="valid", activation="relu", strides=1),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(hidden_units),
+            layers.Dropout(dropout),
+            layers.Activation("relu"),
+            layers.Dense(1),
+            layers.Activation("sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+ARCHITECTURES: dict[str, Callable[..., Sequential]] = {"notebook": notebook, "imdb_cnn": imdb_cnn}
 
 
 def build(name: str, **settings: Any) -> Sequential:

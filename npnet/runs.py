@@ -62,6 +62,10 @@ class TrainConfig:
     embedding_dim: int = 16
     hidden_units: int = 16
     mask_zero: bool = False
+    # the cnn preset's (models.imdb_cnn) convolution and dropout; other architectures ignore them
+    filters: int = 250
+    kernel_size: int = 3
+    dropout: float = 0.2
     # optimizer: Adam with Keras 2's decay, lr_k = learning_rate / (1 + decay * iterations)
     learning_rate: float = 1e-5
     decay: float = 1e-5
@@ -81,7 +85,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self._check_types()
         try:
-            for name in ("num_words", "maxlen", "embedding_dim", "hidden_units", "batch_size", "epochs"):
+            for name in (
+                "num_words",
+                "maxlen",
+                "embedding_dim",
+                "hidden_units",
+                "filters",
+                "kernel_size",
+                "batch_size",
+                "epochs",
+            ):
                 # stored as a plain int, so that the config always writes as JSON
                 object.__setattr__(self, name, checks.positive_int(getattr(self, name), name))
         except ValueError as error:
@@ -97,6 +110,8 @@ class TrainConfig:
         for name, value in (("padding", self.padding), ("truncating", self.truncating)):
             if value not in ("pre", "post"):
                 raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise RunError(f"dropout must be in [0, 1), got {self.dropout}")
         try:  # Adam's own rule, checked in one place
             self.optimizer()
         except ValueError as error:
@@ -163,6 +178,23 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "notebook": {},
     "tuned": {"learning_rate": 1e-3, "decay": 0.0, "maxlen": 512, "mask_zero": True, "epochs": 22},
+    # Keras's examples/imdb_cnn.py: load_data(num_words=5000), pad_sequences(maxlen=400) with its defaults
+    # (padding and truncating 'pre'), Adam() defaults, batch 32, 2 epochs validated on the test set.
+    "cnn": {
+        "architecture": "imdb_cnn",
+        "num_words": 5000,
+        "maxlen": 400,
+        "padding": "pre",
+        "embedding_dim": 50,
+        "filters": 250,
+        "kernel_size": 3,
+        "hidden_units": 250,
+        "dropout": 0.2,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 2,
+    },
 }
 
 

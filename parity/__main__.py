@@ -18,7 +18,7 @@ import numpy as np
 
 import npnet
 from npnet.datasets.files import resolve_data_dir
-from parity import checks, specs
+from parity import checks, conv, specs
 from parity import keras_side as ks
 from parity.compare import Row, markdown_table, merge_rows
 
@@ -67,6 +67,24 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
         for precision in precisions:
             parts = checks.training_rows(spec, precision, data, detail=detail)
             rows += fold(parts, parts[0].check, "loss, accuracy, weights, updates")
+    rows += conv_rows(npz_path, detail)
+    return rows
+
+
+def conv_rows(npz_path: Path, detail: bool) -> list[Row]:
+    """The convolution layers and Keras's imdb_cnn model (parity.conv), on the backend Keras runs here."""
+    rows: list[Row] = []
+    for dtype in conv.DTYPES:
+        parts = conv.layer_forward_rows(dtype)
+        quantity = f"output, {len(parts)} layer configurations (Keras's weights)"
+        rows += (
+            parts
+            if detail
+            else [merge_rows(parts, "forward: Conv1D, pooling, Flatten, Activation, Dropout", quantity)]
+        )
+    rows += conv.tie_gradient_rows() + conv.dropout_rows()
+    for dtype in conv.DTYPES:
+        rows += conv.cnn_training_rows(npz_path, dtype)
     return rows
 
 

@@ -267,3 +267,89 @@ def test_model_report_says_where_to_look(rng):
     text = str(report)
     assert "The failing parameter closest to the loss is in 'hidden'" in text
     assert "the layer(s) above it (top, out)" in text
+
+
+class ConvOffByOneWindow(layers.Conv1D):
+    """An off-by-one window: the input gradient of tap j lands one step too late."""
+
+    def backward(self, grad_out):
+        super().backward(grad_out)
+        g = grad_out
+        length, before, padded = self._geometry
+        size, channels = self.params["kernel"].shape[:2]
+        dcols = (g.reshape(-1, self.filters) @ self.params["kernel"].reshape(-1, self.filters).T).reshape(
+            g.shape[0], g.shape[1], size, channels
+        )
+        dxp = np.zeros((g.shape[0], padded + 1, channels))
+        for j in range(size):
+            dxp[:, j + 1 : j + 1 + g.shape[1]] += dcols[:, :, j]
+        return dxp[:, before : before + length]
+
+
+class ConvWithoutFlip(layers.Conv1D):
+    """The full correlation with the kernel *not* flipped: taps matched to the wrong end of G."""
+
+    def backward(self, grad_out):
+        from npnet.layers.convolutional import input_grad_full_correlation
+
+        super().backward(grad_out)
+        length, before, padded = self._geometry
+        unflipped = self.params["kernel"][::-1]  # the helper flips it back: a net unflipped kernel
+        return input_grad_full_correlation(grad_out, unflipped, padded, 1, 1)[:, before : before + length]
+
+
+class MaxPoolToEveryMax(layers.MaxPooling1D):
+    """Routes each window's gradient to every maximal element, not to the first one only."""
+
+    def forward(self, x, mask=None, training=False):
+        self._view = self._windows(x, -np.inf)
+        return super().forward(x, mask, training)
+
+    def backward(self, grad_out):
+        winners = self._view == self._view.max(axis=2, keepdims=True)
+        return self._scatter(np.where(winners, grad_out[:, :, None], 0))
+
+
+def test_conv_off_by_one_window_is_caught(rng):
+    rows = failing(gradcheck.check_layer(ConvOffByOneWindow(3, 3), rng.normal(size=(2, 8, 4))))
+    assert list(rows) == ["input"]  # the kernel and bias gradients are right
+    assert "ConvOffByOneWindow.backward returns" in rows["input"].problem
+
+
+def test_conv_without_the_kernel_flip_is_caught(rng):
+    rows = failing(gradcheck.check_layer(ConvWithoutFlip(3, 3), rng.normal(size=(2, 8, 4))))
+    assert list(rows) == ["input"]
+
+
+def test_max_pool_routing_to_every_max_is_caught():
+    """Perturbing one of two tied inputs moves the argmax, so the checker reports those elements as kinks and
+    cannot judge them. A tie that no perturbation breaks can be judged: the same token twice in a pooling
+    window gives two identical embedded vectors, which move together when their embedding row moves. The max
+    then moves once with the row, and a rule that routes to both copies doubles that row's gradient."""
+    ids = np.array([[4, 4, 1, 2, 5, 3], [3, 1, 6, 6, 2, 2]])  # each review has tied windows
+    model = npnet.Sequential(
+        [
+            layers.Embedding(8, 3),
+            MaxPoolToEveryMax(2),
+            layers.Flatten(),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=optimizers.Adam(), loss="binary_crossentropy")
+    rows = failing(gradcheck.check_model(model, ids, np.array([1, 0])))
+    assert list(rows) == ["embedding/embeddings"]  # the rows of the tied tokens
+
+
+def test_max_pool_first_max_routing_passes_the_same_check():
+    ids = np.array([[4, 4, 1, 2, 5, 3], [3, 1, 6, 6, 2, 2]])
+    model = npnet.Sequential(
+        [
+            layers.Embedding(8, 3),
+            layers.MaxPooling1D(2),
+            layers.Flatten(),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=optimizers.Adam(), loss="binary_crossentropy")
+    report = gradcheck.check_model(model, ids, np.array([1, 0]))
+    assert report.passed, str(report)

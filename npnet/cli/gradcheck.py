@@ -3,8 +3,10 @@
 Checks, each in float64 copies (the model itself is built in --dtype and left untouched):
 each layer of the seed model on the input it really receives (the embedding with ~10,000 rows, padding,
 repeated ids), ReLU and Sigmoid on the model's own pre-activations, the loss on both paths (probabilities with
-Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Prints one table per check;
-exits 1 if any check fails.
+Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Then the convolution
+layers (Conv1D in every padding, strided and dilated, the pooling layers, Flatten, Activation, Dropout) on
+embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check's repeated forwards must
+see one function). Prints one table per check; exits 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -104,6 +106,39 @@ def reports(
         gradcheck.check_loss(losses.BinaryCrossentropy(from_logits=True), y_col, z2, seed=seed),
         gradcheck.check_model(model, x, y, seed=seed),
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
+        *conv_reports(x, y, seed, dtype, vocab),
+    ]
+
+
+def conv_reports(
+    x: np.ndarray, y: np.ndarray, seed: int, dtype: str | None, vocab: int
+) -> list[gradcheck.Report]:
+    """The convolution issue's layers on the reviews' embeddings (8 wide, so the checks stay quick), and
+    the imdb_cnn model with small sizes: Embedding(vocab, 8) -> Conv1D(16, 3, relu) -> GlobalMaxPooling1D
+    -> Dense(16) -> relu -> Dense(1) -> sigmoid."""
+    cnn = runs.build_model(
+        runs.preset_config(
+            "cnn", num_words=vocab, embedding_dim=8, filters=16, hidden_units=16, dropout=0.0, seed=seed,
+            dtype=dtype or npnet.config.floatx(),
+        )
+    )  # fmt: skip
+    embedded = np.asarray(cnn.layer_outputs(x)[0], np.float64)
+    features = embedded[:, : min(64, x.shape[1])]  # the first steps: every window rule shows there
+    layer_checks = [
+        layers.Conv1D(6, 3, activation="relu", name="conv1d_valid_relu"),
+        layers.Conv1D(6, 4, strides=3, padding="same", name="conv1d_same_strided"),
+        layers.Conv1D(
+            6, 3, dilation_rate=2, padding="causal", activation="tanh", name="conv1d_causal_dilated"
+        ),
+        layers.MaxPooling1D(3, 2, padding="same"),
+        layers.AveragePooling1D(3, 2, padding="same"),
+        layers.GlobalMaxPooling1D(),
+        layers.Flatten(),
+        layers.Dropout(0.2),
+    ]
+    return [
+        *(gradcheck.check_layer(layer, features, seed=seed) for layer in layer_checks),
+        _titled(gradcheck.check_model(cnn, x, y, seed=seed), "imdb_cnn (small sizes, dropout 0)"),
     ]
 
 

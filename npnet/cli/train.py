@@ -2,6 +2,7 @@
 
 npnet train                          # the notebook: lr 1e-5, decay 1e-5, 60 epochs, test set validates
 npnet train --preset tuned           # the best settings found on a validation split (docs/tuning.md)
+npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
 """
@@ -42,6 +43,9 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
     (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
+    (("--filters",), "filters", positive_int, "Conv1D filters (cnn preset)"),
+    (("--kernel-size",), "kernel_size", positive_int, "Conv1D kernel size (cnn preset)"),
+    (("--dropout",), "dropout", fraction, "Dropout rate of both Dropout layers (cnn preset)"),
     (("--lr", "--learning-rate"), "learning_rate", non_negative_float, "Adam learning rate"),
     (("--decay",), "decay", non_negative_float, "Keras 2 decay: lr / (1 + decay * iterations)"),
     (("--beta-1",), "beta_1", fraction, "Adam beta_1"),
@@ -68,8 +72,12 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
 
 def _default_text(field: str) -> str:
     base = getattr(TrainConfig(), field)
-    tuned = runs.PRESETS["tuned"].get(field, base)
-    return f"notebook: {base}" + ("" if tuned == base else f", tuned: {tuned}")
+    others = [
+        f"{preset}: {values[field]}"
+        for preset, values in runs.PRESETS.items()
+        if field in values and values[field] != base
+    ]
+    return ", ".join([f"notebook: {base}", *others])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(runs.PRESETS),
         default="notebook",
-        help="starting settings: the notebook's, or the tuned ones (default: notebook)",
+        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn example "
+        "(default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")

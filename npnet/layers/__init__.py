@@ -2,9 +2,25 @@
 
 from npnet.layers.activations import ReLU, Sigmoid, Tanh
 from npnet.layers.base import Layer
-from npnet.layers.core import Dropout
+from npnet.layers.convolutional import Conv1D
+from npnet.layers.core import Activation, Dropout, Flatten
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
-from npnet.layers.pooling import GlobalAveragePooling1D
+from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 
-__all__ = ["Dense", "Dropout", "Embedding", "GlobalAveragePooling1D", "Layer", "ReLU", "Sigmoid", "Tanh"]
+__all__ = [
+    "Activation",
+    "AveragePooling1D",
+    "Conv1D",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "Layer",
+    "MaxPooling1D",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+]

@@ -75,3 +75,14 @@ def get(identifier: str | dict[str, Any] | Layer | Callable[[np.ndarray], np.nda
         "of npnet.activations (e.g. npnet.activations.relu), or an activation layer such as layers.ReLU(); "
         "another function has no backward pass here: write it as a Layer"
     )
+
+
+def activation_backward(activation: Layer | None, grad_out: np.ndarray) -> np.ndarray:
+    """dLoss/d(pre-activation) from dLoss/d(output) through an optional activation layer (None: identity),
+    for the layers that hold one (Dense, Conv1D, Activation)."""
+    if activation is None:
+        return grad_out
+    grad = activation.backward(grad_out)
+    if grad is None:
+        raise TypeError(f"{activation!r}.backward returned no input gradient; an activation must")
+    return grad

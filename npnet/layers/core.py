@@ -1,12 +1,16 @@
-"""Core layers without a family of their own: Dropout (and, as they arrive, Activation and Flatten)."""
+"""Core layers without a family of their own: Dropout, Flatten and Activation."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from npnet.layers.base import Layer
+from npnet.layers import activations
+from npnet.layers.base import Layer, Shape, serialize
+from npnet.layers.windows import drop_mask
 
 
 class Dropout(Layer):
@@ -48,3 +52,58 @@ class Dropout(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out if self._scale is None else grad_out * self._scale
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), row-major as Keras's channels_last Flatten; backward
+    reshapes the gradient back. Masks: not supported, as in Keras 3 (dropped with Keras's warning)."""
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        drop_mask(self.name, "Flatten", mask)
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.reshape(self._shape)
+
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        return (input_shape[0], None if any(d is None for d in rest) else math.prod(rest))  # type: ignore[arg-type]
+
+
+class Activation(Layer):
+    """Applies an activation as its own layer: `Activation("relu")`, `Activation("sigmoid")`,
+    `Activation("tanh")`, `Activation("linear")` (identity), or `Activation(layer)` for an activation
+    layer object, or a function of `npnet.activations` (`Activation(npnet.activations.relu)`). Any other
+    Python function, which Keras would differentiate automatically, is refused with an error saying so:
+    npnet needs its backward too.
+
+    Masks pass through unchanged, as in Keras.
+    """
+
+    def __init__(
+        self,
+        activation: str | Layer | Callable[[np.ndarray], np.ndarray],
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.activation = activations.get(activation)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "activation": "linear" if self.activation is None else serialize(self.activation),
+        }
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        return x if self.activation is None else self.activation.forward(x, training=training)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return activations.activation_backward(self.activation, grad_out)
+
+    def sublayers(self) -> list[Layer]:
+        return [] if self.activation is None else [self.activation]

@@ -71,9 +71,7 @@ class Dense(Layer):
         return z if self.activation is None else self.activation.forward(z, training=training)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        grad_z = grad_out if self.activation is None else self.activation.backward(grad_out)
-        if grad_z is None:
-            raise TypeError(f"{self.activation!r}.backward returned no input gradient; an activation must")
+        grad_z = activations.activation_backward(self.activation, grad_out)
         # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_z.reshape(-1, self.units)

@@ -1,10 +1,24 @@
-"""GlobalAveragePooling1D: (batch, T, D) -> (batch, D), the mean over the time axis (mask-aware)."""
+"""Pooling over the time axis: GlobalAveragePooling1D (mask-aware mean), GlobalMaxPooling1D, and the
+windowed MaxPooling1D and AveragePooling1D. Input (batch, T, D), channels last.
+
+Where a max sends its gradient on ties, as Keras 3.15.1 does on both its JAX and torch backends (measured by
+differentiating Keras's layers; tests/parity/test_parity_conv.py rechecks it):
+
+* MaxPooling1D: each window's gradient goes to the *first* maximal element of the window (JAX's
+  `select_and_scatter_add` with `>=`, torch's `max_pool1d` indices). An element that wins several
+  overlapping windows collects each one's gradient.
+* GlobalMaxPooling1D: the gradient is *split equally* among all the maximal elements (`jnp.max` and
+  `torch.amax` both differentiate that way).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from npnet.layers.base import Layer, Shape
+from npnet.layers.windows import drop_mask, output_length, pad_time, padding_amounts, positive_int, windows
 
 
 def mask_counts(mask: np.ndarray) -> np.ndarray:
@@ -59,3 +73,150 @@ class GlobalAveragePooling1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], input_shape[2])
+
+
+def _check_steps(layer: Layer, x: np.ndarray) -> None:
+    if x.ndim != 3:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r} expects a 3-D input (batch, steps, features), "
+            f"got shape {x.shape}"
+        )
+
+
+class GlobalMaxPooling1D(Layer):
+    """y[b, d] = max_t x[b, t, d]: (batch, T, D) -> (batch, D), or (batch, 1, D) with keepdims.
+
+    backward: dx[b, t, d] = g[b, d] * [x[b, t, d] is a maximum] / (number of maxima): one maximum takes
+    the whole gradient; ties share it equally, as in Keras (module docstring). Masks: not supported, as in
+    Keras 3 (a mask reaching the layer is dropped with Keras's warning; padding positions take part).
+    """
+
+    def __init__(self, keepdims: bool = False, name: str | None = None, dtype: str | None = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.keepdims = keepdims
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        _check_steps(self, x)
+        drop_mask(self.name, "GlobalMaxPooling1D", mask)
+        top = x.max(axis=1, keepdims=True)
+        winners = x == top
+        self._share = winners / winners.sum(axis=1, keepdims=True).astype(x.dtype)  # (B, T, D)
+        self._argmax = x.argmax(axis=1)
+        return top if self.keepdims else top[:, 0]
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        g = grad_out if self.keepdims else grad_out[:, None, :]
+        return self._share * g
+
+    def kink_pattern(self) -> np.ndarray:
+        return self._argmax.ravel()  # a step that changes the winner (a tie is one) crosses a kink
+
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], 1, input_shape[2]) if self.keepdims else (input_shape[0], input_shape[2])
+
+
+class _WindowPooling1D(Layer):
+    """Shared arguments and shape rules of MaxPooling1D and AveragePooling1D (Keras's `BasePooling`):
+    windows of `pool_size` steps every `strides` steps (default: `pool_size`, no overlap), padding "valid"
+    or "same" (npnet.layers.windows). Masks: not supported, as in Keras 3 (dropped with its warning)."""
+
+    def __init__(
+        self,
+        pool_size: int = 2,
+        strides: int | None = None,
+        padding: str = "valid",
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        kind = type(self).__name__
+        self.pool_size = positive_int(pool_size, f"{kind} pool_size")
+        self.strides = self.pool_size if strides is None else positive_int(strides, f"{kind} strides")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{kind} padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
+
+    def _windows(self, x: np.ndarray, fill: float) -> np.ndarray:
+        """The (B, T_out, pool_size, D) window view of x padded with `fill`; remembers the geometry."""
+        _check_steps(self, x)
+        before, after, count = padding_amounts(x.shape[1], self.pool_size, self.strides, self.padding)
+        if count < 1:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: {x.shape[1]} steps are fewer than one window of "
+                f"{self.pool_size}; use padding='same' or a smaller pool_size"
+            )
+        self._geometry = (x.shape, before, before + x.shape[1] + after, count)
+        return windows(pad_time(x, before, after, fill), self.pool_size, self.strides, 1, count)
+
+    def _scatter(self, per_tap: np.ndarray) -> np.ndarray:
+        """dL/dx from each window's gradient by tap, per_tap (B, T_out, pool_size, D): tap j of window t
+        sits at padded step t*strides + j. Windows may overlap, so the adds accumulate."""
+        shape, before, padded_length, count = self._geometry
+        dxp = np.zeros((shape[0], padded_length, shape[2]), dtype=per_tap.dtype)
+        for j in range(self.pool_size):  # pool_size taps, each vectorized over samples and steps
+            dxp[:, j : j + (count - 1) * self.strides + 1 : self.strides] += per_tap[:, :, j]
+        return dxp[:, before : before + shape[1]]
+
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        steps = output_length(input_shape[1], self.pool_size, self.strides, self.padding)
+        return (input_shape[0], steps, input_shape[2])
+
+
+class MaxPooling1D(_WindowPooling1D):
+    """y[b, t, d] = max_j xp[b, t*strides + j, d], padding with -inf ("same" never fills a whole window).
+
+    backward: each window's gradient goes to its first maximal element (as Keras on JAX and torch; module
+    docstring); an element that wins several overlapping windows sums their gradients.
+    """
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        drop_mask(self.name, "MaxPooling1D", mask)
+        view = self._windows(x, -np.inf)
+        self._argmax = view.argmax(axis=2)  # (B, T_out, D): np.argmax picks the first of equal maxima
+        return np.take_along_axis(view, self._argmax[:, :, None], axis=2)[:, :, 0]
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        taps = np.arange(self.pool_size)[None, None, :, None]
+        return self._scatter(np.where(taps == self._argmax[:, :, None], grad_out[:, :, None], 0))
+
+    def kink_pattern(self) -> np.ndarray:
+        return self._argmax.ravel()  # which tap won each window; a tie is a kink
+
+
+class AveragePooling1D(_WindowPooling1D):
+    """y[b, t, d] = mean of the window's real (unpadded) steps: with padding "same" an edge window divides
+    by the steps it covers, as Keras on JAX (and TensorFlow) do. (Keras on torch divides by pool_size
+    there, counting the padding: the backends disagree, and npnet follows JAX.)
+
+    backward: every real step of a window gets the window's gradient / its count.
+    """
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        drop_mask(self.name, "AveragePooling1D", mask)
+        _check_steps(self, x)
+        ones = self._windows(np.ones((1, x.shape[1], 1), dtype=x.dtype), 0.0)  # 1 on real steps
+        view = self._windows(x, 0.0)  # second, so the geometry kept for backward is x's
+        self._real = ones[0, :, :, 0]  # (T_out, pool_size): which taps of each window are real steps
+        self._counts = self._real.sum(axis=1)[None, :, None]  # (1, T_out, 1)
+        return view.sum(axis=2) / self._counts
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        share = grad_out / self._counts  # (B, T_out, D)
+        return self._scatter(share[:, :, None, :] * self._real[None, :, :, None])
