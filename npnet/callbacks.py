@@ -171,3 +171,10 @@ class ProgbarLogger(Callback):
         out = self._out()
         out.write(text)
         out.flush()
+
+
+# Re-exported here, where Keras users look for callbacks; defined in its own module (one concept per module).
+# Imported last: npnet.monitor builds on Callback above.
+from npnet.monitor import BackpropMonitor  # noqa: E402
+
+__all__ = ["BackpropMonitor", "Callback", "CallbackList", "History", "ProgbarLogger"]
