@@ -63,13 +63,19 @@ def _late_median(steps: np.ndarray, values: np.ndarray) -> float:
     return float(np.median(late)) if late.size else math.nan
 
 
+def update_ratios(rows: Sequence[Record]) -> dict[str, float]:
+    """`layer/parameter` -> its typical update/weight ratio: the median over the second half of the recorded
+    steps (parameters whose weights stayed zero are left out)."""
+    ratios = {name: _late_median(*sv) for name, sv in _of(series(rows), "update_ratio").items()}
+    return {name: r for name, r in ratios.items() if math.isfinite(r) and r > 0}
+
+
 def findings(rows: Sequence[Record]) -> list[str]:
     """One plain sentence per finding: the update size against the 1e-3 rule of thumb, the gradients'
     spread, embedding rows without gradient, dead ReLUs and saturated or undecided sigmoids."""
     data = series(rows)
     sentences: list[str] = []
-    ratios = {name: _late_median(*sv) for name, sv in _of(data, "update_ratio").items()}
-    ratios = {name: r for name, r in ratios.items() if math.isfinite(r) and r > 0}
+    ratios = update_ratios(rows)
     if ratios:
         overall = float(np.median(list(ratios.values())))
         where = "(median over the parameters, second half of the recorded steps)"
