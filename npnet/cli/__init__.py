@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # Modules under npnet.cli, each registering one or more subcommands.
-_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "bench", "train", "evaluate", "predict", "inspect")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "data",
+    "gradcheck",
+    "bench",
+    "train",
+    "evaluate",
+    "predict",
+    "inspect",
+    "sweep",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
