@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,13 @@ def test_tensorboard_events_load_with_tensorboards_reader(data_dir: Path, tmp_pa
         losses = [float(row["loss"]) for row in csv.DictReader(f)]
     assert [e.value for e in events.Scalars("loss")] == pytest.approx(losses, rel=1e-6)  # stored as float32
     assert [e.step for e in events.Histograms("weights/dense/kernel")] == [1, 2]
+
+
+def test_tensorboard_without_the_extra_is_refused_before_any_run_folder(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # `import tensorboardX` now raises ImportError
+    code, _, err = _train(data_dir, tmp_path, "--tensorboard", tmp_path / "tb")
+    assert code == 1
+    assert err.startswith("npnet train: error:") and "pip install 'npnet[tensorboard]'" in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "tb").exists()
