@@ -111,7 +111,7 @@ class BackpropMonitor(Callback):
     # ---- hooks
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        done = self._model().optimizer.iterations
+        done = self._steps_done()
         if self.path is not None:
             kept = [r for r in read_csv(self.path) if r.step <= done] if self.path.exists() else []
             self.rows = kept
@@ -123,15 +123,14 @@ class BackpropMonitor(Callback):
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         model = self._model()
-        step = model.optimizer.iterations + 1
-        if (step - 1) % self.every == 0:
+        if self._steps_done() % self.every == 0:  # the step about to run is 1 + a multiple of `every`
             self._before = [[p.copy() for p in layer.params.values()] for layer in model.layers]
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self._before is None:
             return
         model = self._model()
-        step = model.optimizer.iterations
+        step = self._steps_done()
         ids = self.probe if self.probe is not None else np.zeros((1, 1), dtype=np.int64)
         for layer, before in zip(model.layers, self._before, strict=True):
             for (key, after), old in zip(layer.params.items(), before, strict=True):
@@ -164,6 +163,12 @@ class BackpropMonitor(Callback):
         if self.model is None or self.model.optimizer is None:
             raise RuntimeError("BackpropMonitor runs as a callback of a compiled model's fit")
         return self.model
+
+    def _steps_done(self) -> int:
+        """Optimizer steps taken so far (the whole run's, also after a resume)."""
+        optimizer = self._model().optimizer
+        assert optimizer is not None
+        return optimizer.iterations
 
 
 # ---- the CSV

@@ -320,7 +320,7 @@ def run_dask(
                 ) from None
         futures = client.map(run_cell, list(specs), pure=False)
         names = {future.key: Path(spec["run_dir"]).name for future, spec in zip(futures, specs, strict=True)}
-        by_key: dict[str, dict[str, Any] | str] = {}
+        by_key: dict[Any, dict[str, Any] | str] = {}
         for future in as_completed(futures):
             try:
                 result: dict[str, Any] | str = future.result()

@@ -61,8 +61,8 @@ class TensorBoardLogger(Callback):
         for key, value in (logs or {}).items():
             self._writer.add_scalar(key, value, epoch + 1)
         for layer in self.model.layers:
-            for key, value in layer.params.items():
-                self._writer.add_histogram(f"weights/{layer.name}/{key}", value, epoch + 1)
+            for key, weights in layer.params.items():
+                self._writer.add_histogram(f"weights/{layer.name}/{key}", weights, epoch + 1)
                 self._writer.add_histogram(f"gradients/{layer.name}/{key}", layer.grads[key], epoch + 1)
         self._writer.flush()
 
