@@ -70,15 +70,23 @@ def update_ratios(rows: Sequence[Record]) -> dict[str, float]:
     return {name: r for name, r in ratios.items() if math.isfinite(r) and r > 0}
 
 
+def started_at_zero(rows: Sequence[Record]) -> set[str]:
+    """`layer/parameter` names whose weights were all zero at the first recorded step (zero-initialised)."""
+    return {name for name, (_, values) in _of(series(rows), "weight_norm").items() if values[0] == 0}
+
+
 def findings(rows: Sequence[Record]) -> list[str]:
     """One plain sentence per finding: the update size against the 1e-3 rule of thumb, the gradients'
     spread, embedding rows without gradient, dead ReLUs and saturated or undecided sigmoids."""
     data = series(rows)
     sentences: list[str] = []
     ratios = update_ratios(rows)
-    if ratios:
-        overall = float(np.median(list(ratios.values())))
-        where = "(median over the parameters, second half of the recorded steps)"
+    # A parameter that starts at zero (a bias) has no scale of its own to compare its steps with: its ratio
+    # is huge while it is small. The headline reads the others (kernels, tables), as the rule of thumb does.
+    scaled = {name: r for name, r in ratios.items() if name not in started_at_zero(rows)} or ratios
+    if scaled:
+        overall = float(np.median(list(scaled.values())))
+        where = f"(median over {', '.join(sorted(scaled))}, second half of the recorded steps)"
         if overall < RULE_OF_THUMB / 3:
             sentences.append(
                 f"Updates are ~{_sci(overall)} of the weights {where}: the learning rate is "
@@ -94,12 +102,15 @@ def findings(rows: Sequence[Record]) -> list[str]:
                 f"Updates are ~{_sci(overall)} of the weights {where}, near the ~1e-3 rule of thumb: the "
                 "learning rate suits this model."
             )
-        slow, fast = min(ratios, key=ratios.__getitem__), max(ratios, key=ratios.__getitem__)
-        if ratios[fast] > 10 * ratios[slow]:
+        slow, fast = min(scaled, key=scaled.__getitem__), max(scaled, key=scaled.__getitem__)
+        if scaled[fast] > 10 * scaled[slow]:
             sentences.append(
-                f"The parameters move at different speeds: {slow} by ~{_sci(ratios[slow])} of its norm per "
-                f"step, {fast} by ~{_sci(ratios[fast])}."
+                f"The parameters move at different speeds: {slow} by ~{_sci(scaled[slow])} of its norm per "
+                f"step, {fast} by ~{_sci(scaled[fast])}."
             )
+    for name in sorted(started_at_zero(rows)):
+        last = _of(data, "weight_norm")[name][1][-1]
+        sentences.append(f"{name} started at zero and has drifted to norm {_sci(last)}.")
     norms = _of(data, "grad_norm")
     if norms:
         first = {name: values[0] for name, (_, values) in norms.items()}
@@ -139,7 +150,7 @@ def findings(rows: Sequence[Record]) -> list[str]:
                     f"{layer}'s sigmoid is saturated on {values[-1]:.0%} of the probe reviews: little "
                     "gradient flows back through it there."
                 )
-            elif std < 0.05:
+            elif std < 0.01:
                 sentences.append(
                     f"{layer}'s outputs stay near {mean:.2f} (std {std:.3f} over the probe): the model "
                     "barely separates the reviews yet."
