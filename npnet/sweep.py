@@ -34,7 +34,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,12 +291,11 @@ def run_local(
     specs: Sequence[Mapping[str, Any]], workers: int, on_done: Callable[[dict[str, Any] | str], None]
 ) -> list[dict[str, Any] | str]:
     """Each spec in its own process, `workers` at a time; `on_done(row or failure)` as each finishes."""
-    results: list[dict[str, Any] | str] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:  # threads that each wait on one child process
-        for result in pool.map(_local_worker, specs):
-            on_done(result)
-            results.append(result)
-    return results
+        futures = [pool.submit(_local_worker, spec) for spec in specs]
+        for future in as_completed(futures):
+            on_done(future.result())
+        return [future.result() for future in futures]
 
 
 def run_dask(
@@ -304,7 +303,8 @@ def run_dask(
 ) -> list[dict[str, Any] | str]:
     """Each spec as one task on a Dask distributed cluster (`scheduler`: its address, or a Client)."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
+        from distributed import as_completed as as_finished
     except ImportError:
         raise RunError(
             "--scheduler needs the dask extra (dask.distributed is not installed): pip install 'npnet[dask]'"
@@ -321,7 +321,7 @@ def run_dask(
         futures = client.map(run_cell, list(specs), pure=False)
         names = {future.key: Path(spec["run_dir"]).name for future, spec in zip(futures, specs, strict=True)}
         by_key: dict[Any, dict[str, Any] | str] = {}
-        for future in as_completed(futures):
+        for future in as_finished(futures):
             try:
                 result: dict[str, Any] | str = future.result()
             except Exception as e:  # a task's failure (KilledWorker included) loses only its run
