@@ -175,3 +175,14 @@ def test_a_rerun_with_another_plan_and_selection_without_a_split_are_refused(
         "--sweeps-dir", tmp_path, "--name", "t",
     )  # fmt: skip
     assert code == 1 and "validation_split" in err and not (tmp_path / "t").exists()
+
+
+def test_a_run_whose_worker_dies_loses_only_that_run(data_dir: Path, tmp_path: Path) -> None:
+    plan = _plan(data_dir)
+    good, bad = plan.specs(tmp_path)[:2]
+    bad = {**bad, "settings": {**bad["settings"], "maxlen": 0}}  # its worker process exits with an error
+    seen: list[object] = []
+    results = sweep.run_local([bad, good], workers=1, on_done=seen.append)
+    assert isinstance(results[0], str) and Path(bad["run_dir"]).name in results[0]
+    assert isinstance(results[1], dict) and results[1]["run"] == Path(good["run_dir"]).name
+    assert len(seen) == 2
