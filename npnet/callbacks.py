@@ -378,3 +378,10 @@ def progress_line(
     parts = [f"{done}/{steps}" + (f" [{drawn}]" if bar else ""), _format_duration(elapsed, done)]
     parts += [f"{key}: {_format_value(value)}" for key, value in values.items()]
     return " - ".join(parts)
+
+
+# Re-exported here, where Keras users look for callbacks; defined in its own module (one concept per module).
+# Imported last: npnet.monitor builds on Callback above.
+from npnet.monitor import BackpropMonitor  # noqa: E402
+
+__all__ = ["BackpropMonitor", "Callback", "CallbackList", "History", "ProgbarLogger"]

@@ -13,7 +13,7 @@ from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
 # Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
 # command never imports from the current folder (the benchmark harness is `python -m benchmarks.run` from a
 # checkout, not a subcommand).
-_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "train", "evaluate", "predict")
+_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "train", "evaluate", "predict", "inspect", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ npnet train --preset tuned           # the best settings found on a validation s
 npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
+npnet train --inspect                # also record backprop statistics (backprop.csv, plots, report section)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from npnet import checkpoint, report, runs
+from npnet import checkpoint, report, report_backprop, runs
+from npnet.callbacks import Callback
 from npnet.cli._show import show_test_results
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
@@ -27,9 +29,11 @@ from npnet.datasets import bootstrap, imdb
 from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
 from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import FileFormatError
+from npnet.monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 
 COMMAND = "train"
+PROBE_SIZE = 256  # reviews of the validation data whose activations --inspect follows
 
 
 # One flag per TrainConfig field except `preset` and the `architecture` it sets: (flags, field, type or
@@ -134,6 +138,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="0 silent (only errors, on stderr), 1 progress bar (in place on a terminal), 2 one line per "
         "epoch (default: 1)",
     )
+    observe = parser.add_argument_group("observing backprop")
+    observe.add_argument(
+        "--inspect",
+        type=positive_int,
+        nargs="?",
+        const=DEFAULT_EVERY,
+        metavar="N",
+        help="every N steps (default N: %(const)s) record gradient, update and activation statistics into "
+        "backprop.csv, draw gradients.png, updates.png, activations.png and add a Backprop section to "
+        "report.md (npnet.callbacks.BackpropMonitor)",
+    )
+    observe.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write TensorBoard events to DIR: losses, histograms of weights and gradients per epoch, "
+        "and the --inspect statistics (needs the extra: pip install 'npnet[tensorboard]')",
+    )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flags, field, kind, text in _SETTINGS:
         help_text = f"{text} ({_default_text(field)})"
@@ -161,6 +183,10 @@ def _setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _start(args: argparse.Namespace) -> int:
     """A new run, or the one --resume names, with its data (fetched or built first when missing)."""
     overrides = _setting_overrides(args)
+    if args.tensorboard is not None:
+        from npnet.tensorboard import require_tensorboardx
+
+        require_tensorboardx()  # before any run folder exists
     if args.resume is None or args.data_dir is not None:
         bootstrap.ensure_imdb(args.data_dir, source=args.source, mirror=args.url, progress=args.verbose > 0)
     if args.resume is not None:
@@ -205,14 +231,17 @@ def _train(
         else:
             print(f"Resuming {run.path} after epoch {state.epochs_done}/{config.epochs}")
     print(f"Training: run folder {run.path}")
+    monitor, observers = _observers(args, run, x_val)
     try:
-        history = runs.fit_run(run, model, data, resume=state, verbose=args.verbose)
+        history = runs.fit_run(run, model, data, resume=state, callbacks=observers, verbose=args.verbose)
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
         if not path.exists():
+            _close_observers(monitor, observers)
             raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
         history = checkpoint.load(path).history
         _write_curves(run, history)
+        _close_observers(monitor, observers)
         print(
             f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
             f"Continue with: npnet train --resume {run.path}",
@@ -234,8 +263,36 @@ def _train(
         history=history,
         val_name=config.val_name,
     )
+    if monitor is not None and monitor.rows:
+        report_backprop.write_backprop_report(run.path, monitor.rows, report.REPORT_MD)
     print(f"\nRun folder: {run.path}  (report: {run.path / report.REPORT_MD})")
     return 0
+
+
+def _observers(
+    args: argparse.Namespace, run: runs.Run, x_val: np.ndarray
+) -> tuple[BackpropMonitor | None, list[Callback]]:
+    """The --inspect monitor (following the first PROBE_SIZE validation reviews) and the --tensorboard
+    logger, as fit callbacks."""
+    monitor = None
+    observers: list[Callback] = []
+    if args.inspect is not None:
+        path = run.path / report_backprop.BACKPROP_CSV
+        monitor = BackpropMonitor(every=args.inspect, probe=x_val[:PROBE_SIZE], path=path)
+        observers.append(monitor)
+    if args.tensorboard is not None:
+        from npnet.tensorboard import TensorBoardLogger  # the optional extra: imported only when asked
+
+        observers.append(TensorBoardLogger(args.tensorboard, monitor))
+    return monitor, observers
+
+
+def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback]) -> None:
+    """After an interrupted fit: keep the statistics recorded so far, drawn, and close the event file."""
+    for observer in observers:
+        observer.on_train_end()  # the monitor appends its last rows, the logger closes its event file
+    if monitor is not None and monitor.rows and monitor.path is not None:
+        report_backprop.write_backprop_report(monitor.path.parent, monitor.rows, report.REPORT_MD)
 
 
 def _resume(

@@ -25,6 +25,17 @@ class ReLU(Layer):
     def kink_pattern(self) -> np.ndarray:
         return self._positive.ravel()  # crossing the kink at 0 flips one of these
 
+    def activation_stats(self, output: np.ndarray) -> dict[str, float]:
+        """zero_fraction: outputs that are exactly 0 (no gradient flows back through them);
+        dead_fraction: units (last axis) that are 0 for every sample of `output` -- dead ReLUs."""
+        units = output.reshape(-1, output.shape[-1])
+        zero = units == 0
+        return {
+            **_moments(output),
+            "zero_fraction": float(zero.mean()),
+            "dead_fraction": float(zero.all(axis=0).mean()),
+        }
+
 
 class Sigmoid(Layer):
     """y = sigmoid(x); dy/dx = y (1 - y), so the output is what backward needs."""
@@ -35,6 +46,21 @@ class Sigmoid(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out * (self._y * (1 - self._y))
+
+    def activation_stats(self, output: np.ndarray) -> dict[str, float]:
+        """saturated_fraction: outputs within SATURATION of 0 or 1, where y (1 - y) < 0.01 and the
+        gradient through the sigmoid all but vanishes."""
+        saturated = (output < SATURATION) | (output > 1 - SATURATION)
+        return {**_moments(output), "saturated_fraction": float(saturated.mean())}
+
+
+# A sigmoid output this close to 0 or 1 counts as saturated (its derivative y (1 - y) is below ~0.01).
+SATURATION = 0.01
+
+
+def _moments(output: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation of an activation's output, accumulated in float64."""
+    return {"mean": float(output.mean(dtype=np.float64)), "std": float(output.std(dtype=np.float64))}
 
 
 class Tanh(Layer):

@@ -8,8 +8,9 @@ double-count) and returns dLoss/dinput. Layers know nothing of models, optimizer
 What tools (the gradient checker, the backprop monitor, save/load, parity) need to know about a layer they
 learn from the protocol alone, never from its class: `sublayers()` (the layers it holds: Dense its
 activation, Bidirectional its two directions), `astype(dtype)` (recast, as if built in that dtype),
-`kink_pattern()` (where the last forward sits relative to the layer's non-differentiable points) and
-`table_ids(key, x)` (which rows of a lookup-table parameter the input ids select).
+`kink_pattern()` (where the last forward sits relative to the layer's non-differentiable points),
+`table_ids(key, x)` (which rows of a lookup-table parameter the input ids select) and
+`activation_stats(output)` (what an activation's output says about its health: dead or saturated units).
 """
 
 from __future__ import annotations
@@ -142,6 +143,13 @@ class Layer:
         `super().get_config()`; a layer holding another layer stores it as `serialize(inner)`."""
         dtype = self._requested_dtype
         return {"name": self.name, "dtype": None if dtype is None else np.dtype(dtype).name}
+
+    def activation_stats(self, output: np.ndarray) -> dict[str, float]:
+        """Statistics of this layer's `output` (shape (batch, ..., units)) that tell a healthy activation
+        from a dead or saturated one: {"mean", "std", and e.g. "zero_fraction"} for an activation layer,
+        or for a layer whose output is an activation's (Dense ending in relu). The backprop monitor reads
+        them on a probe batch. Empty for every other layer (the default)."""
+        return {}
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())

@@ -95,3 +95,7 @@ class Dense(Layer):
 
     def sublayers(self) -> list[Layer]:
         return [] if self.activation is None else [self.activation]
+
+    def activation_stats(self, output: np.ndarray) -> dict[str, float]:
+        # The output is the activation's output, so its statistics are the activation's.
+        return {} if self.activation is None else self.activation.activation_stats(output)

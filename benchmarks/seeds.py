@@ -1,0 +1,104 @@
+"""Accuracy as a distribution over seeds, npnet beside Keras 3 on JAX:
+`python -m benchmarks.seeds --preset notebook --seeds 0-4 --data-dir DIR`.
+
+For each seed, trains the preset's model on the preset's data and settings (npnet: `npnet.runs`, exactly as
+`npnet train`; Keras: the same layers, Keras's default initializers, `keras.utils.set_random_seed(seed)`,
+Adam with Keras 2's decay as `InverseTimeDecay(lr, 1, decay)`, the same batches per epoch shuffled by Keras)
+and prints the final test accuracy per seed, then per system the median and the range. A benchmark script,
+not a test: Keras (the `bench` extra) is never a runtime dependency of npnet. The same seed number does not
+give the two systems the same initial weights (their generators differ); the comparison is between
+distributions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # read once, at Keras's first import (below, only if asked)
+
+from npnet import runs
+from npnet.sweep import parse_seeds
+
+
+def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData) -> float:
+    (x, y), _ = runs.fit_arrays(config, data)  # validation would not change the training: left out
+    model = runs.build_model(config)
+    model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=0)
+    return model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)[1]
+
+
+def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData) -> float:
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    (x, y), _ = runs.fit_arrays(config, data)
+    model = keras.Sequential(
+        [
+            keras.Input((config.maxlen,), dtype="int32"),
+            keras.layers.Embedding(config.num_words, config.embedding_dim, mask_zero=config.mask_zero),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(config.hidden_units, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    rate = (
+        keras.optimizers.schedules.InverseTimeDecay(
+            config.learning_rate, decay_steps=1, decay_rate=config.decay
+        )
+        if config.decay
+        else config.learning_rate
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
+        ),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(x, y.astype("float32"), epochs=config.epochs, batch_size=config.batch_size, verbose=0)
+    return float(model.evaluate(data.x_test, data.test_labels.astype("float32"), verbose=0)[1])
+
+
+SYSTEMS = {"npnet": npnet_accuracy, "keras-jax": keras_accuracy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.seeds", description=__doc__)
+    parser.add_argument("--preset", choices=tuple(runs.PRESETS), default="notebook")
+    parser.add_argument("--seeds", default="0-4", help="a range 0-4 or a list 0,3,7 (default: 0-4)")
+    parser.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=list(SYSTEMS))
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quicker check)")
+    parser.add_argument("--data-dir", help="folder with imdb.npz (default: $NPNET_DATA_DIR, else data/)")
+    args = parser.parse_args(argv)
+
+    seeds = parse_seeds(args.seeds)
+    base = runs.preset_config(args.preset, epochs=args.epochs)
+    data = runs.load_imdb(base, args.data_dir).without_reviews()
+    print(
+        f"preset {args.preset}: {base.epochs} epochs, lr {base.learning_rate}, decay {base.decay}, "
+        f"seeds {seeds}"
+    )
+    results: dict[str, list[float]] = {name: [] for name in args.systems}
+    for seed in seeds:
+        config = runs.preset_config(args.preset, epochs=args.epochs, seed=seed)
+        for name in args.systems:
+            start = time.perf_counter()
+            accuracy = SYSTEMS[name](config, data)
+            results[name].append(accuracy)
+            print(
+                f"  seed {seed} {name:<9} test accuracy {accuracy:.4f}  ({time.perf_counter() - start:.1f} s)"
+            )
+    print()
+    for name, values in results.items():
+        print(
+            f"{name:<9} median {statistics.median(values):.4f}, range {min(values):.4f}-{max(values):.4f} "
+            f"over {len(values)} seeds: {', '.join(f'{v:.4f}' for v in values)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""`npnet inspect RUN`: redraw and summarise the backprop statistics of a run trained with `--inspect`.
+
+npnet inspect runs/<name>     # gradients.png, updates.png, activations.png; the findings; report.md's section
+
+Works on finished and interrupted runs (an interrupted run has no report.md: only the plots are redrawn).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from npnet import report, report_backprop
+from npnet.errors import RunError
+from npnet.monitor import OUTPUT, read_csv
+
+COMMAND = "inspect"
+# The statistics the summary table shows at the last recorded step, by the kind of row.
+_PARAMETER_COLUMNS = ("grad_norm", "grad_max", "weight_norm", "update_ratio")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        COMMAND,
+        help="redraw and summarise the backprop statistics of a run trained with --inspect",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN", help="a run folder made by `npnet train --inspect`"
+    )
+    parser.set_defaults(run=run_inspect)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    return _inspect(args.run_dir)  # a RunError ends as `npnet inspect: error: ...` (npnet.cli.errors)
+
+
+def _inspect(run_dir: Path) -> int:
+    if not run_dir.is_dir():
+        raise RunError(f"no run folder at {run_dir}: pass runs/<name> of a run made by `npnet train`")
+    path = run_dir / report_backprop.BACKPROP_CSV
+    if not path.exists():
+        raise RunError(
+            f"{run_dir} has no backprop statistics ({path.name} is missing): it was trained without "
+            f"--inspect; train a run with `npnet train --inspect`"
+        )
+    try:
+        rows = read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"cannot read {path} ({e})") from None
+    if not rows:
+        raise RunError(f"{path} holds no statistics yet: the run stopped before its first recorded step")
+    written = report_backprop.write_backprop_report(run_dir, rows, report.REPORT_MD)
+    last = max(r.step for r in rows)
+    print(f"Backprop statistics of {run_dir}: {len({r.step for r in rows})} recorded steps, the last {last}")
+    table: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r.step == last:
+            name = f"{r.layer}/{r.parameter}" if r.parameter != OUTPUT else f"{r.layer} output"
+            table.setdefault(name, {})[r.statistic] = r.value
+    print(f"\nAt step {last}:")
+    for name, stats in table.items():
+        shown = [k for k in _PARAMETER_COLUMNS if k in stats] or sorted(stats)
+        print(f"  {name:<28} " + "  ".join(f"{k} {stats[k]:.3g}" for k in shown))
+    print("\nFindings:")
+    for sentence in report_backprop.findings(rows):
+        print(f"- {sentence}")
+    print("\nWrote: " + ", ".join(str(p) for p in written))
+    return 0
