@@ -379,13 +379,13 @@ def test_backoff_is_capped(server, tmp_path, monkeypatch):
 
 
 def test_ctrl_c_during_a_download_leaves_no_temp_file(server, tmp_path, monkeypatch):
-    def interrupted(name, total):
-        def report(received):
+    class Interrupted:  # the progress display, where Ctrl-C lands mid-body
+        def __init__(self, *args, **kwargs) -> None: ...
+
+        def update(self, received: int) -> None:
             raise KeyboardInterrupt
 
-        return report
-
-    monkeypatch.setattr(fetch, "_stderr_progress", interrupted)
+    monkeypatch.setattr(fetch, "Progress", Interrupted)
     target = tmp_path / "imdb.npz"
     target.write_bytes(GOOD_OLD)
     with pytest.raises(KeyboardInterrupt):

@@ -152,7 +152,7 @@ def test_resume_finishes_what_a_killed_run_lacks(run_dir: Path, lost: str) -> No
     """Killed after the last checkpoint, before (or while) writing the outputs: resume writes them."""
     (run_dir / lost).unlink()
     before = {name: (run_dir / name).read_bytes() for name in (runs.CHECKPOINT_NPZ,)}
-    code, out, err = run_cli("train", "--resume", run_dir, "--verbose", "0")
+    code, out, err = run_cli("train", "--resume", run_dir, "--verbose", "2")
     assert code == 0, err
     assert "Finishing" in out and lost in out
     assert runs.missing_outputs(run_dir) == []
