@@ -6,5 +6,19 @@ from npnet.layers.core import Dropout
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
 from npnet.layers.pooling import GlobalAveragePooling1D
+from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from npnet.layers.wrappers import Bidirectional
 
-__all__ = ["Dense", "Dropout", "Embedding", "GlobalAveragePooling1D", "Layer", "ReLU", "Sigmoid"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "Bidirectional",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "GlobalAveragePooling1D",
+    "Layer",
+    "ReLU",
+    "Sigmoid",
+    "SimpleRNN",
+]
