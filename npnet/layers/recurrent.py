@@ -16,8 +16,7 @@ gradient, which is the one thing that is sequential).
 Keras facts this follows (keras/src/layers/rnn/*.py, confirmed in tests/parity/test_parity_recurrent.py):
 - Weights: kernel (in, G*u) glorot_uniform, recurrent_kernel (u, G*u) orthogonal, bias zeros; G = 1
   (SimpleRNN), 4 (LSTM: i, f, c, o; `unit_forget_bias` starts the f block at 1), 3 (GRU: z, r, h; with
-  `reset_after` the
-  bias is (2, 3u): row 0 for the input projection, row 1 for the recurrent one).
+  `reset_after` the bias is (2, 3u): row 0 for the input projection, row 1 for the recurrent one).
 - `go_backwards` reads the sequence from the end and, with `return_sequences`, returns the outputs in that
   (reversed) order; the mask passes on unreversed (`compute_mask` returns the input mask with
   `return_sequences`, None without, plus one None per state with `return_state`).
