@@ -1,4 +1,4 @@
-"""Named models, each defined once: the notebook's, and Keras's IMDB examples as they arrive.
+"""Named models, each defined once: the notebook's, and Keras's IMDB examples (LSTM, bidirectional LSTM).
 
 Every builder returns an uncompiled `Sequential` from keyword settings; `build(architecture, **settings)`
 picks one by name and passes it only the settings it takes, so a run's config (`npnet.runs.TrainConfig`)
@@ -42,7 +42,59 @@ def notebook(
     )
 
 
-ARCHITECTURES: dict[str, Callable[..., Sequential]] = {"notebook": notebook}
+def imdb_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    units: int = 128,
+    dropout: float = 0.2,
+    recurrent_dropout: float = 0.2,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_lstm.py: Embedding(20000, 128) -> LSTM(128, dropout=0.2, recurrent_dropout=0.2)
+    -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
+            layers.LSTM(units, dropout=dropout, recurrent_dropout=recurrent_dropout),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def imdb_bidirectional_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    units: int = 64,
+    dropout_rate: float = 0.5,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_bidirectional_lstm.py: Embedding(20000, 128) -> Bidirectional(LSTM(64)) ->
+    Dropout(0.5) -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
+            layers.Bidirectional(layers.LSTM(units)),
+            layers.Dropout(dropout_rate),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
+    "notebook": notebook,
+    "imdb_lstm": imdb_lstm,
+    "imdb_bidirectional_lstm": imdb_bidirectional_lstm,
+}
 
 
 def build(name: str, **settings: Any) -> Sequential:

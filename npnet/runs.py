@@ -124,6 +124,30 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "notebook": {},
     "tuned": {"learning_rate": 1e-3, "decay": 0.0, "maxlen": 512, "mask_zero": True, "epochs": 22},
+    # Keras's IMDB examples as written: load_data(num_words=20000), pad_sequences(maxlen) with Keras's
+    # default 'pre' padding, Adam() (lr 1e-3, no decay), the test set as validation data.
+    "lstm": {
+        "architecture": "imdb_lstm",
+        "num_words": 20_000,
+        "maxlen": 80,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 15,
+    },
+    "bilstm": {
+        "architecture": "imdb_bidirectional_lstm",
+        "num_words": 20_000,
+        "maxlen": 100,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 4,
+    },
 }
 
 
