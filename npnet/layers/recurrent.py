@@ -273,13 +273,18 @@ class Recurrent(Layer):
             if keep is not None:
                 if outputs is not None and self.zero_output_for_mask:
                     outputs[t] = np.where(keep[t], new[0], 0)
-                new = tuple(np.where(keep[t], a, b) for a, b in zip(new, states, strict=True))
+                new = self._carry(keep[t], new, states)
             if outputs is not None and not (keep is not None and self.zero_output_for_mask):
                 outputs[t] = new[0]
             states = new
         self._cache = (xs, keep, drop, drop_r, h_before, caches)
         y = np.swapaxes(outputs, 0, 1) if outputs is not None else states[0]
         return [y, *states] if self.return_state else y
+
+    @staticmethod
+    def _carry(keep: np.ndarray, new: States, old: States) -> States:
+        """A masked step: rows where `keep` (B, 1) is False keep their old states (an exact copy)."""
+        return tuple(np.where(keep, a, b) for a, b in zip(new, old, strict=True))
 
     def backward(self, grad_out: np.ndarray | Sequence[np.ndarray | None]) -> np.ndarray:
         xs, keep, drop, drop_r, h_before, caches = self._cache
