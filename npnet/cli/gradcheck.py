@@ -3,8 +3,10 @@
 Checks, each in float64 copies (the model itself is built in --dtype and left untouched):
 each layer of the seed model on the input it really receives (the embedding with ~10,000 rows, padding,
 repeated ids), ReLU and Sigmoid on the model's own pre-activations, the loss on both paths (probabilities with
-Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Prints one table per check;
-exits 1 if any check fails.
+Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Then the recurrent layers on
+short padded sequences (pre- and post-padding under Embedding's mask): SimpleRNN, LSTM and GRU with
+return_sequences off and on and go_backwards, Bidirectional(LSTM) in each merge mode, and the whole lstm and
+bilstm models (small sizes, dropouts 0). Prints one table per check; exits 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 import numpy as np
 
 import npnet
-from npnet import gradcheck, layers, losses, runs
+from npnet import gradcheck, layers, losses, models, runs
 
 # Keras's imdb.load_data conventions: 0 padding, 1 start of review, 2 out-of-vocabulary, words from 3 + rank.
 _PAD, _START, _OOV, _INDEX_FROM = 0, 1, 2, 3
@@ -115,7 +117,46 @@ def reports(
         gradcheck.check_loss(losses.BinaryCrossentropy(from_logits=True), y_col, z2, seed=seed),
         gradcheck.check_model(model, x, y, seed=seed),
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
+        *recurrent_reports(seed, dtype),
     ]
+
+
+def recurrent_reports(seed: int, dtype: str | None = None) -> list[gradcheck.Report]:
+    """The recurrent layers and models on a short batch: 6 reviews of 7 steps, 30 words, pre- and
+    post-padded, the mask as Embedding(mask_zero=True) makes it."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(_INDEX_FROM, 30, size=(6, 7))
+    ids[0, :3] = _PAD  # padding='pre'
+    ids[1, 5:] = _PAD  # padding='post'
+    y = rng.integers(0, 2, size=len(ids))
+    mask = ids != _PAD
+    x = rng.normal(size=(*ids.shape, 3))
+    done = []
+    for cls in (layers.SimpleRNN, layers.LSTM, layers.GRU):
+        for options in ({}, {"return_sequences": True}, {"return_sequences": True, "go_backwards": True}):
+            report = gradcheck.check_layer(cls(4, **options), x, mask=mask, seed=seed)
+            flags = "".join(f", {key}" for key in options)
+            done.append(_titled(report, f"with a mask{flags}"))
+    for merge_mode in ("concat", "sum", "mul", "ave"):
+        layer = layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode=merge_mode)
+        done.append(
+            _titled(gradcheck.check_layer(layer, x, mask=mask, seed=seed), f"merge_mode={merge_mode}")
+        )
+    for name, model in (
+        (
+            "lstm",
+            models.imdb_lstm(
+                30, 5, 4, dropout=0, recurrent_dropout=0, mask_zero=True, seed=seed, dtype=dtype
+            ),
+        ),
+        (
+            "bilstm",
+            models.imdb_bidirectional_lstm(30, 5, 3, dropout_rate=0, mask_zero=True, seed=seed, dtype=dtype),
+        ),
+    ):
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        done.append(_titled(gradcheck.check_model(model, ids, y, seed=seed), f"({name}, small, masked)"))
+    return done
 
 
 def _titled(report: gradcheck.Report, variant: str) -> gradcheck.Report:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Keras fixes its backend at first import; the reference figures and semantics are for torch.
-os.environ["KERAS_BACKEND"] = "torch"
+# Keras fixes its backend at first import; the reference figures and semantics are for torch. A backend
+# named in the environment wins (KERAS_BACKEND=jax runs the recurrent parity tests on JAX; parity.keras_side,
+# made for torch, refuses any other backend).
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import pytest
 
