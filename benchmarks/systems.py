@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -67,6 +68,34 @@ def seed_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
     return model
 
 
+def preset_model(preset: str, data: Workload, seed: int = 0) -> npnet.Sequential:
+    """`npnet train --preset PRESET`'s model and optimizer (npnet.runs), for the data's vocabulary."""
+    from npnet import runs
+
+    model = runs.build_model(runs.preset_config(preset, num_words=data.vocab_size, seed=seed))
+    model.build((None, data.length))
+    return model
+
+
+def keras_recurrent_layers(keras, preset: str, vocab_size: int) -> list:
+    """The Keras examples' layers behind npnet's recurrent presets (examples/imdb_lstm.py,
+    imdb_bidirectional_lstm.py)."""
+    if preset == "lstm":
+        return [
+            keras.layers.Embedding(vocab_size, 128),
+            keras.layers.LSTM(128, dropout=0.2, recurrent_dropout=0.2),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    if preset == "bilstm":
+        return [
+            keras.layers.Embedding(vocab_size, 128),
+            keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    raise ValueError(f"no Keras model for preset {preset!r}")
+
+
 class NpnetTrainer:
     """npnet's epoch: `npnet.Sequential.fit` itself, as a long training run uses it.
 
@@ -76,11 +105,11 @@ class NpnetTrainer:
     exactly fit's own batches and validation. The split train/validation is the last batch's end.
     """
 
-    def __init__(self, data: Workload, seed: int) -> None:
+    def __init__(self, data: Workload, seed: int, preset: str | None = None) -> None:
         start = time.perf_counter()
         from npnet import callbacks
 
-        model = seed_model(data.vocab_size, seed)
+        model = seed_model(data.vocab_size, seed) if preset is None else preset_model(preset, data, seed)
         # The thread is a daemon: when the worker exits, it is left waiting for an epoch that never comes.
         self._go: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._times: queue.SimpleQueue[tuple[float, float] | BaseException] = queue.SimpleQueue()
@@ -140,25 +169,28 @@ def numpy_naive_trainer(data: Workload, seed: int) -> Trainer:
 class KerasTrainer:
     """Keras 3 on the backend named by KERAS_BACKEND (set by the harness before the import)."""
 
-    def __init__(self, data: Workload, seed: int) -> None:
+    def __init__(self, data: Workload, seed: int, preset: str | None = None) -> None:
         start = time.perf_counter()
         import keras
 
         keras.utils.set_random_seed(seed)
         self.data = data
-        self.model = keras.Sequential(
-            [
-                keras.Input((data.length,), dtype="int32"),
+        if preset is None:
+            body = [
                 keras.layers.Embedding(data.vocab_size, EMBEDDING_DIM),
                 keras.layers.GlobalAveragePooling1D(),
                 keras.layers.Dense(16, activation="relu"),
                 keras.layers.Dense(1, activation="sigmoid"),
             ]
-        )
-        # Keras 2's Adam(lr, decay) exactly (reference §5).
-        schedule = keras.optimizers.schedules.InverseTimeDecay(LEARNING_RATE, decay_steps=1, decay_rate=DECAY)
+            # Keras 2's Adam(lr, decay) exactly (reference §5).
+            learning_rate: Any = keras.optimizers.schedules.InverseTimeDecay(
+                LEARNING_RATE, decay_steps=1, decay_rate=DECAY
+            )
+        else:  # the Keras examples: Adam() defaults (lr 1e-3, no decay)
+            body, learning_rate = keras_recurrent_layers(keras, preset, data.vocab_size), LEARNING_RATE
+        self.model = keras.Sequential([keras.Input((data.length,), dtype="int32"), *body])
         self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=schedule, epsilon=EPSILON),
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=EPSILON),
             loss="binary_crossentropy",
             metrics=["accuracy"],
         )
@@ -246,5 +278,20 @@ SYSTEMS: dict[str, System] = {
             "keras-torch", "Keras 3 + torch", KerasTrainer, ("keras", "torch"), {"KERAS_BACKEND": "torch"}
         ),
         System("numpy-naive", "NumPy naive (E[x].mean(1), 2-D np.add.at)", numpy_naive_trainer),
+        # The recurrent presets (benchmarks.recurrent races these on data padded as each preset pads it).
+        *(
+            system
+            for preset in ("lstm", "bilstm")
+            for system in (
+                System(f"npnet-{preset}", f"npnet --preset {preset}", partial(NpnetTrainer, preset=preset)),
+                System(
+                    f"keras-jax-{preset}",
+                    f"Keras 3 + JAX, examples/imdb_{'lstm' if preset == 'lstm' else 'bidirectional_lstm'}.py",
+                    partial(KerasTrainer, preset=preset),
+                    ("keras", "jax"),
+                    {"KERAS_BACKEND": "jax"},
+                ),
+            )
+        ),
     )
 }
