@@ -34,8 +34,9 @@ if keras.backend.backend() == "jax":
 
     jax.config.update("jax_enable_x64", True)
 
-# normwise relative tolerance per dtype: float64 both sides (measured worst below 1e-14), float32 (measured
-# worst ~3e-7 for the layers; the training steps get the seed model's float32 budget).
+# Normwise relative tolerance per dtype. Measured on Keras 3.15.1 + JAX 0.10.2: float64 layers 7.5e-16 worst,
+# 20 training steps 9.6e-15 (final weights); float32 layers 4.5e-7, training 1.7e-7 (loss) and 5.3e-6
+# (final weights: the seed model's float32 budget of 1e-5 is kept).
 LAYER_TOLERANCE = {"float64": 1e-11, "float32": 1e-6}
 TRAINING_TOLERANCE = {"float64": (1e-11, 1e-11), "float32": (1e-6, 1e-5)}  # (loss, weights)
 DTYPES = ("float64", "float32")
