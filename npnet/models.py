@@ -90,10 +90,40 @@ def imdb_bidirectional_lstm(
     )
 
 
+def imdb_cnn_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    dropout_rate: float = 0.25,
+    filters: int = 64,
+    kernel_size: int = 5,
+    pool_size: int = 4,
+    units: int = 70,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_cnn_lstm.py: Embedding(20000, 128) -> Dropout(0.25) -> Conv1D(64, 5, 'valid',
+    relu, strides 1) -> MaxPooling1D(4) -> LSTM(70) -> Dense(1, sigmoid). Input (batch, T) ids, output
+    (batch, 1) probabilities. Needs the convolution branch's `layers.Conv1D` and `layers.MaxPooling1D`."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim),
+            layers.Dropout(dropout_rate),
+            layers.Conv1D(filters, kernel_size, padding="valid", activation="relu", strides=1),
+            layers.MaxPooling1D(pool_size=pool_size),
+            layers.LSTM(units),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
 ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
     "notebook": notebook,
     "imdb_lstm": imdb_lstm,
     "imdb_bidirectional_lstm": imdb_bidirectional_lstm,
+    "imdb_cnn_lstm": imdb_cnn_lstm,
 }
 
 

@@ -148,6 +148,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "epochs": 4,
     },
+    "cnn-lstm": {
+        "architecture": "imdb_cnn_lstm",
+        "num_words": 20_000,
+        "maxlen": 100,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 30,
+        "epochs": 2,
+    },
 }
 
 
