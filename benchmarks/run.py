@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.machine import machine_info
 from benchmarks.report import write_markdown, write_plot
-from benchmarks.systems import CNN_SYSTEMS, SYSTEMS
+from benchmarks.systems import ALL_SYSTEMS, CNN_SYSTEMS, SYSTEMS
 from benchmarks.worker import PREFIX
 from benchmarks.workload import real, synthetic
 from npnet.atomic import atomic_write
@@ -129,7 +129,7 @@ class Worker:
 
 def _worker_env(system: str, blas_threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(SYSTEMS[system].env)
+    env.update(ALL_SYSTEMS[system].env)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if blas_threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -74,6 +74,35 @@ def cnn_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
     return model
 
 
+def preset_model(preset: str, vocab_size: int, seed: int = 0) -> npnet.Sequential:
+    """`npnet train --preset PRESET`'s model and optimizer (npnet.runs), for the data's vocabulary."""
+    from npnet import runs
+
+    model = runs.build_model(runs.preset_config(preset, num_words=vocab_size, seed=seed))
+    model.build()
+    return model
+
+
+def keras_preset_layers(keras: Any, data: Workload, preset: str) -> tuple[list[Any], Any]:
+    """The Keras examples' layers behind npnet's recurrent presets (examples/imdb_lstm.py,
+    imdb_bidirectional_lstm.py) and Adam()'s default learning rate."""
+    L = keras.layers
+    if preset == "lstm":
+        return [
+            L.Embedding(data.vocab_size, 128),
+            L.LSTM(128, dropout=0.2, recurrent_dropout=0.2),
+            L.Dense(1, activation="sigmoid"),
+        ], 1e-3
+    if preset == "bilstm":
+        return [
+            L.Embedding(data.vocab_size, 128),
+            L.Bidirectional(L.LSTM(64)),
+            L.Dropout(0.5),
+            L.Dense(1, activation="sigmoid"),
+        ], 1e-3
+    raise ValueError(f"no Keras model for preset {preset!r}")
+
+
 class NpnetTrainer:
     """npnet's epoch: `npnet.Sequential.fit` itself, as a long training run uses it.
 
@@ -293,3 +322,26 @@ SYSTEMS: dict[str, System] = {
     )
 }
 CNN_SYSTEMS = ("npnet-cnn", "keras-jax-cnn")
+
+
+# The recurrent presets, raced by benchmarks.recurrent on data padded as each preset pads it (not part of
+# benchmarks.run's default race of the seed model).
+RECURRENT_SYSTEMS: dict[str, System] = {
+    s.name: s
+    for preset, example in (("lstm", "imdb_lstm"), ("bilstm", "imdb_bidirectional_lstm"))
+    for s in (
+        System(
+            f"npnet-{preset}",
+            f"npnet --preset {preset}",
+            functools.partial(NpnetTrainer, build=functools.partial(preset_model, preset)),
+        ),
+        System(
+            f"keras-jax-{preset}",
+            f"Keras 3 + JAX, examples/{example}.py",
+            functools.partial(KerasTrainer, layers_of=functools.partial(keras_preset_layers, preset=preset)),
+            ("keras", "jax"),
+            {"KERAS_BACKEND": "jax"},
+        ),
+    )
+}
+ALL_SYSTEMS: dict[str, System] = {**SYSTEMS, **RECURRENT_SYSTEMS}

@@ -41,12 +41,12 @@ def peak_rss_mb() -> float:
 
 def main(argv: list[str]) -> int:
     name, workload_path, seed = argv[0], Path(argv[1]), int(argv[2])
-    from benchmarks.systems import SYSTEMS
+    from benchmarks.systems import ALL_SYSTEMS
     from benchmarks.workload import Workload
 
     try:
         data = Workload.load(workload_path)
-        trainer = SYSTEMS[name].make(data, seed)
+        trainer = ALL_SYSTEMS[name].make(data, seed)
         start = time.perf_counter()
         trainer.epoch()
         warmup = time.perf_counter() - start

@@ -54,6 +54,44 @@ class GlorotUniform(Initializer):
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
+class Orthogonal(Initializer):
+    """A random (semi-)orthogonal matrix times `gain`, Keras's algorithm (the recurrent-kernel default).
+
+    Draw A ~ N(0, 1) of shape (max(rows, cols), min(rows, cols)) with rows = prod(shape[:-1]), take its QR
+    factorization A = QR, flip each column of Q by the sign of R's diagonal (which makes Q uniformly
+    distributed over the orthogonal matrices, Haar measure, instead of depending on the QR routine's sign
+    convention) and transpose when rows < cols. A square result satisfies Q^T Q = I: repeated products with
+    it neither grow nor shrink a state, the reason recurrent kernels start this way.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal needs a shape of rank >= 2, got {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain}
+
+    def __repr__(self) -> str:
+        return f"Orthogonal(gain={self.gain})"
+
+
+class Ones(Initializer):
+    """All ones. Draws nothing."""
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+        return np.ones(shape, dtype=dtype)
+
+
 class Zeros(Initializer):
     """All zeros (the Dense bias default). Draws nothing, so it does not advance the generator."""
 
@@ -75,6 +113,8 @@ _BY_NAME: dict[str, type[Initializer]] = {
     "uniform": RandomUniform,
     "random_uniform": RandomUniform,
     "glorot_uniform": GlorotUniform,
+    "orthogonal": Orthogonal,
+    "ones": Ones,
     "zeros": Zeros,
 }
 

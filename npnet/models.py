@@ -1,4 +1,4 @@
-"""Named models, each defined once: the notebook's, and Keras's IMDB examples as they arrive.
+"""Named models, each defined once: the notebook's, and Keras's IMDB examples (LSTM, bidirectional LSTM).
 
 Keras's paths live here too: `npnet.models.Sequential` and `npnet.models.load_model` (the file
 `model.save(path)` writes; npnet.saving).
@@ -85,7 +85,90 @@ def imdb_cnn(
     )
 
 
-ARCHITECTURES: dict[str, Callable[..., Sequential]] = {"notebook": notebook, "imdb_cnn": imdb_cnn}
+def imdb_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    units: int = 128,
+    dropout: float = 0.2,
+    recurrent_dropout: float = 0.2,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_lstm.py: Embedding(20000, 128) -> LSTM(128, dropout=0.2, recurrent_dropout=0.2)
+    -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
+            layers.LSTM(units, dropout=dropout, recurrent_dropout=recurrent_dropout),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def imdb_bidirectional_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    units: int = 64,
+    dropout_rate: float = 0.5,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_bidirectional_lstm.py: Embedding(20000, 128) -> Bidirectional(LSTM(64)) ->
+    Dropout(0.5) -> Dense(1, sigmoid). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim, mask_zero=mask_zero),
+            layers.Bidirectional(layers.LSTM(units)),
+            layers.Dropout(dropout_rate),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def imdb_cnn_lstm(
+    num_words: int = 20_000,
+    embedding_dim: int = 128,
+    dropout_rate: float = 0.25,
+    filters: int = 64,
+    kernel_size: int = 5,
+    pool_size: int = 4,
+    units: int = 70,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/imdb_cnn_lstm.py: Embedding(20000, 128) -> Dropout(0.25) -> Conv1D(64, 5, 'valid',
+    relu, strides 1) -> MaxPooling1D(4) -> LSTM(70) -> Dense(1, sigmoid). Input (batch, T) ids, output
+    (batch, 1) probabilities. Needs the convolution branch's `layers.Conv1D` and `layers.MaxPooling1D`."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim),
+            layers.Dropout(dropout_rate),
+            layers.Conv1D(filters, kernel_size, padding="valid", activation="relu", strides=1),
+            layers.MaxPooling1D(pool_size=pool_size),
+            layers.LSTM(units),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
+    "notebook": notebook,
+    "imdb_cnn": imdb_cnn,
+    "imdb_lstm": imdb_lstm,
+    "imdb_bidirectional_lstm": imdb_bidirectional_lstm,
+    "imdb_cnn_lstm": imdb_cnn_lstm,
+}
 
 
 def build(name: str, **settings: Any) -> Sequential:

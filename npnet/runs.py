@@ -62,7 +62,8 @@ class TrainConfig:
     embedding_dim: int = 16
     hidden_units: int = 16
     mask_zero: bool = False
-    # the cnn preset's (models.imdb_cnn) convolution and dropout; other architectures ignore them
+    # the convolution (cnn, cnn-lstm) and dropout (cnn's Dropout layers, lstm's input dropout) of the
+    # architectures that take them (npnet.models); the others ignore them
     filters: int = 250
     kernel_size: int = 3
     dropout: float = 0.2
@@ -193,6 +194,44 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3,
         "decay": 0.0,
         "batch_size": 32,
+        "epochs": 2,
+    },
+    # Keras's IMDB examples as written: load_data(num_words=20000), pad_sequences(maxlen) with Keras's
+    # default 'pre' padding, Adam() (lr 1e-3, no decay), the test set as validation data.
+    "lstm": {
+        "architecture": "imdb_lstm",
+        "num_words": 20_000,
+        "maxlen": 80,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "dropout": 0.2,  # LSTM(128, dropout=0.2, recurrent_dropout=0.2)
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 15,
+    },
+    "bilstm": {
+        "architecture": "imdb_bidirectional_lstm",
+        "num_words": 20_000,
+        "maxlen": 100,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 4,
+    },
+    "cnn-lstm": {
+        "architecture": "imdb_cnn_lstm",
+        "num_words": 20_000,
+        "maxlen": 100,
+        "padding": "pre",
+        "embedding_dim": 128,
+        "filters": 64,
+        "kernel_size": 5,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 30,
         "epochs": 2,
     },
 }

@@ -13,12 +13,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import npnet
 from npnet.datasets.files import resolve_data_dir
-from parity import checks, conv, specs
+from parity import checks, conv, recurrent, specs
 from parity import keras_side as ks
 from parity.compare import Row, markdown_table, merge_rows
 
@@ -68,6 +69,7 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             parts = checks.training_rows(spec, precision, data, detail=detail)
             rows += fold(parts, parts[0].check, "loss, accuracy, weights, updates")
     rows += conv_rows(npz_path, detail)
+    rows += recurrent_rows(fold)
     return rows
 
 
@@ -86,6 +88,21 @@ def conv_rows(npz_path: Path, detail: bool) -> list[Row]:
     for dtype in conv.DTYPES:
         rows += conv.cnn_training_rows(npz_path, dtype)
     return rows
+
+
+def recurrent_rows(fold: Any) -> list[Row]:
+    """The recurrent layers (parity.recurrent): one row per layer family and dtype unless `detail`."""
+    rows: list[Row] = []
+    for dtype in recurrent.DTYPES:
+        layer_rows = recurrent.layer_rows(dtype)
+        for check in dict.fromkeys(row.check for row in layer_rows):
+            parts = [row for row in layer_rows if row.check == check]
+            rows += fold(parts, f"{check} (Keras's weights)", "outputs and states: every option and padding")
+        rows += fold(recurrent.model_forward_rows(dtype), "lstm, bilstm forward, mask_zero", "predictions")
+        for name in recurrent.MODEL_SIZES:
+            rows += recurrent.training_rows(name, dtype)
+            rows += recurrent.training_rows(name, dtype, mask_zero=True, padding="post")
+    return rows + recurrent.dropout_rows()
 
 
 def _init_summary(parts: list[Row]) -> Row:

@@ -337,9 +337,12 @@ SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
 def test_cli_passes_on_the_seed_model(capsys):
     assert main(["gradcheck", *SMALL, "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "gradcheck passed: 20 checks" in out
+    assert "gradcheck passed: 35 checks" in out
     assert "model 'sequential' imdb_cnn (small sizes, dropout 0)" in out
     assert "layer 'conv1d_causal_dilated' (Conv1D)" in out and "layer 'max_pooling1d' (MaxPooling1D)" in out
+    assert "layer 'lstm' (LSTM) with a mask, return_sequences, go_backwards" in out
+    assert "layer 'bidirectional' (Bidirectional) merge_mode=mul" in out
+    assert "model 'sequential' (bilstm, small, masked)" in out
     assert "model 'sequential' with Embedding(mask_zero=True)" in out
     assert "layer 'global_average_pooling1d' (GlobalAveragePooling1D) with the padding mask" in out
     assert "loss BinaryCrossentropy(from_logits=True)" in out

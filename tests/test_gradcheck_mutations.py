@@ -353,3 +353,109 @@ def test_max_pool_first_max_routing_passes_the_same_check():
     model.compile(optimizer=optimizers.Adam(), loss="binary_crossentropy")
     report = gradcheck.check_model(model, ids, np.array([1, 0]))
     assert report.passed, str(report)
+
+
+# ---- recurrent layers: BPTT mistakes ---------------------------------------------------------------------
+
+
+class LSTMWithoutForgetTerm(layers.LSTM):
+    """A missing forget-gate term: dL/dc_{t-1} = dL/dc_t instead of dL/dc_t * f (the cell state's carry)."""
+
+    def _step_backward(self, cache, d_states):
+        d_xw, d_hr, (d_h_old, d_c_old) = super()._step_backward(cache, d_states)
+        f = cache[0][:, self.units : 2 * self.units]
+        return d_xw, d_hr, [d_h_old, d_c_old / f]
+
+
+class LSTMGateGradsSwapped(layers.LSTM):
+    """A swapped gate order in backward only: the i and f blocks of dL/dz exchanged."""
+
+    def _step_backward(self, cache, d_states):
+        d_xw, _, d_old = super()._step_backward(cache, d_states)
+        u = self.units
+        swapped = np.concatenate([d_xw[:, u : 2 * u], d_xw[:, :u], d_xw[:, 2 * u :]], axis=1)
+        return swapped, swapped, d_old
+
+
+class LSTMGatesSwapped(layers.LSTM):
+    """A swapped gate order in forward *and* backward (f read from the i block and vice versa): a consistent
+    derivative of the wrong function, which no gradient check can see; Keras's order i, f, c, o is tested by
+    comparing outputs (here with a reference LSTM written from Keras's equations, and in
+    tests/parity/test_parity_recurrent.py with Keras itself)."""
+
+    @staticmethod
+    def _swap(a, u):
+        return np.concatenate([a[:, u : 2 * u], a[:, :u], a[:, 2 * u :]], axis=1)
+
+    def _step(self, xw, hr, states):
+        return super()._step(self._swap(xw, self.units), self._swap(hr, self.units), states)
+
+    def _step_backward(self, cache, d_states):
+        d_xw, d_hr, d_old = super()._step_backward(cache, d_states)
+        return self._swap(d_xw, self.units), self._swap(d_hr, self.units), d_old
+
+
+class LSTMMaskResets(layers.LSTM):
+    """A mask that resets the states to zero at a masked step instead of carrying them."""
+
+    @staticmethod
+    def _carry(keep, new, old):
+        return tuple(np.where(keep, a, 0) for a in new)
+
+
+def _sequences(rng):
+    mask = np.ones((3, 5), bool)
+    mask[0, 3:] = False  # post-padding
+    mask[1, :2] = False  # pre-padding
+    return rng.normal(size=(3, 5, 2)), mask
+
+
+def _reference_lstm(x, kernel, recurrent_kernel, bias):
+    """Keras's LSTM equations, one gate at a time (i, f, c, o), no mask: the last h."""
+    u = recurrent_kernel.shape[0]
+    h = c = np.zeros((len(x), u))
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h @ recurrent_kernel + bias
+        i, f, g, o = sig(z[:, :u]), sig(z[:, u : 2 * u]), np.tanh(z[:, 2 * u : 3 * u]), sig(z[:, 3 * u :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return h
+
+
+def test_lstm_missing_forget_gate_term_is_caught_by_gradcheck(rng):
+    x, mask = _sequences(rng)
+    rows = failing(gradcheck.check_layer(LSTMWithoutForgetTerm(3), x, mask=mask))
+    assert "input" in rows and "lstm_without_forget_term/recurrent_kernel" in rows
+
+
+def test_lstm_gate_gradients_swapped_are_caught_by_gradcheck(rng):
+    x, _ = _sequences(rng)
+    rows = failing(gradcheck.check_layer(LSTMGateGradsSwapped(3), x))
+    assert {"lstm_gate_grads_swapped/kernel", "lstm_gate_grads_swapped/bias"} <= set(rows)
+
+
+def test_lstm_swapped_gate_order_is_caught_by_the_reference_not_by_gradcheck(rng):
+    x, _ = _sequences(rng)
+    assert gradcheck.check_layer(LSTMGatesSwapped(3), x).passed  # consistent: invisible to gradients
+    for cls, matches in ((layers.LSTM, True), (LSTMGatesSwapped, False)):
+        layer = cls(3)
+        layer.build(x.shape, dtype="float64")
+        expected = _reference_lstm(x, *layer.params.values())
+        assert np.allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-14) is matches
+
+
+def test_lstm_mask_that_resets_is_caught_by_gradcheck_and_by_padding_invariance(rng):
+    x, mask = _sequences(rng)
+    rows = failing(gradcheck.check_layer(LSTMMaskResets(3), x, mask=mask))
+    assert "input" in rows
+    assert gradcheck.check_layer(LSTMMaskResets(3), x).passed  # without a mask it is the right LSTM
+    # Consistency: post-padding under the mask must not change the last output; a reset zeroes it.
+    for cls, matches in ((layers.LSTM, True), (LSTMMaskResets, False)):
+        layer = cls(3)
+        layer.build(x.shape, dtype="float64")
+        short = layer.forward(x[:1, :3])
+        assert np.allclose(layer.forward(x[:1], mask=mask[:1]), short, rtol=1e-12) is matches

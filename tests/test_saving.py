@@ -89,6 +89,10 @@ def test_every_layer_round_trips_through_its_config():
         layers.Flatten(),
         layers.Activation("tanh"),
         layers.Activation("linear"),
+        layers.SimpleRNN(3, activation="sigmoid", return_sequences=True, dropout=0.1, seed=4),
+        layers.LSTM(5, unit_forget_bias=False, go_backwards=True, recurrent_dropout=0.2, name="lstm_a"),
+        layers.GRU(2, return_state=True, zero_output_for_mask=True),
+        layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode="ave"),
     ]
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
@@ -98,6 +102,28 @@ def test_every_layer_round_trips_through_its_config():
     public = {name for name in layers.__all__ if name != "Layer"}
     assert public == {type(layer).__name__ for layer in originals}
     assert public <= set(LAYER_CLASSES)
+
+
+def test_a_bidirectional_lstm_model_saves_and_loads(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 20, size=(12, 6))
+    x[:4, :2] = 0  # pre-padding under the mask
+    y = (x[:, -1] > 10).astype(np.float64)
+    model = npnet.Sequential(
+        [
+            layers.Embedding(20, 4, mask_zero=True),
+            layers.Bidirectional(layers.LSTM(3)),
+            layers.Dropout(0.5),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=5,
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "bilstm.npnet")
+    loaded = load_model(tmp_path / "bilstm.npnet")
+    assert [layer.name for layer in loaded.layers[1].sublayers()] == ["forward_lstm", "backward_lstm"]
+    assert np.array_equal(loaded.predict(x), model.predict(x))  # the same weights, the same computation
 
 
 def test_a_convolutional_model_saves_and_loads(tmp_path):

@@ -6,18 +6,22 @@ repeated ids), ReLU and Sigmoid on the model's own pre-activations, the loss on 
 Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Then the convolution
 layers (Conv1D in every padding, strided and dilated, the pooling layers, Flatten, Activation, Dropout) on
 embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check's repeated forwards must
-see one function). Prints one table per check; exits 1 if any check fails.
+see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
+Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
+Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
+Prints one table per check; exits 1 if any check fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 import npnet
-from npnet import gradcheck, layers, losses, runs
+from npnet import gradcheck, layers, losses, models, runs
 from npnet.datasets import imdb, synthetic
 
 
@@ -107,6 +111,7 @@ def reports(
         gradcheck.check_model(model, x, y, seed=seed),
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
         *conv_reports(x, y, seed, dtype, vocab),
+        *recurrent_reports(seed, dtype),
     ]
 
 
@@ -140,6 +145,49 @@ def conv_reports(
         *(gradcheck.check_layer(layer, features, seed=seed) for layer in layer_checks),
         _titled(gradcheck.check_model(cnn, x, y, seed=seed), "imdb_cnn (small sizes, dropout 0)"),
     ]
+
+
+def recurrent_reports(seed: int, dtype: str | None = None) -> list[gradcheck.Report]:
+    """The recurrent layers and models on a short batch: 6 reviews of 7 steps, 30 words, pre- and
+    post-padded, the mask as Embedding(mask_zero=True) makes it."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(imdb.INDEX_FROM, 30, size=(6, 7))
+    ids[0, :3] = imdb.PAD_CHAR  # padding='pre'
+    ids[1, 5:] = imdb.PAD_CHAR  # padding='post'
+    y = rng.integers(0, 2, size=len(ids))
+    mask = ids != imdb.PAD_CHAR
+    x = rng.normal(size=(*ids.shape, 3))
+    done = []
+    for cls in (layers.SimpleRNN, layers.LSTM, layers.GRU):
+        option_sets: list[dict[str, Any]] = [
+            {},
+            {"return_sequences": True},
+            {"return_sequences": True, "go_backwards": True},
+        ]
+        for options in option_sets:
+            report = gradcheck.check_layer(cls(4, **options), x, mask=mask, seed=seed)
+            flags = "".join(f", {key}" for key in options)
+            done.append(_titled(report, f"with a mask{flags}"))
+    for merge_mode in ("concat", "sum", "mul", "ave"):
+        layer = layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode=merge_mode)
+        done.append(
+            _titled(gradcheck.check_layer(layer, x, mask=mask, seed=seed), f"merge_mode={merge_mode}")
+        )
+    for name, model in (
+        (
+            "lstm",
+            models.imdb_lstm(
+                30, 5, 4, dropout=0, recurrent_dropout=0, mask_zero=True, seed=seed, dtype=dtype
+            ),
+        ),
+        (
+            "bilstm",
+            models.imdb_bidirectional_lstm(30, 5, 3, dropout_rate=0, mask_zero=True, seed=seed, dtype=dtype),
+        ),
+    ):
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        done.append(_titled(gradcheck.check_model(model, ids, y, seed=seed), f"({name}, small, masked)"))
+    return done
 
 
 def _titled(report: gradcheck.Report, variant: str) -> gradcheck.Report:

@@ -7,10 +7,15 @@ from npnet.layers.core import Activation, Dropout, Flatten
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from npnet.layers.wrappers import Bidirectional
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "Activation",
     "AveragePooling1D",
+    "Bidirectional",
     "Conv1D",
     "Dense",
     "Dropout",
@@ -22,5 +27,6 @@ __all__ = [
     "MaxPooling1D",
     "ReLU",
     "Sigmoid",
+    "SimpleRNN",
     "Tanh",
 ]
