@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet.fast import embedding_pool
+from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import BagBatches, Pooled
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
 from npnet.fast.threads import SERIAL, Workers
@@ -28,11 +29,13 @@ class FusedEmbeddingPool(Layer):
     """`GlobalAveragePooling1D()(embedding(ids))` on bag-of-words batches: (B, T) ids -> (B, D) means.
 
     `threads`: how many threads the kernels and the batch source use (1: everything on the caller's
-    thread). Every thread count gives bitwise the same numbers. Use as a context manager, or `close()`,
+    thread). Every thread count gives bitwise the same numbers. `bags`: a `BagCache` that keeps the bags
+    of words of inputs across calls (the model's own, so a repeated fit on the same data counts nothing);
+    None builds every input's bag afresh. Use as a context manager, or `close()`,
     to stop the threads.
     """
 
-    def __init__(self, embedding: Embedding, threads: int = 1) -> None:
+    def __init__(self, embedding: Embedding, threads: int = 1, bags: BagCache | None = None) -> None:
         super().__init__(name=embedding.name, dtype=embedding.dtype)
         if not embedding.built:
             raise ValueError(f"build Embedding {embedding.name!r} before fusing it with its pooling")
@@ -42,11 +45,17 @@ class FusedEmbeddingPool(Layer):
         self.dtype = embedding.dtype
         self.built = True
         self.workers = Workers(threads)
+        self.bags = bags
         self._batch: BagBatch | None = None
 
     def batches(self, ids: np.ndarray) -> BagBatches:
-        """The batch source for `ids` (N, T): their bag of words, counted once here for every epoch."""
-        bag = BagOfWords.from_ids(ids, self.embedding.input_dim, mask_zero=self.embedding.mask_zero)
+        """The batch source for `ids` (N, T): their bag of words, counted once here for every epoch (or
+        found in `bags`, if these ids were seen before)."""
+        vocab_size, mask_zero = self.embedding.input_dim, self.embedding.mask_zero
+        if self.bags is None:
+            bag = BagOfWords.from_ids(ids, vocab_size, mask_zero=mask_zero)
+        else:
+            bag = self.bags.get(ids, vocab_size, mask_zero=mask_zero, workers=self.workers)
         return BagBatches(bag, self.params["embeddings"].dtype, self.workers, self._pooled)
 
     def _pooled(self, batch: BagBatch) -> np.ndarray:
