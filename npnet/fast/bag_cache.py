@@ -46,7 +46,7 @@ def _digests(pieces: list[memoryview]) -> list[bytes]:
 def content_digest(ids: np.ndarray, workers: Workers = SERIAL) -> bytes:
     """SHA-256 of the SHA-256 digests of the fixed-size pieces of `ids`'s bytes (C order): changes with
     any byte of the array, and is the same for every thread count."""
-    data = memoryview(np.ascontiguousarray(ids)).cast("B")
+    data = np.ascontiguousarray(ids).data.cast("B")
     pieces = [data[start : start + _PIECE_BYTES] for start in range(0, len(data), _PIECE_BYTES)] or [data]
     threads = workers.threads
     # One contiguous run of pieces per thread, this thread taking the first: one hand-off per thread.
