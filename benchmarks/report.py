@@ -9,7 +9,11 @@ from npnet.atomic import atomic_write
 
 # The issue's targets for the scaling factors.
 SCALING_TARGETS = {"samples": 2.1, "length": 1.3, "vocab": 2.2}
-RSS_TARGET_MB = 300  # the issue's target for `npnet train`'s peak RSS
+RSS_TARGET_MB = 250  # issue 18's target for `npnet train`'s peak RSS (issue 7's was 300)
+# Issue 18: npnet's epoch / Keras-JAX's at these batch sizes, npnet / bound, repeated-fit setup / epoch.
+KERAS_JAX_TARGETS = {512: 0.5, 32: 0.7}
+BOUND_TARGET = 2.0
+SETUP_TARGET = 0.05
 
 
 def _fmt(seconds: float | None) -> str:
@@ -59,6 +63,11 @@ def write_markdown(path: Path, results: dict) -> None:
         f"Copy bandwidth {results['copy_bandwidth_gbs']:.1f} GB/s.",
         *_train_rss_lines(results.get("train_rss")),
         "",
+        "## Against issue 18's targets",
+        "",
+        *target_lines(results),
+        *(["", *batch_curve_lines(results["batch_curve"])] if "batch_curve" in results else []),
+        "",
         "## Per operation (ms per batch, median)",
         "",
         "| operation | ms |",
@@ -105,6 +114,118 @@ def _train_rss_lines(rss: dict | None) -> list[str]:
         f"Peak RSS (VmHWM) of `{rss['command']}` (the real command, its own process, "
         f"{rss['seconds']:.1f} s): **{rss['peak_rss_mb']:.0f} MB** (target <= {RSS_TARGET_MB} MB).",
     ]
+
+
+def _verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if value <= target else f"**not met** ({value / target:.2f}x the target)"
+
+
+def target_lines(results: dict) -> list[str]:
+    """One line per target of issue 18 that this run measured: the value, the target, met or not."""
+    lines = []
+    bound = results.get("npnet_over_bound")
+    batch = results["workload"].rsplit("batch ", 1)[-1]
+    lines.append(
+        f"- npnet / unavoidable-work bound at batch {batch}: {_fmt(bound)} (target <= {BOUND_TARGET}): "
+        f"{_verdict(bound, BOUND_TARGET)}"
+    )
+    setup = results.get("setup", {})
+    if "repeated_fit" in setup:
+        rf, bag = setup["repeated_fit"], setup["bag_hash"]
+        lines.append(
+            f"- setup of a repeated fit(epochs=1) call: {1e3 * rf['median_repeat_setup_s']:.1f} ms = "
+            f"{rf['repeat_setup_over_epoch']:.1%} of its epoch ({rf['median_epoch_s']:.3f} s; first call "
+            f"{1e3 * rf['first_setup_s']:.0f} ms) (target <= {SETUP_TARGET:.0%}): "
+            f"{_verdict(rf['repeat_setup_over_epoch'], SETUP_TARGET)}; hashing the {bag['ids_mb']:.1f} MB of "
+            f"x_train (SHA-256) {1e3 * bag['sha256_s']:.1f} ms against building its bag "
+            f"{1e3 * bag['build_s']:.0f} ms"
+        )
+    elif setup:
+        lines.append(f"- setup of a repeated fit call: not measured ({setup.get('error')})")
+    for size, target in KERAS_JAX_TARGETS.items():
+        ratio = _keras_jax(results, size)
+        if ratio is not None:
+            lines.append(
+                f"- npnet epoch / Keras-JAX epoch at batch {size} (paired median): {ratio:.2f} "
+                f"(target <= {target}): {_verdict(ratio, target)}"
+            )
+    rss = results.get("train_rss")
+    if rss and "peak_rss_mb" in rss and "error" not in rss:
+        lines.append(
+            f"- peak RSS of `npnet train` (notebook preset): {rss['peak_rss_mb']:.0f} MB "
+            f"(target <= {RSS_TARGET_MB} MB): {_verdict(rss['peak_rss_mb'], RSS_TARGET_MB)}"
+        )
+    return lines
+
+
+def _keras_jax(results: dict, size: int) -> float | None:
+    """npnet / Keras-JAX at batch `size`: from the batch curve, or the base race at its own batch."""
+    race = results.get("batch_curve", {}).get(str(size))
+    if race is None and results["workload"].endswith(f"batch {size}"):
+        race = results
+    ratio = (race or {}).get("ratios_to_npnet", {}).get("keras-jax")
+    return None if ratio is None else ratio["npnet_over"]
+
+
+def batch_curve_lines(curve: dict[str, dict]) -> list[str]:
+    """The race at each batch size: every system's median epoch, and npnet / system paired per round."""
+    systems = list(dict.fromkeys(key for race in curve.values() for key in race["epochs"]))
+    peers = [s for s in systems if s != "npnet"]
+    lines = [
+        "## Epoch (training + validation) against batch size, median s; npnet / peer paired within each size",
+        "",
+        "| batch | "
+        + " | ".join(SYSTEMS[s].label for s in systems)
+        + " | "
+        + " | ".join(f"npnet / {s}" for s in peers)
+        + " |",
+        "|---" * (len(systems) + len(peers) + 1) + "|",
+    ]
+    for size, race in curve.items():
+        times = [race["epochs"].get(s, {}).get("median_total_s") for s in systems]
+        ratios = [race["ratios_to_npnet"].get(s, {}).get("npnet_over") for s in peers]
+        lines.append(
+            f"| {size} | "
+            + " | ".join(_fmt(t) for t in times)
+            + " | "
+            + " | ".join("—" if r is None else f"{r:.2f}" for r in ratios)
+            + " |"
+        )
+    return lines
+
+
+def write_batch_plot(path: Path, curve: dict[str, dict]) -> None:
+    """Epoch seconds against batch size, one line per system (log-log: the systems differ by 10x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [int(size) for size in curve]
+    systems = list(dict.fromkeys(key for race in curve.values() for key in race["epochs"]))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for system in systems:
+        points = [
+            (int(size), race["epochs"][system]["median_total_s"])
+            for size, race in curve.items()
+            if "median_total_s" in race["epochs"].get(system, {})
+        ]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=SYSTEMS[system].label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sizes, [f"{v:,}" for v in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("epoch s (train + validation)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("epoch time against batch size")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
 
 
 def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:

@@ -6,9 +6,12 @@
    hit all systems alike; medians over rounds, and ratios to npnet paired within each round.
 3. Scaling: npnet on workloads with samples x2, length x2, vocab x10 and other batch sizes, in the same
    rounds (each variant is one more worker).
-4. With --data DIR (an npnet data dir): the peak RSS of the real `npnet train` (notebook preset), in a child
+4. With --batch-sizes: every system at each batch size, in alternating rounds of its own per size (the
+   ratios are paired within a size's rounds), drawn as epoch time against batch size (batch_sizes.png).
+5. The setup tax of a repeated `fit(epochs=1)` call against its epoch (benchmarks.setup_cost).
+6. With --data DIR (an npnet data dir): the peak RSS of the real `npnet train` (notebook preset), in a child
    process that reports its own VmHWM (benchmarks.rss).
-Writes results.json, results.md and scaling.png to --out (default benchmarks/out/).
+Writes results.json, results.md, scaling.png (and batch_sizes.png) to --out (default benchmarks/out/).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine_info
-from benchmarks.report import write_markdown, write_plot
+from benchmarks.report import batch_curve_lines, target_lines, write_batch_plot, write_markdown, write_plot
 from benchmarks.systems import ALL_SYSTEMS, CNN_SYSTEMS, SYSTEMS
 from benchmarks.worker import PREFIX
-from benchmarks.workload import real, synthetic
+from benchmarks.workload import Workload, real, synthetic
 from npnet.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +90,27 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
     )
+    parser.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        help="comma-separated batch sizes at which to race every system, e.g. 32,128,512,2048 "
+        "(the base batch's race is reused at its own size)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    """argparse type of --batch-sizes: distinct positive integers, kept in ascending order."""
+    try:
+        sizes = sorted({int(word) for word in text.split(",") if word.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 32,512, got {text!r}"
+        ) from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
+    return tuple(sizes)
 
 
 class Worker:
@@ -181,6 +203,7 @@ def paired_ratios(results: dict[str, dict], base: str) -> dict[str, dict]:
             "median": float(np.median(per_round)),
             "min": float(per_round.min()),
             "max": float(per_round.max()),
+            "npnet_over": float(np.median(1.0 / per_round)),  # the issue's way round: npnet / other
         }
     return ratios
 
@@ -248,6 +271,18 @@ def run(args: argparse.Namespace) -> int:
             runs[f"npnet, {name}"] = ("npnet", path)
         print(f"racing {len(runs)} workers for {rounds} rounds ...", flush=True)
         epochs = race(runs, rounds, args.seed, args.blas_threads)
+        print("setup tax of a repeated fit call ...", flush=True)
+        results["setup"] = _setup_cost(base_path, 3 if args.quick else 6, args.blas_threads)
+        if args.batch_sizes:
+            results["batch_curve"] = _batch_curve(
+                data,
+                args.batch_sizes,
+                epochs,
+                [s for s in wanted if s not in skipped],
+                rounds,
+                args,
+                Path(tmp),
+            )
 
     for system, reason in skipped.items():
         epochs[system] = {"system": system, "skipped": reason}
@@ -268,6 +303,10 @@ def run(args: argparse.Namespace) -> int:
     _write_json(args.out / "results.json", results)
     write_markdown(args.out / "results.md", results)
     write_plot(args.out / "scaling.png", results["scaling"])
+    if "batch_curve" in results:
+        write_batch_plot(args.out / "batch_sizes.png", results["batch_curve"])
+        print("\n".join(batch_curve_lines(results["batch_curve"])))
+    print("\n".join(target_lines(results)))
     print(f"wrote {args.out / 'results.json'}, results.md, scaling.png in {results['wall_s']:.0f} s")
     return 0
 
@@ -289,7 +328,33 @@ def argv_of(args: argparse.Namespace) -> list[str]:
         words += ["--blas-threads", str(args.blas_threads)]
     if args.no_scaling:
         words.append("--no-scaling")
+    if args.batch_sizes:
+        words += ["--batch-sizes", ",".join(map(str, args.batch_sizes))]
     return words
+
+
+def _batch_curve(
+    data: Workload,
+    batch_sizes: Sequence[int],
+    base_epochs: dict[str, dict],
+    systems: list[str],
+    rounds: int,
+    args: argparse.Namespace,
+    tmp: Path,
+) -> dict[str, dict]:
+    """str(batch size) -> {"epochs": system -> race result, "ratios_to_npnet": paired ratios}: one race of
+    every system per batch size (the base race at its own size), all on the same data."""
+    curve = {}
+    for size in batch_sizes:
+        if size == data.batch_size:
+            epochs = {key: value for key, value in base_epochs.items() if key in systems}
+        else:
+            path = tmp / f"batch_{size}.npz"
+            replace(data, batch_size=size, description=f"{data.description} (batch {size})").save(path)
+            print(f"batch {size}: racing {len(systems)} workers for {rounds} rounds ...", flush=True)
+            epochs = race({s: (s, path) for s in systems}, rounds, args.seed, args.blas_threads)
+        curve[str(size)] = {"epochs": epochs, "ratios_to_npnet": paired_ratios(epochs, "npnet")}
+    return curve
 
 
 def _scaling(epochs: dict[str, dict], variants: dict, sizes: Sizes) -> dict[str, list[dict]]:
@@ -339,6 +404,12 @@ def _operations(workload: Path, repeats: int, blas_threads: int | None) -> dict:
     if result is None:
         raise RuntimeError(error)
     return result
+
+
+def _setup_cost(workload: Path, calls: int, blas_threads: int | None) -> dict:
+    """benchmarks.setup_cost in its own process: a loop of fit(epochs=1) calls, setup against epoch."""
+    result, error = _run_module("benchmarks.setup_cost", [str(workload), str(calls)], blas_threads)
+    return result if result is not None else {"error": error[-500:]}
 
 
 def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> dict:

@@ -16,10 +16,12 @@ once (`_route`) and never asks what kind of batch it holds:
 - readable: `model.layers` on `ArrayBatches(x)`, rows of `x` itself;
 - fused (the default for a model that starts with exactly Embedding -> GlobalAveragePooling1D):
   `[FusedEmbeddingPool(embedding), *layers[2:]]` on the fused layer's `BagBatches`, the bag of words of `x`
-  counted once per call. The fused layer shares the Embedding's `params`/`grads` arrays, so the optimizer,
-  callbacks and checkpoints see the same weights and gradients (equal to the readable path's up to
-  rounding: the sums run in another order). Its threads (`npnet.config.num_threads()`) belong to it and
-  to its batch source, never to this loop; every thread count gives bitwise the same numbers.
+  counted once and kept in the model's `bag_cache` (`npnet.fast.BagCache`, keyed by the ids' content), so
+  a later call on the same data counts nothing. The fused layer shares the Embedding's `params`/`grads`
+  arrays, so the optimizer, callbacks and checkpoints see the same weights and gradients (equal to the
+  readable path's up to rounding: the sums run in another order). Its threads
+  (`npnet.config.num_threads()`) belong to it and to its batch source, never to this loop; every thread
+  count gives bitwise the same numbers.
 
 So a breakpoint in `Embedding.backward` (or `GlobalAveragePooling1D.forward`) fires during `fit`,
 `evaluate` and `predict` only with `Sequential(..., fused=False)`: by default the fused layer computes that
@@ -42,6 +44,7 @@ from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
 from npnet.checks import positive_int
 from npnet.config import num_threads
+from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.fast.fused_layer import FusedEmbeddingPool
 from npnet.fast.threads import blas_threads
@@ -75,6 +78,9 @@ class Trainer:
         self.metrics: list[metrics_lib.BinaryAccuracy] = []
         self.stop_training = False  # a callback sets this to end fit after the current batch
         self.history: History | None = None
+        # Bags of words of the inputs fit/evaluate/predict saw last, by content (`BagCache.max_entries = 0`
+        # turns it off).
+        self.bag_cache = BagCache()
 
     # ---- compile -------------------------------------------------------------------------------------------
 
@@ -128,7 +134,7 @@ class Trainer:
                 return
             embedding = self.layers[0]
             assert isinstance(embedding, Embedding)
-            with FusedEmbeddingPool(embedding, threads=num_threads()) as fused:
+            with FusedEmbeddingPool(embedding, threads=num_threads(), bags=self.bag_cache) as fused:
                 yield [fused, *self.layers[2:]], fused.batches
 
     # ---- training ------------------------------------------------------------------------------------------

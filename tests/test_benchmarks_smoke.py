@@ -104,3 +104,34 @@ def test_rss_data_measures_npnet_train_beside_a_synthetic_race(tmp_path):
     assert "synthetic" in results["workload"]
     assert results["train_rss"]["exit_code"] == 0 and results["train_rss"]["peak_rss_mb"] > 20
     assert "--rss-data" in results["command"]
+
+
+def test_batch_sizes_race_every_system_at_each_size_and_report_the_targets(tmp_path):
+    systems = ["npnet", "numpy-naive"]
+    args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", ",".join(systems)]
+    assert main([*args, "--batch-sizes", "64,128", "--out", str(tmp_path)]) == 0
+    results = _check_outputs(tmp_path, systems)
+    curve = results["batch_curve"]
+    assert list(curve) == ["64", "128"]
+    for race in curve.values():
+        for system in systems:
+            assert (
+                len(race["epochs"][system]["total_s"]) == 1 and race["epochs"][system]["median_total_s"] > 0
+            )
+        assert race["ratios_to_npnet"]["numpy-naive"]["npnet_over"] > 0
+    assert curve["128"]["epochs"]["npnet"]["total_s"] == results["epochs"]["npnet"]["total_s"]  # base reused
+    setup = results["setup"]["repeated_fit"]
+    assert setup["calls"] == 3 and setup["median_repeat_setup_s"] > 0 and setup["median_epoch_s"] > 0
+    assert results["setup"]["bag_hash"]["sha256_s"] > 0
+    markdown = (tmp_path / "results.md").read_text()
+    assert "against batch size" in markdown and "| 64 |" in markdown and "setup of a repeated fit" in markdown
+    image = matplotlib.image.imread(tmp_path / "batch_sizes.png")
+    assert image.ndim == 3 and image.shape[0] > 100
+    assert "--batch-sizes 64,128" in results["command"]
+
+
+@pytest.mark.parametrize("bad", ["0,32", "32,x", ","])
+def test_bad_batch_sizes_are_a_usage_error(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--batch-sizes", bad, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--batch-sizes" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 import npnet
 from npnet import callbacks, layers, models, optimizers
 from npnet.datasets.synthetic import imdb_like_ids
-from npnet.fast import BagOfWords
+from npnet.fast import BagOfWords, fused_layer
 from npnet.fast import embedding_pool as fast_pair
 
 VOCAB = 300
@@ -140,9 +140,14 @@ def thread_setting():
 
 
 @pytest.mark.parametrize("mask_zero", [False, True])
-def test_two_threads_change_no_bit_of_fit_evaluate_or_predict(mask_zero, thread_setting, monkeypatch):
+@pytest.mark.parametrize("min_tail", [0, fused_layer.MIN_TAIL_TOKENS_FOR_THREAD])
+def test_two_threads_change_no_bit_of_fit_evaluate_or_predict(
+    mask_zero, min_tail, thread_setting, monkeypatch
+):
     """The second thread runs whole parts (a batch's tail, the next batch's cut, a run of validation
-    batches) that it alone writes; nothing is summed across threads, so the count may not change a bit."""
+    batches) that it alone writes; nothing is summed across threads, so the count may not change a bit.
+    min_tail 0 hands every training batch's tail over (these batches are below the default threshold)."""
+    monkeypatch.setattr(fused_layer, "MIN_TAIL_TOKENS_FOR_THREAD", min_tail)
     tail_threads = set()
     sums = fast_pair._tail_sums
 

@@ -6,6 +6,7 @@ Adam formula).
 """
 
 from npnet.fast.adam import adam_update_
+from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import ArrayBatches, BagBatches, BatchSource
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
 from npnet.fast.fused_layer import FusedEmbeddingPool
@@ -16,6 +17,7 @@ __all__ = [
     "ArrayBatches",
     "BagBatch",
     "BagBatches",
+    "BagCache",
     "BagOfWords",
     "BatchSource",
     "FusedEmbeddingPool",

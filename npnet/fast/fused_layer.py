@@ -17,22 +17,35 @@ from __future__ import annotations
 import numpy as np
 
 from npnet.fast import embedding_pool
+from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import BagBatches, Pooled
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
 from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.base import Layer, Shape
 from npnet.layers.embedding import Embedding
 
+# A batch's tail (forward sums, backward scatter) goes to the second thread only from this many tokens:
+# the caller waits for it, and waking a thread costs ~45 us (`npnet.fast.threads`), as much as the whole
+# tail of a small batch (IMDB-like, ~34 tail tokens a review: batch 32 ~1,100 tokens, 20 us forward and
+# 57 us backward; batch 512 ~18,000 tokens, 0.2 and 0.45 ms). Measured (fit, 2 threads, paired runs,
+# load 4-14 on 2 cores; benchmarks/RESULTS.md): handing every tail over against this threshold, batch 32
+# 1.72-1.91 against 1.43-1.63 ms a step (4 pairs), batch 128 and 256 faster on one thread in 4 of 5
+# pairs, batch 512 faster with the hand-off in 3 of 3. The next batch's cut (`BagBatches.prefetch`) is
+# not waited for, so it keeps the thread at every size.
+MIN_TAIL_TOKENS_FOR_THREAD = 12_000
+
 
 class FusedEmbeddingPool(Layer):
     """`GlobalAveragePooling1D()(embedding(ids))` on bag-of-words batches: (B, T) ids -> (B, D) means.
 
     `threads`: how many threads the kernels and the batch source use (1: everything on the caller's
-    thread). Every thread count gives bitwise the same numbers. Use as a context manager, or `close()`,
+    thread). Every thread count gives bitwise the same numbers. `bags`: a `BagCache` that keeps the bags
+    of words of inputs across calls (the model's own, so a repeated fit on the same data counts nothing);
+    None builds every input's bag afresh. Use as a context manager, or `close()`,
     to stop the threads.
     """
 
-    def __init__(self, embedding: Embedding, threads: int = 1) -> None:
+    def __init__(self, embedding: Embedding, threads: int = 1, bags: BagCache | None = None) -> None:
         super().__init__(name=embedding.name, dtype=embedding.dtype)
         if not embedding.built:
             raise ValueError(f"build Embedding {embedding.name!r} before fusing it with its pooling")
@@ -42,11 +55,17 @@ class FusedEmbeddingPool(Layer):
         self.dtype = embedding.dtype
         self.built = True
         self.workers = Workers(threads)
+        self.bags = bags
         self._batch: BagBatch | None = None
 
     def batches(self, ids: np.ndarray) -> BagBatches:
-        """The batch source for `ids` (N, T): their bag of words, counted once here for every epoch."""
-        bag = BagOfWords.from_ids(ids, self.embedding.input_dim, mask_zero=self.embedding.mask_zero)
+        """The batch source for `ids` (N, T): their bag of words, counted once here for every epoch (or
+        found in `bags`, if these ids were seen before)."""
+        vocab_size, mask_zero = self.embedding.input_dim, self.embedding.mask_zero
+        if self.bags is None:
+            bag = BagOfWords.from_ids(ids, vocab_size, mask_zero=mask_zero)
+        else:
+            bag = self.bags.get(ids, vocab_size, mask_zero=mask_zero, workers=self.workers)
         return BagBatches(bag, self.params["embeddings"].dtype, self.workers, self._pooled)
 
     def _pooled(self, batch: BagBatch) -> np.ndarray:
@@ -61,15 +80,22 @@ class FusedEmbeddingPool(Layer):
         self._batch = batch
         # In training the second thread sums the tail beside this thread's gemm; in inference it is busy
         # with its own run of batches (`BagBatches.in_order`), so this thread computes alone.
-        return embedding_pool.forward(batch, self.params["embeddings"], self.workers if training else SERIAL)
+        workers = self.workers if training else SERIAL
+        return embedding_pool.forward(batch, self.params["embeddings"], self._for_tail(batch, workers))
 
     def backward(self, grad_pooled: np.ndarray) -> None:
         """Overwrites `grads["embeddings"]` (the Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled.
         Returns None: ids have no gradient."""
         if self._batch is None:
             raise RuntimeError("FusedEmbeddingPool.backward needs a training forward first")
-        embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=self.workers)
+        workers = self._for_tail(self._batch, self.workers)
+        embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=workers)
         return None
+
+    @staticmethod
+    def _for_tail(batch: BagBatch, workers: Workers) -> Workers:
+        """`workers` if the batch's tail is worth a hand-off, else this thread alone (the same numbers)."""
+        return workers if batch.tail_ids.size >= MIN_TAIL_TOKENS_FOR_THREAD else SERIAL
 
     def compute_mask(self, x: object, mask: np.ndarray | None) -> None:
         return None  # the pooling consumed the Embedding's mask
