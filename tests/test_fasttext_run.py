@@ -15,7 +15,7 @@ from npnet.ngrams import NgramTable
 from npnet.preprocessing import add_ngrams
 
 # The fastText preset on the synthetic reviews' ~30 words: SMALL's vocabulary, length and rate.
-FAST = ["--preset", "fasttext", *SMALL, "--maxlen", "64", "--verbose", "0"]
+FAST = ["--preset", "fasttext", *SMALL, "--maxlen", "64", "--verbose", "2"]  # 2: the printout says "N-grams:"
 
 
 @pytest.fixture(scope="module")
