@@ -595,9 +595,9 @@ def fit_run(
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
 ) -> dict[str, list[float]]:
-    """Train `model` (made by `build_model(run.config, run.ngrams)`), checkpointing into the run folder after every epoch
-    and saving the final weights; returns the history of the whole run (loss, accuracy, val_loss,
-    val_accuracy, lr, seconds per epoch).
+    """Train `model` (made by `build_model(run.config, run.ngrams)`), checkpointing into the run folder
+    after every epoch and saving the final weights; returns the history of the whole run (loss, accuracy,
+    val_loss, val_accuracy, lr, seconds per epoch).
 
     `resume`: the run's last checkpoint, to continue after its last complete epoch (bitwise as if never
     stopped). A KeyboardInterrupt propagates; the checkpoint of the last complete epoch is then on disk.
