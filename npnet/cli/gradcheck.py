@@ -6,7 +6,9 @@ repeated ids), ReLU and Sigmoid on the model's own pre-activations, the loss on 
 Keras's clipping, and logits), and the whole model, with and without `mask_zero`. Then the convolution
 layers (Conv1D in every padding, strided and dilated, the pooling layers, Flatten, Activation, Dropout) on
 embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check's repeated forwards must
-see one function). Prints one table per check; exits 1 if any check fails.
+see one function). Then the fastText model on the same reviews with their bigram ids appended
+(`npnet.ngrams`: a table of ~10,000 + n-gram rows, the n-gram ids past num_words). Prints one table per
+check; exits 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import numpy as np
 import npnet
 from npnet import gradcheck, layers, losses, runs
 from npnet.datasets import imdb, synthetic
+from npnet.datasets.ragged import Ragged
+from npnet.ngrams import NgramTable
+from npnet.preprocessing import add_ngrams, pad_flat
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,7 +112,30 @@ def reports(
         gradcheck.check_model(model, x, y, seed=seed),
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
         *conv_reports(x, y, seed, dtype, vocab),
+        _titled(
+            gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
+            "fastText with bigram ids",
+        ),
     ]
+
+
+def with_bigrams(
+    x: np.ndarray, vocab: int, seed: int, dtype: str | None
+) -> tuple[npnet.Sequential, np.ndarray]:
+    """The fastText model (`npnet train --preset fasttext`'s builder, 16 wide) and the batch `x` with each
+    review's bigram ids appended (padded with 0 at the end), from a table built on these reviews."""
+    words = x != imdb.PAD_CHAR
+    reviews = Ragged(x[words], words.sum(axis=1))
+    table = NgramTable.build(reviews, 2, base=vocab)
+    with_ids = add_ngrams(reviews, table, 2)
+    assert isinstance(with_ids, Ragged)  # a Ragged in, a Ragged out
+    x_ngrams = pad_flat(
+        with_ids.values, with_ids.lengths, 2 * x.shape[1], padding="post", value=imdb.PAD_CHAR
+    )
+    config = runs.TrainConfig(
+        architecture="fasttext", num_words=vocab, ngrams=2, seed=seed, dtype=dtype or npnet.config.floatx()
+    )
+    return runs.build_model(config, table), x_ngrams
 
 
 def conv_reports(
