@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,6 @@ from benchmarks.worker import say
 from npnet import runs
 from npnet.atomic import atomic_write
 from npnet.fast.adam import adam_update_
-from npnet.fast.threads import Workers, blas_threads
 from npnet.ngrams import NgramTable
 from npnet.preprocessing import add_ngrams
 
@@ -63,23 +63,25 @@ def ngram_build_seconds(data_dir: str) -> dict[str, float]:
 
 
 def npnet_stepper(
-    config: runs.TrainConfig, data: runs.IMDBData, lazy: bool, steps: int, workers: Workers
+    config: runs.TrainConfig, data: runs.IMDBData, lazy: bool, steps: int, exits: ExitStack
 ) -> Callable[[], float]:
-    """A function that runs `steps` training steps (fit's own step: fused path, `workers` threads) on
-    random batches and returns their median seconds. The first call warms up (first touch of m and v)."""
+    """A function that runs `steps` training steps (fit's own step on fit's own (layer stack, batch source)
+    pair: the fused path, `npnet.config.num_threads()` threads) on random batches and returns their median
+    seconds. The pair stays open until `exits` closes. The first call warms up (first touch of m and v)."""
     model = runs.build_model(runs.TrainConfig.from_dict({**config.to_dict(), "lazy": lazy}), data.ngrams)
     model.build(data.x_train.shape)
-    feed = model._feed(data.x_train)
+    stack, batches_of = exits.enter_context(model._route())
+    source = batches_of(model._prepare_x(data.x_train))
     rng = np.random.default_rng(0)
     y = data.train_labels.astype(model.dtype).reshape(-1, 1)
 
     def one_round() -> float:
         times = []
         for _ in range(steps):
-            rows = np.sort(rng.choice(len(feed), config.batch_size, replace=False))
-            batch = feed(rows)
+            rows = np.sort(rng.choice(len(source), config.batch_size, replace=False))
+            ((_, batch),) = source.epoch([rows])
             start = time.perf_counter()
-            model._train_step(batch, y[rows], "benchmark", workers)
+            model._train_step(stack, source, batch, y[rows], "benchmark")
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
@@ -97,7 +99,7 @@ def adam_and_copy(rows: int, width: int, repeats: int = 5) -> dict[str, float]:
     adam, copy = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        adam_update_(p, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7, False, scratch)
+        adam_update_(p, g, m, v, step_size=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, scratch=scratch)
         adam.append(time.perf_counter() - start)
         start = time.perf_counter()
         np.copyto(dst, p)
@@ -166,10 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     data = runs.load_imdb(config, args.data).without_reviews()
     steps_per_epoch = -(-len(data.x_train) // config.batch_size)
     timings: dict[str, list[float]] = {"lazy": [], "dense": []}
-    with blas_threads(1), Workers(2) as workers:
-        steppers = {
-            name: npnet_stepper(config, data, name == "lazy", args.steps, workers) for name in timings
-        }
+    with ExitStack() as exits:
+        steppers = {name: npnet_stepper(config, data, name == "lazy", args.steps, exits) for name in timings}
         for _ in range(args.rounds):  # alternate the systems, one round each at a time
             for name, stepper in steppers.items():
                 timings[name].append(stepper())
