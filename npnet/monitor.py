@@ -77,8 +77,7 @@ def parameter_stats(
     """The statistics of one parameter over one step: weights `before` and `after` it, its gradient `grad`
     (dense, or `SparseRows`: the same statistics from the given rows); `table`: the parameter is a lookup
     table whose rows are selected by ids (adds `zero_grad_rows`)."""
-    sparse = isinstance(grad, SparseRows)
-    g = (grad.values if sparse else grad).astype(np.float64, copy=False)
+    g = (grad.values if isinstance(grad, SparseRows) else grad).astype(np.float64, copy=False)
     w = before.astype(np.float64, copy=False)
     update = after.astype(np.float64) - w
     weight_norm = float(np.linalg.norm(w))
