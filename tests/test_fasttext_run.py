@@ -135,3 +135,16 @@ def test_the_preset_has_keras_settings() -> None:
         "Dense",
     ]
     assert model.optimizer.lazy == config.lazy
+
+
+def test_ngrams_on_a_model_that_does_not_average_embeddings_is_refused() -> None:
+    from npnet.errors import RunError
+
+    with pytest.raises(
+        RunError, match="ngrams=2 needs a model that starts Embedding -> GlobalAveragePooling1D"
+    ):
+        runs.preset_config("cnn", ngrams=2)
+    assert runs.preset_config("fasttext").lazy is True
+    assert runs.preset_config("fasttext", lazy=False).optimizer().sparse_rows is False
+    with pytest.raises(RunError, match="lazy must be true or false"):
+        runs.TrainConfig.from_dict({"lazy": "yes"})
