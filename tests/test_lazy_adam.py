@@ -259,3 +259,13 @@ def test_a_saved_lazy_model_loads_with_a_lazy_optimizer(tmp_path):
     assert loaded.optimizer.lazy is True and loaded.optimizer.sparse_rows is True
     for key, value in m.optimizer.get_state().items():
         np.testing.assert_array_equal(value, loaded.optimizer.get_state()[key])
+
+
+def test_tensorboard_histograms_a_lazy_tables_looked_up_rows(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from npnet.tensorboard import TensorBoardLogger
+
+    x, y = every_batch_touches_the_same_rows(n=16)
+    lazy = model(lazy=True)
+    lazy.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[TensorBoardLogger(tmp_path / "tb")])
+    assert any(path.name.startswith("events.") for path in (tmp_path / "tb").rglob("*"))
