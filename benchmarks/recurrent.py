@@ -122,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "profile": step_profile(preset, workload),
             }
             if args.rss:
-                rss, error = _run_module("benchmarks.rss", [str(args.data.resolve()), "1", preset], None)
+                rss, error = _run_module(
+                    "benchmarks.rss", [str(args.data.resolve()), "1", "--preset", preset], None
+                )
                 entry["train_rss"] = rss if rss is not None else {"error": error[-500:]}
             results[preset] = entry
             print(json.dumps({preset: _summary(entry)}, indent=1), flush=True)

@@ -62,6 +62,7 @@ def write_markdown(path: Path, results: dict) -> None:
         f"**{bound['bound_s']:.3f} s**; npnet / bound = {_fmt(results['npnet_over_bound'])}. "
         f"Copy bandwidth {results['copy_bandwidth_gbs']:.1f} GB/s.",
         *_train_rss_lines(results.get("train_rss")),
+        *fasttext_lines(results.get("fasttext")),
         "",
         "## Against issue 18's targets",
         "",
@@ -226,6 +227,41 @@ def write_batch_plot(path: Path, curve: dict[str, dict]) -> None:
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
+
+
+def fasttext_lines(result: dict | None) -> list[str]:
+    """The fastText section (only with --fasttext-data DIR): steps beside Keras-JAX, Adam against the copy
+    bandwidth, the n-gram build and the command's peak RSS."""
+    if result is None:
+        return []
+    if "error" in result:
+        return ["", f"fastText preset: not measured ({result['error']})."]
+    ratios = result.get("x_keras_jax", {})
+    lines = [
+        "",
+        f"## fastText preset (load {result['load_before'][0]:.1f} before, "
+        f"{result['load_after'][0]:.1f} after)",
+        "",
+        "| system | s/step (median of rounds) | epoch (x steps) | x Keras-JAX (paired) |",
+        "|---|---|---|---|",
+    ]
+    for name, seconds in result["seconds_per_step"].items():
+        ratio = "1" if name == "keras-jax" else f"{ratios[name]:.3f}" if name in ratios else "-"
+        epoch = result["epoch_seconds"][name]
+        lines.append(f"| {name} | {seconds:.4f} | {epoch:.0f} s ({result['steps_per_epoch']}) | {ratio} |")
+    adam, build = result["adam_and_copy"], result["ngram_build"]
+    lines += [
+        "",
+        f"Dense Adam on the {adam['table_mb']:.0f} MB table: {adam['adam_seconds']:.3f} s, "
+        f"{adam['adam_fraction_of_bound']:.2f} of the copy-bandwidth bound "
+        f"(copy {adam['copy_gbs']:.1f} GB/s). "
+        f"N-gram build: {build['ngrams']:,} n-grams, {build['total_seconds']:.1f} s wall, "
+        f"{build['total_cpu_seconds']:.1f} s CPU.",
+    ]
+    rss = result.get("train_rss", {})
+    if "peak_rss_mb" in rss:
+        lines.append(f"Peak RSS of `{rss['command']}`: **{rss['peak_rss_mb']:.0f} MB**.")
+    return lines
 
 
 def write_plot(path: Path, scaling: dict[str, list[dict]]) -> None:

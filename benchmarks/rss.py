@@ -1,10 +1,10 @@
-"""Peak memory of the real `npnet train`: `python -m benchmarks.rss DATA_DIR [EPOCHS [PRESET]]`.
+"""Peak memory of the real `npnet train`: `python -m benchmarks.rss DATA_DIR [EPOCHS [TRAIN_ARGS...]]`.
 
-Runs the command itself (`npnet.cli.main(["train", ...])`, the notebook preset unless PRESET is given) in
-this process, into a temporary runs folder, and reports this process's VmHWM at exit
-(benchmarks.worker.peak_rss_mb: ru_maxrss would carry over the harness's own peak across exec). The harness
-(`benchmarks.run --data DIR`) starts it as a child process; EPOCHS (default: the preset's, 60 for the
-notebook) may be lowered for a quicker check.
+Runs the command itself (`npnet.cli.main(["train", ...])`, the notebook preset) in this process, into a
+temporary runs folder, and reports this process's VmHWM at exit (benchmarks.worker.peak_rss_mb: ru_maxrss
+would carry over the harness's own peak across exec). The harness (`benchmarks.run --data DIR`) starts it
+as a child process; EPOCHS (default: the preset's 60) may be lowered for a quicker check; TRAIN_ARGS go to
+`npnet train` as they are (e.g. `--preset fasttext`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from benchmarks.worker import peak_rss_mb, say
 def main(argv: list[str]) -> int:
     data_dir = argv[0]
     epochs = ["--epochs", argv[1]] if len(argv) > 1 else []
-    preset = ["--preset", argv[2]] if len(argv) > 2 else []
+    extra = argv[2:]
     from npnet.cli import main as npnet_main
 
     with tempfile.TemporaryDirectory(prefix="npnet-rss-") as runs:
-        command = ["train", "--data-dir", data_dir, "--runs-dir", runs, "--verbose", "0", *epochs, *preset]
+        command = ["train", "--data-dir", data_dir, "--runs-dir", runs, "--verbose", "0", *epochs, *extra]
         printed = io.StringIO()  # the command's own printout, kept only to explain a failure
         start = time.perf_counter()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):

@@ -11,6 +11,9 @@
 5. The setup tax of a repeated `fit(epochs=1)` call against its epoch (benchmarks.setup_cost).
 6. With --data DIR (an npnet data dir): the peak RSS of the real `npnet train` (notebook preset), in a child
    process that reports its own VmHWM (benchmarks.rss).
+5. With --fasttext-data DIR: the fastText preset beside Keras-JAX (benchmarks.fasttext: n-gram build, lazy
+   and dense Adam steps, dense Adam against the copy bandwidth) and `npnet train --preset fasttext`'s peak
+   RSS over one epoch (benchmarks.rss).
 Writes results.json, results.md, scaling.png (and batch_sizes.png) to --out (default benchmarks/out/).
 """
 
@@ -86,6 +89,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--rss-epochs",
         type=int,
         help="epochs of the measured `npnet train` (default: the preset's 60)",
+    )
+    parser.add_argument(
+        "--fasttext-data",
+        type=Path,
+        help="an npnet data dir on which to time the fastText preset beside Keras-JAX (benchmarks.fasttext)",
     )
     parser.add_argument(
         "--blas-threads", type=int, help="set OMP/OPENBLAS/MKL thread counts for every worker"
@@ -293,6 +301,9 @@ def run(args: argparse.Namespace) -> int:
     if rss_data:
         print("peak RSS of npnet train ...", flush=True)
         results["train_rss"] = _train_rss(rss_data, args.rss_epochs, args.blas_threads)
+    if args.fasttext_data:
+        print("the fastText preset (lazy, dense, Keras-JAX) ...", flush=True)
+        results["fasttext"] = _fasttext(args.fasttext_data, args.blas_threads)
     bound = results["bound"]["bound_s"]
     npnet_epoch = results["epochs"].get("npnet", {}).get("median_total_s")
     results["npnet_over_bound"] = npnet_epoch / bound if npnet_epoch else None
@@ -324,6 +335,8 @@ def argv_of(args: argparse.Namespace) -> list[str]:
         words += ["--rss-data", str(args.rss_data)]
     if args.rss_epochs:
         words += ["--rss-epochs", str(args.rss_epochs)]
+    if args.fasttext_data:
+        words += ["--fasttext-data", str(args.fasttext_data)]
     if args.blas_threads:
         words += ["--blas-threads", str(args.blas_threads)]
     if args.no_scaling:
@@ -421,6 +434,21 @@ def _train_rss(data_dir: Path, epochs: int | None, blas_threads: int | None) -> 
     args = [str(data_dir.resolve()), *([str(epochs)] if epochs else [])]
     result, error = _run_module("benchmarks.rss", args, blas_threads)
     return result if result is not None else {"error": error[-500:]}
+
+
+def _fasttext(data_dir: Path, blas_threads: int | None) -> dict:
+    """benchmarks.fasttext (with Keras-JAX) and benchmarks.rss of `npnet train --preset fasttext`, each in
+    its own process."""
+    with tempfile.TemporaryDirectory() as out:
+        args = ["--data", str(data_dir.resolve()), "--keras", "--out", out]
+        result, error = _run_module("benchmarks.fasttext", args, blas_threads)
+    if result is None:
+        return {"error": error[-500:]}
+    rss, error = _run_module(
+        "benchmarks.rss", [str(data_dir.resolve()), "1", "--preset", "fasttext"], blas_threads
+    )
+    result["train_rss"] = rss if rss is not None else {"error": error[-500:]}
+    return result
 
 
 def _write_json(path: Path, payload: dict) -> None:

@@ -1,8 +1,10 @@
 """Callbacks: hooks that `Sequential.fit` calls around epochs and batches.
 
 During `on_batch_end` a callback sees the model right after the step: `self.model.layers[i].params` hold
-the updated weights and `self.model.layers[i].grads` the gradients that produced the update (computed with
-the weights before it). `self.model.layer_outputs(x)` gives every layer's activations for a probe batch.
+the updated weights and `self.model.layers[i].step_grad(key)` the gradients that produced the update
+(computed with the weights before it): `grads[key]`, except a lazy optimizer's embedding table gradient,
+which is the row-sparse `npnet.sparse.SparseRows` and leaves `grads[key]` unwritten.
+`self.model.layer_outputs(x)` gives every layer's activations for a probe batch.
 
 Logs: `on_batch_end(batch, logs)` gets this batch's own pre-update values {"batch", "size", "loss",
 "accuracy"}; `on_epoch_end(epoch, logs)` gets the epoch values {"loss", "accuracy", "val_loss",

@@ -22,7 +22,7 @@ from npnet.errors import RunError
 from npnet.model import Sequential
 from npnet.saving import load_model
 
-__all__ = ["ARCHITECTURES", "Sequential", "build", "load_model", "notebook"]
+__all__ = ["ARCHITECTURES", "Sequential", "build", "fasttext", "load_model", "notebook"]
 
 
 def notebook(
@@ -162,12 +162,34 @@ def imdb_cnn_lstm(
     )
 
 
+def fasttext(
+    num_words: int = 20_000,
+    embedding_dim: int = 50,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's `examples/imdb_fasttext.py`: Embedding(num_words, embedding_dim) -> GlobalAveragePooling1D ->
+    Dense(1, sigmoid). With n-grams (`npnet.ngrams`) `num_words` is the table's `input_dim` (words and
+    n-gram ids; `npnet.runs.build_model` passes it). Input (batch, T) ids, output (batch, 1) probabilities."""
+    return Sequential(
+        [
+            layers.Embedding(num_words, embedding_dim),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
 ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
     "notebook": notebook,
     "imdb_cnn": imdb_cnn,
     "imdb_lstm": imdb_lstm,
     "imdb_bidirectional_lstm": imdb_bidirectional_lstm,
     "imdb_cnn_lstm": imdb_cnn_lstm,
+    "fasttext": fasttext,
 }
 
 

@@ -12,6 +12,11 @@ a resumed run continues the same grid) the monitor records, for each parameter o
 - `zero_grad_rows`: for a lookup-table parameter (one for which the layer's `table_ids` is not None: an
   Embedding's table), the fraction of rows whose gradient is exactly zero (ids absent from the batch)
 
+The gradient is the layer's `step_grad`: under a lazy optimizer (`Adam(lazy=True)`) the table's is the
+row-sparse `SparseRows` of the looked-up rows, and the statistics are computed from its rows alone, equal to
+those of the dense array it stands for (the absent rows are zero: they add nothing to the norm or the
+maximum, and count as zero rows) without building that (V, D) array.
+
 and, with a `probe` batch, for each layer whose `activation_stats` reports any (activation layers, a Dense
 ending in one), the statistics of its output on the probe (`mean`, `std`, `zero_fraction` and
 `dead_fraction` of a ReLU, `saturated_fraction` of a sigmoid), under parameter "output".
@@ -44,6 +49,7 @@ import numpy as np
 
 from npnet.atomic import atomic_write
 from npnet.callbacks import Callback, Logs
+from npnet.sparse import SparseRows
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -65,10 +71,13 @@ class Record:
     value: float
 
 
-def parameter_stats(before: np.ndarray, after: np.ndarray, grad: np.ndarray, table: bool) -> dict[str, float]:
-    """The statistics of one parameter over one step: weights `before` and `after` it, its gradient `grad`;
-    `table`: the parameter is a lookup table whose rows are selected by ids (adds `zero_grad_rows`)."""
-    g = grad.astype(np.float64, copy=False)
+def parameter_stats(
+    before: np.ndarray, after: np.ndarray, grad: np.ndarray | SparseRows, table: bool
+) -> dict[str, float]:
+    """The statistics of one parameter over one step: weights `before` and `after` it, its gradient `grad`
+    (dense, or `SparseRows`: the same statistics from the given rows); `table`: the parameter is a lookup
+    table whose rows are selected by ids (adds `zero_grad_rows`)."""
+    g = (grad.values if isinstance(grad, SparseRows) else grad).astype(np.float64, copy=False)
     w = before.astype(np.float64, copy=False)
     update = after.astype(np.float64) - w
     weight_norm = float(np.linalg.norm(w))
@@ -82,7 +91,9 @@ def parameter_stats(before: np.ndarray, after: np.ndarray, grad: np.ndarray, tab
     }
     if table:
         rows = g.reshape(len(g), -1)
-        stats["zero_grad_rows"] = float((rows == 0).all(axis=1).mean())
+        total = grad.shape[0] if isinstance(grad, SparseRows) else len(g)
+        zero_rows = int((rows == 0).all(axis=1).sum()) + total - len(g)  # + the rows a SparseRows omits
+        stats["zero_grad_rows"] = zero_rows / total
     return stats
 
 
@@ -135,7 +146,7 @@ class BackpropMonitor(Callback):
         for layer, before in zip(model.layers, self._before, strict=True):
             for (key, after), old in zip(layer.params.items(), before, strict=True):
                 table = layer.table_ids(key, ids) is not None
-                for statistic, value in parameter_stats(old, after, layer.grads[key], table).items():
+                for statistic, value in parameter_stats(old, after, layer.step_grad(key), table).items():
                     self.rows.append(Record(step, self._epoch, layer.name, key, statistic, value))
         self._before = None
         if self.probe is not None:

@@ -9,6 +9,10 @@ plain dict of arrays, for checkpoints; `get_config()` gives the hyperparameters.
 Each `_update` is the formula written plainly. Where a faster form exists it is an option of the optimizer
 (`Adam(fused=True)`, the in-place kernel of `npnet.fast.adam`), never a switch in the training loop, and it
 is tested equal to the plain form (tests/test_fast_adam.py).
+
+Row-sparse gradients (`npnet.sparse.SparseRows`, an embedding table's rows a batch looked up): an optimizer
+whose `sparse_rows` is True (`Adam(lazy=True)`) asks for them, and the trainer then hands it the layers'
+`step_grad` (see `npnet.trainer`); any other optimizer that is handed one applies it as the dense array.
 """
 
 from __future__ import annotations
@@ -19,10 +23,17 @@ import numpy as np
 
 from npnet import checks
 from npnet.fast.adam import adam_update_
+from npnet.sparse import SparseRows, lazy_adam_rows_
 
 
 class Optimizer:
-    """Shared bookkeeping: learning rate with Keras 2 decay, the step counter, slot state."""
+    """Shared bookkeeping: learning rate with Keras 2 decay, the step counter, slot state.
+
+    `sparse_rows`: whether this optimizer wants row-sparse gradients (`SparseRows`) where a layer can give
+    them; the base class applies any it gets as the dense array, so only a rule that updates the touched
+    rows alone (lazy Adam) sets it."""
+
+    sparse_rows = False
 
     def __init__(
         self,
@@ -47,17 +58,28 @@ class Optimizer:
         """The rate the next step will use: lr / (1 + decay * iterations), iterations = steps taken so far."""
         return self.learning_rate / (1 + self.decay * self.iterations)
 
-    def apply_gradients(self, grads_and_params: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
-        """One step: update every parameter in place from its gradient, then count the step."""
+    def apply_gradients(self, grads_and_params: Iterable[tuple[np.ndarray | SparseRows, np.ndarray]]) -> None:
+        """One step: update every parameter in place from its gradient, then count the step. A gradient may
+        be `SparseRows`; unless `sparse_rows`, it is applied as its dense array."""
         pairs = list(grads_and_params)
         self._ensure_slots([p for _, p in pairs])
         for i, (g, p) in enumerate(pairs):
             if g.shape != p.shape:
                 raise ValueError(f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}")
-            self._update(i, p, g)
+            if isinstance(g, SparseRows):
+                if not self.sparse_rows:  # a dense rule moves every row anyway
+                    self._update(i, p, g.to_dense())
+                else:
+                    self._update_rows(i, p, g)
+            else:
+                self._update(i, p, g)
         self.iterations += 1
 
     def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _update_rows(self, i: int, p: np.ndarray, g: SparseRows) -> None:
+        """Only for optimizers with `sparse_rows`: update the rows `g.ids` of parameter `i`."""
         raise NotImplementedError
 
     def _ensure_slots(self, params: list[np.ndarray]) -> None:
@@ -154,6 +176,13 @@ class Adam(Optimizer):
     embedding table the plain expressions allocate ~7 temporaries of 640 KB each). m, v and vhat come out
     bitwise equal to the plain form; p equals it up to rounding (a_k * (m / d) rather than (a_k * m) / d).
     fused=False: the plain expressions of `_plain_update`, to read or step through.
+
+    lazy=True (not Keras's semantics; TF Addons' LazyAdam, PyTorch's SparseAdam): `sparse_rows` is True, so
+    the trainer hands over an embedding table's gradient as `SparseRows` (the rows the batch looked up), and
+    only those rows' m, v (vhat) and values move, with a_k from the global step; untouched rows stay exactly
+    as they are. Dense gradients (the other layers) get the rule above. The state (m, v, iterations) is the
+    same as dense Adam's. fused=True runs `npnet.sparse.lazy_adam_rows_`, fused=False `_plain_rows_update`.
+    The difference from dense Adam is derived in docs/gradients.md ("Lazy Adam").
     """
 
     def __init__(
@@ -166,6 +195,7 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         *,
         fused: bool = True,
+        lazy: bool = False,
         lr: float | None = None,
     ) -> None:
         # vhat is only kept when it is used.
@@ -176,7 +206,12 @@ class Adam(Optimizer):
         self.epsilon = checks.non_negative_float(1e-7 if epsilon is None else epsilon, "epsilon")
         self.amsgrad = amsgrad
         self.fused = fused
+        self.lazy = bool(lazy)
         self._scratch: dict[int, np.ndarray] = {}  # fused: per parameter, reused every step; not state
+
+    @property
+    def sparse_rows(self) -> bool:  # type: ignore[override]  # a setting of this optimizer, not a constant
+        return self.lazy
 
     @property
     def m(self) -> list[np.ndarray]:
@@ -236,6 +271,39 @@ class Adam(Optimizer):
             scratch=scratch,
         )
 
+    def _update_rows(self, i: int, p: np.ndarray, g: SparseRows) -> None:
+        if g.dtype != p.dtype:
+            g = SparseRows(g.ids, g.values.astype(p.dtype), g.shape)
+        if self.fused:
+            vhat = self.vhat[i] if self.amsgrad else None
+            lazy_adam_rows_(
+                p,
+                g,
+                self.m[i],
+                self.v[i],
+                vhat,
+                step_size=float(self._step_size(p.dtype)),
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+            )
+        else:
+            self._plain_rows_update(i, p, g)
+
+    def _plain_rows_update(self, i: int, p: np.ndarray, g: SparseRows) -> None:
+        """`_plain_update` on the rows `g.ids` only (distinct ids, so the buffered assignments are exact)."""
+        a_k = self._step_size(p.dtype)
+        rows, values = g.ids, g.values
+        m, v = self.m[i], self.v[i]
+        m[rows] = self.beta_1 * m[rows] + (1 - self.beta_1) * values
+        v[rows] = self.beta_2 * v[rows] + (1 - self.beta_2) * values * values
+        v_rows = v[rows]
+        if self.amsgrad:
+            vhat = self.vhat[i]
+            vhat[rows] = np.maximum(vhat[rows], v_rows)
+            v_rows = vhat[rows]
+        p[rows] -= a_k * m[rows] / (np.sqrt(v_rows) + self.epsilon)
+
     def get_config(self) -> dict[str, float | bool | str]:
         return {
             **super().get_config(),
@@ -243,6 +311,7 @@ class Adam(Optimizer):
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
             "amsgrad": self.amsgrad,
+            "lazy": self.lazy,
         }
 
 

@@ -4,6 +4,9 @@ the run folder that holds everything a later `evaluate`, `predict` or `--resume`
 The run folder (`runs/<name>/`):
 - `config.json`      the `TrainConfig` plus where the data came from; written when the run starts
 - `word_index.json`  the words the model knows (rank < num_words - 3), so `predict` needs no data folder
+- `ngrams.npz`       with `ngrams` >= 2 only: the n-gram table built from the training reviews
+                     (`npnet.ngrams.NgramTable`), so `predict`, `evaluate` and `--resume` give reviews the
+                     same n-gram ids; written before config.json, validated when the run is opened
 - `checkpoint.npz`   the state after the last complete epoch (see `npnet.checkpoint`), rewritten every epoch
 - `weights.npz`      the final weights (`Sequential.save_weights`), written when training ends
 - the report files of `npnet.report` (history.csv, plots, metrics.json, report.md)
@@ -33,14 +36,16 @@ from npnet.datasets import imdb
 from npnet.datasets.bootstrap import ensure_imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.datasets.ragged import Ragged
-from npnet.errors import RunError
-from npnet.preprocessing import pad_flat
+from npnet.errors import FileFormatError, RunError
+from npnet.ngrams import NgramTable
+from npnet.preprocessing import add_ngrams, pad_flat
 from npnet.report import CLASS_NAMES
 
 CONFIG_JSON = "config.json"
 WORD_INDEX_JSON = "word_index.json"
 WEIGHTS_NPZ = "weights.npz"
 CHECKPOINT_NPZ = "checkpoint.npz"
+NGRAMS_NPZ = "ngrams.npz"
 MAX_SEED = 2**32 - 1  # imdb.load_data's RandomState and the weights' generator both take 0 .. 2**32 - 1
 # The largest vocabulary: 2**24 embedding rows x 16 float32 are 1 GiB already (Keras's IMDB has ~88k words)
 MAX_NUM_WORDS = 2**24
@@ -74,6 +79,10 @@ class TrainConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-7
     amsgrad: bool = False
+    lazy: bool = False  # Adam(lazy=True): only the embedding rows a batch looked up move (npnet.sparse)
+    # fastText features: ngrams >= 2 appends the ids of each review's 2..ngrams-grams known from the
+    # training reviews (npnet.ngrams) before padding; the Embedding then covers those ids too
+    ngrams: int = 1
     # fit
     batch_size: int = 512
     epochs: int = 60
@@ -95,6 +104,7 @@ class TrainConfig:
                 "kernel_size",
                 "batch_size",
                 "epochs",
+                "ngrams",
             ):
                 # stored as a plain int, so that the config always writes as JSON
                 object.__setattr__(self, name, checks.positive_int(getattr(self, name), name))
@@ -127,6 +137,13 @@ class TrainConfig:
             )
         if self.dtype not in ("float32", "float64"):
             raise RunError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        # n-gram ids only make sense averaged with the words' vectors (Embedding -> average pooling); the
+        # builder's unbuilt layers say what the model starts with, at no cost
+        if self.ngrams > 1 and not models.build(self.architecture, **self.to_dict()).uses_fused_path():
+            raise RunError(
+                f"ngrams={self.ngrams} needs a model that starts Embedding -> GlobalAveragePooling1D "
+                f"(fastText averages word and n-gram vectors); architecture {self.architecture!r} does not"
+            )
 
     def _check_types(self) -> None:
         """The schema: each field holds exactly its annotated type (a float field also takes an int; no bool
@@ -159,6 +176,7 @@ class TrainConfig:
             epsilon=self.epsilon,
             decay=self.decay,
             amsgrad=self.amsgrad,
+            lazy=self.lazy,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +252,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 30,
         "epochs": 2,
     },
+    # Keras's examples/imdb_fasttext.py: bigrams, pad_sequences' defaults (pre padding and truncating: the
+    # appended n-gram ids are what a long review keeps), Adam's defaults, 5 epochs. Lazy Adam (not Keras's):
+    # validation accuracy 0.8982 on a 0.2 split of train at ~1/20 of dense Adam's step time, measured on the
+    # fasttext branch; the dense 5-epoch comparison is left for a quiet machine (benchmarks/RESULTS.md).
+    "fasttext": {
+        "architecture": "fasttext",
+        "num_words": 20_000,
+        "maxlen": 400,
+        "padding": "pre",
+        "truncating": "pre",
+        "embedding_dim": 50,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "batch_size": 32,
+        "epochs": 5,
+        "ngrams": 2,
+        "lazy": True,
+    },
 }
 
 
@@ -245,10 +281,14 @@ def preset_config(preset: str, **overrides: Any) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-def build_model(config: TrainConfig) -> npnet.Sequential:
-    """The run's model (`npnet.models`, by `config.architecture`), compiled with Adam (Keras 2 decay),
-    binary cross-entropy and accuracy."""
-    model = models.build(config.architecture, **config.to_dict())
+def build_model(config: TrainConfig, ngrams: NgramTable | None = None) -> npnet.Sequential:
+    """The run's model (`npnet.models`, by `config.architecture`), compiled with Adam (Keras 2 decay;
+    `config.lazy`), binary cross-entropy and accuracy. With `config.ngrams` >= 2 the run's n-gram table
+    `ngrams` is needed: the Embedding then has `ngrams.input_dim` rows (words and n-gram ids)."""
+    settings = config.to_dict()
+    if config.ngrams > 1:
+        settings["num_words"] = _table_for(config, ngrams).input_dim  # the builders' Embedding input_dim
+    model = models.build(config.architecture, **settings)
     model.compile(
         optimizer=config.optimizer(),
         loss="binary_crossentropy",
@@ -268,6 +308,7 @@ class IMDBData:
     test_labels: np.ndarray
     x_train: np.ndarray
     x_test: np.ndarray
+    ngrams: NgramTable | None = None  # with config.ngrams >= 2: the table x_* were built with
 
     def without_reviews(self) -> IMDBData:
         """This data with `train_seqs` and `test_seqs` emptied: the padded arrays are all that training and
@@ -288,24 +329,56 @@ def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
     return directory / NPZ_NAME, directory / WORD_INDEX_NAME
 
 
-def load_imdb(config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> IMDBData:
-    """Load and pad the data as the config says, from `data_dir` (see `data_files`)."""
+def load_imdb(
+    config: TrainConfig, data_dir: str | os.PathLike[str] | None, ngrams: NgramTable | None = None
+) -> IMDBData:
+    """Load and pad the data as the config says, from `data_dir` (see `data_files`).
+
+    With `config.ngrams` >= 2 the reviews get their n-gram ids before padding, from `ngrams` (a run's saved
+    table) or else a table built here from the reviews that train: the training set less the
+    `validation_split` it holds out (the validation and test reviews never add n-grams)."""
     # load_ragged = load_data kept as flat arrays (no Python int per token), padded by the same rules
     (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_ragged(
         path=data_files(data_dir)[0], num_words=config.num_words, seed=config.data_seed
     )
+    if config.ngrams > 1 and ngrams is None:
+        fitted = len(train_seqs) - int(len(train_seqs) * config.validation_split)  # as split_validation
+        try:
+            ngrams = NgramTable.build(
+                train_seqs.take(np.arange(fitted)), config.ngrams, base=config.num_words
+            )
+        except ValueError as e:
+            raise RunError(f"cannot build the {config.ngrams}-gram table: {e}") from None
     return IMDBData(
         train_seqs=train_seqs,
         train_labels=train_labels,
         test_seqs=test_seqs,
         test_labels=test_labels,
-        x_train=pad_like_training(train_seqs, config),
-        x_test=pad_like_training(test_seqs, config),
+        x_train=pad_like_training(train_seqs, config, ngrams),
+        x_test=pad_like_training(test_seqs, config, ngrams),
+        ngrams=ngrams if config.ngrams > 1 else None,
     )
 
 
-def pad_like_training(seqs: Ragged, config: TrainConfig) -> np.ndarray:
-    """Id sequences -> the (n, maxlen) model input, padded and truncated as the config says (pad id 0)."""
+def _table_for(config: TrainConfig, ngrams: NgramTable | None) -> NgramTable:
+    """The n-gram table a config with `ngrams` >= 2 needs, checked to be of its order and vocabulary."""
+    if ngrams is None:
+        raise RunError(f"ngrams={config.ngrams} needs the run's n-gram table ({NGRAMS_NPZ})")
+    if ngrams.ngram_range != config.ngrams or ngrams.base != config.num_words:
+        raise RunError(
+            f"the n-gram table holds {ngrams.ngram_range}-grams of {ngrams.base} words, but the run has "
+            f"ngrams={config.ngrams}, num_words={config.num_words}; train the run again"
+        )
+    return ngrams
+
+
+def pad_like_training(seqs: Ragged, config: TrainConfig, ngrams: NgramTable | None = None) -> np.ndarray:
+    """Id sequences -> the (n, maxlen) model input as the config says: with `config.ngrams` >= 2 the n-gram
+    ids of `ngrams` appended first (`add_ngrams`), then padded and truncated (pad id 0)."""
+    if config.ngrams > 1:
+        extended = add_ngrams(seqs, _table_for(config, ngrams), config.ngrams)
+        assert isinstance(extended, Ragged)  # a Ragged in, a Ragged out
+        seqs = extended
     return pad_flat(
         seqs.values,
         seqs.lengths,
@@ -406,13 +479,23 @@ def check_new_run(run_dir: Path) -> None:
         )
 
 
-def create_run(run_dir: Path, config: TrainConfig, data_dir: str | os.PathLike[str] | None) -> None:
-    """Start a run folder: config.json and the word index the model will understand. Refuses a used folder."""
+def create_run(
+    run_dir: Path,
+    config: TrainConfig,
+    data_dir: str | os.PathLike[str] | None,
+    ngrams: NgramTable | None = None,
+) -> None:
+    """Start a run folder: config.json, the word index the model will understand, and with
+    `config.ngrams` >= 2 the n-gram table (`IMDBData.ngrams`). Refuses a used folder."""
     check_new_run(run_dir)
+    if config.ngrams > 1:
+        _table_for(config, ngrams)
     word_index = imdb.get_word_index(data_files(data_dir)[1])  # fails before mkdir
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
+        if ngrams is not None and config.ngrams > 1:  # before config.json, which marks a run as started
+            ngrams.save(run_dir / NGRAMS_NPZ)
         _write_config(run_dir, config, data_dir)
     except OSError as e:
         remove_unstarted_run(run_dir)
@@ -426,7 +509,7 @@ def remove_unstarted_run(run_dir: Path) -> None:
     free again; a folder holding anything else is left alone."""
     if (run_dir / CHECKPOINT_NPZ).exists():
         return
-    for name in (CONFIG_JSON, WORD_INDEX_JSON):
+    for name in (CONFIG_JSON, WORD_INDEX_JSON, NGRAMS_NPZ):
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         run_dir.rmdir()  # only when empty
@@ -459,6 +542,7 @@ class Run:
     config: TrainConfig
     data_dir: str | None
     word_index: dict[str, int]
+    ngrams: NgramTable | None = None  # with config.ngrams >= 2: the table of ngrams.npz
 
     @property
     def name(self) -> str:
@@ -466,7 +550,7 @@ class Run:
 
     def model(self, weights: str = WEIGHTS_NPZ) -> npnet.Sequential:
         """The run's model with the saved final weights."""
-        model = build_model(self.config)
+        model = build_model(self.config, self.ngrams)
         path = self.path / weights
         if not path.exists():
             hint = (
@@ -483,8 +567,9 @@ class Run:
         return imdb.encode(text, self.word_index, num_words=self.config.num_words)
 
     def inputs(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """Id lists -> the padded matrix the model takes, padded and truncated as in training."""
-        return pad_like_training(Ragged.from_lists(seqs), self.config)
+        """Id lists -> the padded matrix the model takes: the run's n-gram ids added (if any), padded and
+        truncated as in training."""
+        return pad_like_training(Ragged.from_lists(seqs), self.config, self.ngrams)
 
 
 def open_run(run_dir: str | os.PathLike[str]) -> Run:
@@ -521,7 +606,13 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     word_index = imdb.check_word_index(
         read_json(path / index_name, "word index"), path / index_name, "train the run again"
     )
-    return Run(path=path, config=config, data_dir=data_dir, word_index=word_index)
+    ngrams = None
+    if config.ngrams > 1:
+        try:
+            ngrams = _table_for(config, NgramTable.load(path / NGRAMS_NPZ))
+        except (FileFormatError, RunError) as e:
+            raise RunError(f"{path} needs its n-gram table {NGRAMS_NPZ}: {e}") from None
+    return Run(path=path, config=config, data_dir=data_dir, word_index=word_index, ngrams=ngrams)
 
 
 def update_epochs(run: Run, epochs: int) -> Run:
@@ -543,9 +634,9 @@ def fit_run(
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
 ) -> dict[str, list[float]]:
-    """Train `model` (made by `build_model(run.config)`), checkpointing into the run folder after every epoch
-    and saving the final weights; returns the history of the whole run (loss, accuracy, val_loss,
-    val_accuracy, lr, seconds per epoch).
+    """Train `model` (made by `build_model(run.config, run.ngrams)`), checkpointing into the run folder
+    after every epoch and saving the final weights; returns the history of the whole run (loss, accuracy,
+    val_loss, val_accuracy, lr, seconds per epoch).
 
     `resume`: the run's last checkpoint, to continue after its last complete epoch (bitwise as if never
     stopped). A KeyboardInterrupt propagates; the checkpoint of the last complete epoch is then on disk.

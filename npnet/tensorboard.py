@@ -18,6 +18,7 @@ from typing import Any
 from npnet.callbacks import Callback, Logs
 from npnet.errors import RunError
 from npnet.monitor import BackpropMonitor
+from npnet.sparse import SparseRows
 
 
 def require_tensorboardx() -> Any:
@@ -63,7 +64,9 @@ class TensorBoardLogger(Callback):
         for layer in self.model.layers:
             for key, weights in layer.params.items():
                 self._writer.add_histogram(f"weights/{layer.name}/{key}", weights, epoch + 1)
-                self._writer.add_histogram(f"gradients/{layer.name}/{key}", layer.grads[key], epoch + 1)
+                grad = layer.step_grad(key)  # a lazy optimizer's table gradient: the looked-up rows only
+                values = grad.values if isinstance(grad, SparseRows) else grad
+                self._writer.add_histogram(f"gradients/{layer.name}/{key}", values, epoch + 1)
         self._writer.flush()
 
     def on_train_end(self, logs: Logs | None = None) -> None:

@@ -23,6 +23,14 @@ once (`_route`) and never asks what kind of batch it holds:
   (`npnet.config.num_threads()`) belong to it and to its batch source, never to this loop; every thread
   count gives bitwise the same numbers.
 
+Row-sparse gradients, for an optimizer that updates only the table rows a batch looked up (its
+`sparse_rows` is True: `Adam(lazy=True)`): the protocol carries them, not this loop. For the step's backward
+`_sparse_grads_asked` sets `emit_sparse_grads` on the stack's layers to the optimizer's `sparse_rows`; a
+layer that can (the Embedding, the fused layer) then leaves a `SparseRows` in `sparse_grads` instead of
+filling its dense (V, D) gradient, and the optimizer gets every layer's `step_grad(key)` (the sparse one
+where there is one, else `grads[key]`). After the step the flags are off again, so `gradients`, `backward`
+and a later dense optimizer see filled dense gradients.
+
 So a breakpoint in `Embedding.backward` (or `GlobalAveragePooling1D.forward`) fires during `fit`,
 `evaluate` and `predict` only with `Sequential(..., fused=False)`: by default the fused layer computes that
 pair's output and gradient without calling them. `train_on_batch`, `test_on_batch`, `gradients`,
@@ -51,6 +59,7 @@ from npnet.fast.threads import blas_threads
 from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.layers.embedding import Embedding
 from npnet.layers.pooling import GlobalAveragePooling1D
+from npnet.sparse import SparseRows
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -70,6 +79,7 @@ class Trainer:
         def backward(self, grad_out: np.ndarray) -> np.ndarray | None: ...
         def _params(self) -> list[np.ndarray]: ...
         def _grads(self) -> list[np.ndarray]: ...
+        def _step_grads(self) -> list[np.ndarray | SparseRows]: ...
         def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray: ...
 
     def __init__(self) -> None:
@@ -239,9 +249,10 @@ class Trainer:
                 "those from before it. Lower the learning rate or check the inputs"
             )
         logs = {"loss": loss, **{m.name: m(y, y_pred) for m in self.metrics}}
-        backward_through(stack, self.loss.gradient(y, y_pred))
+        with _sparse_grads_asked(stack, self.optimizer.sparse_rows):
+            backward_through(stack, self.loss.gradient(y, y_pred))
         source.prefetch()
-        self.optimizer.apply_gradients(zip(self._grads(), self._params(), strict=True))
+        self.optimizer.apply_gradients(zip(self._step_grads(), self._params(), strict=True))
         return logs
 
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> list[float]:
@@ -362,6 +373,19 @@ class Trainer:
             raise ValueError("validation_data must be a pair (x_val, y_val)")
         xv = self._prepare_x(data[0], "validation x")
         return xv, self._prepare_y(data[1], len(xv), "validation y")
+
+
+@contextmanager
+def _sparse_grads_asked(stack: Sequence[Layer], sparse_rows: bool) -> Iterator[None]:
+    """Inside: every layer of `stack` has `emit_sparse_grads = sparse_rows` (see the module docstring);
+    after: False again, so a later backward fills the dense gradients."""
+    for layer in stack:
+        layer.emit_sparse_grads = sparse_rows
+    try:
+        yield
+    finally:
+        for layer in stack:
+            layer.emit_sparse_grads = False
 
 
 def _split_off_validation(

@@ -76,3 +76,24 @@ def test_mismatched_state_is_refused():
         adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(4), **hyper)
     with pytest.raises(ValueError, match="vhat must match param"):
         adam_update_(p, np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(2), **hyper)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_a_large_table_updated_in_blocks_gets_each_elements_single_pass_result(amsgrad, monkeypatch):
+    """Blocks (npnet.fast.adam._BLOCK) apply the same elementwise operations to each element as one pass
+    over the whole arrays: the same computation, so the same bits (a wrong block edge would not be)."""
+    from npnet.fast import adam
+
+    rng = np.random.default_rng(5)
+    p0, g = rng.normal(size=(2, 1001, 7)).astype(np.float32)
+    m0, v0 = rng.normal(size=(1001, 7)).astype(np.float32), rng.random((1001, 7)).astype(np.float32)
+    results = []
+    for block in (10**9, 64):  # one pass; blocks of 64 elements (the last one partial)
+        monkeypatch.setattr(adam, "_BLOCK", block)
+        p, m, v, vhat = p0.copy(), m0.copy(), v0.copy(), v0.copy() * 1.5
+        kwargs = {"step_size": 1e-2, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+        adam_update_(p, g, m, v, vhat if amsgrad else None, **kwargs)
+        results.append((p, m, v, vhat))
+    for one_pass, blocked in zip(*results, strict=True):
+        np.testing.assert_array_equal(blocked, one_pass)
+    assert not np.array_equal(results[0][0], p0)

@@ -337,7 +337,8 @@ SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
 def test_cli_passes_on_the_seed_model(capsys):
     assert main(["gradcheck", *SMALL, "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "gradcheck passed: 35 checks" in out
+    assert "gradcheck passed: 36 checks" in out
+    assert "model 'sequential' fastText with bigram ids" in out
     assert "model 'sequential' imdb_cnn (small sizes, dropout 0)" in out
     assert "layer 'conv1d_causal_dilated' (Conv1D)" in out and "layer 'max_pooling1d' (MaxPooling1D)" in out
     assert "layer 'lstm' (LSTM) with a mask, return_sequences, go_backwards" in out
@@ -385,3 +386,13 @@ def test_cli_refuses_bad_sizes(capsys, args, message):
         main(["gradcheck", *args])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_fasttext_check_runs_on_ngram_ids_past_the_words():
+    from npnet.cli.gradcheck import imdb_like_batch, with_bigrams
+
+    x, y = imdb_like_batch(np.random.default_rng(0), 8, 30, 200)
+    model, x_ngrams = with_bigrams(x, 200, seed=0, dtype="float64")
+    assert x_ngrams.max() > 200 and model.layers[0].input_dim > 200  # n-gram ids, and rows for them
+    report = gradcheck.check_model(model, x_ngrams, y)
+    assert report.passed

@@ -39,7 +39,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
     run = runs.open_run(args.run_dir)
     model = run.model()
-    data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
+    data_dir = args.data_dir if args.data_dir is not None else run.data_dir
+    data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=args.batch_size)
     probabilities = model.predict(data.x_test, batch_size=args.batch_size)
     metrics = runs.classification_metrics(data.test_labels, probabilities, loss)

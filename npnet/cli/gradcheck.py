@@ -9,7 +9,9 @@ embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check
 see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
 Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
 Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
-Prints one table per check; exits 1 if any check fails.
+Then the fastText model on the same reviews with their bigram ids appended (`npnet.ngrams`: a table of
+~10,000 + n-gram rows, the n-gram ids past num_words). Prints one table per check; exits 1 if any check
+fails.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import numpy as np
 import npnet
 from npnet import gradcheck, layers, losses, models, runs
 from npnet.datasets import imdb, synthetic
+from npnet.datasets.ragged import Ragged
+from npnet.ngrams import NgramTable
+from npnet.preprocessing import add_ngrams, pad_flat
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -112,7 +117,30 @@ def reports(
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
         *conv_reports(x, y, seed, dtype, vocab),
         *recurrent_reports(seed, dtype),
+        _titled(
+            gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
+            "fastText with bigram ids",
+        ),
     ]
+
+
+def with_bigrams(
+    x: np.ndarray, vocab: int, seed: int, dtype: str | None
+) -> tuple[npnet.Sequential, np.ndarray]:
+    """The fastText model (`npnet train --preset fasttext`'s builder, 16 wide) and the batch `x` with each
+    review's bigram ids appended (padded with 0 at the end), from a table built on these reviews."""
+    words = x != imdb.PAD_CHAR
+    reviews = Ragged(x[words], words.sum(axis=1))
+    table = NgramTable.build(reviews, 2, base=vocab)
+    with_ids = add_ngrams(reviews, table, 2)
+    assert isinstance(with_ids, Ragged)  # a Ragged in, a Ragged out
+    x_ngrams = pad_flat(
+        with_ids.values, with_ids.lengths, 2 * x.shape[1], padding="post", value=imdb.PAD_CHAR
+    )
+    config = runs.TrainConfig(
+        architecture="fasttext", num_words=vocab, ngrams=2, seed=seed, dtype=dtype or npnet.config.floatx()
+    )
+    return runs.build_model(config, table), x_ngrams
 
 
 def conv_reports(

@@ -3,6 +3,7 @@
 npnet train                          # the notebook: lr 1e-5, decay 1e-5, 60 epochs, test set validates
 npnet train --preset tuned           # the best settings found on a validation split (docs/tuning.md)
 npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
+npnet train --preset fasttext        # Keras's imdb_fasttext example: bigram ids, Embedding(50) -> average
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
 npnet train --inspect                # also record backprop statistics (backprop.csv, plots, report section)
@@ -56,6 +57,18 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--beta-2",), "beta_2", fraction, "Adam beta_2"),
     (("--epsilon",), "epsilon", non_negative_float, "Adam epsilon"),
     (("--amsgrad",), "amsgrad", bool, "AMSGrad variant of Adam"),
+    (
+        ("--lazy",),
+        "lazy",
+        bool,
+        "lazy Adam: only the embedding rows a batch looked up move (TF Addons' LazyAdam; not Keras's Adam)",
+    ),
+    (
+        ("--ngrams",),
+        "ngrams",
+        positive_int,
+        "fastText features: add the ids of each review's 2..N-grams seen in training (1: words only)",
+    ),
     (("--batch-size",), "batch_size", positive_int, "samples per update"),
     (
         ("--epochs",),
@@ -95,8 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(runs.PRESETS),
         default="notebook",
-        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn example "
-        "(default: notebook)",
+        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn or imdb_fasttext "
+        "example (default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
@@ -191,7 +204,8 @@ def _start(args: argparse.Namespace) -> int:
         bootstrap.ensure_imdb(args.data_dir, source=args.source, mirror=args.url, progress=args.verbose > 0)
     if args.resume is not None:
         run, state = _resume(args, overrides)
-        data = runs.load_imdb(run.config, args.data_dir if args.data_dir is not None else run.data_dir)
+        data_dir = args.data_dir if args.data_dir is not None else run.data_dir
+        data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
     else:
         config = runs.preset_config(args.preset, **overrides)
         name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -199,7 +213,7 @@ def _start(args: argparse.Namespace) -> int:
             raise RunError(f"--run-name must be a plain folder name, got {name!r}")
         runs.check_new_run(args.runs_dir / name)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
-        runs.create_run(args.runs_dir / name, config, args.data_dir)
+        runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams)
         try:
             return _train(runs.open_run(args.runs_dir / name), None, data, args)
         except BaseException:
@@ -217,8 +231,10 @@ def _train(
     _show_data(run, data)
     data = data.without_reviews()  # the printout above was their last use
 
-    model = runs.build_model(config)
+    model = runs.build_model(config, run.ngrams)
     model.summary()
+    if run.ngrams is not None:
+        print(f"N-grams: {len(run.ngrams):,} of orders 2..{config.ngrams} from the training reviews")
     (x_train, _), (x_val, _) = runs.fit_arrays(config, data)
     if config.validation_split:
         print(f"Validation: the last {len(x_val)} training reviews (training on {len(x_train)})")
@@ -330,7 +346,7 @@ def _resume(
         )
     if state is not None:  # prove it fits this run's model now, not after the data is loaded
         try:
-            checkpoint.restore(runs.build_model(run.config), state)
+            checkpoint.restore(runs.build_model(run.config, run.ngrams), state)
         except FileFormatError as e:
             raise FileFormatError(f"{path}: {e}") from None
     return run, state

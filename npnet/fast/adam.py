@@ -9,6 +9,9 @@ Written plainly, NumPy allocates a temporary for nearly every operator; for the 
 those are 640 KB arrays, 49 times an epoch. Here one scratch buffer carries every intermediate. m and v come
 out bitwise equal to the plain formula (same operations in the same order); p differs by rounding only
 (lr_t · (m / d) rather than (lr_t · m) / d, which would need a second buffer).
+
+A large table (fastText's 1.19M x 50) is updated in cache-sized blocks (`_BLOCK` elements): the same
+elementwise passes per block, so memory is read and written about once instead of once per pass.
 """
 
 from __future__ import annotations
@@ -42,6 +45,40 @@ def adam_update_(
                 f"{name} must match param ({param.dtype} {param.shape}); got {array.dtype} {array.shape}"
             )
     tmp = np.empty_like(param) if scratch is None else scratch
+    arrays = [param, grad, m, v, tmp] + ([vhat] if vhat is not None else [])
+    if param.size > _BLOCK and all(a.flags.c_contiguous for a in arrays):
+        # A large table in cache-sized blocks: each block's ~12 passes run in L2, so memory sees about one
+        # read of p, g, m, v and one write of p, m, v instead of ~29 array passes. Elementwise operations,
+        # so every element gets exactly the operations (and result) of the single pass.
+        p_, g_, m_, v_, t_, *h_ = (a.reshape(-1) for a in arrays)
+        for at in range(0, param.size, _BLOCK):
+            block = slice(at, at + _BLOCK)
+            vhat_block = h_[0][block] if h_ else None
+            _update_block(p_[block], g_[block], m_[block], v_[block], vhat_block, t_[block],
+                          step_size, beta_1, beta_2, epsilon)  # fmt: skip
+        return
+    _update_block(param, grad, m, v, vhat, tmp, step_size, beta_1, beta_2, epsilon)
+
+
+# Elements per block of a large update: 64k float32 = 256 KB per array, 5-6 arrays in the 1 MB L2 of the
+# 2-core machine. Measured on the fastText table (1,193,401 x 50 float32, busy machine, load ~20): 3.24 s
+# unblocked, 2.61 / 1.96 / 2.48 s with blocks of 16k / 64k / 256k elements (min of 3; fasttext branch).
+_BLOCK = 65_536
+
+
+def _update_block(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None,
+    tmp: np.ndarray,
+    step_size: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+) -> None:
+    """The update's passes over whole arrays (or one block of them), `tmp` carrying the intermediates."""
 
     np.multiply(m, beta_1, out=m)
     np.multiply(grad, 1 - beta_1, out=tmp)

@@ -35,6 +35,7 @@ import numpy as np
 
 from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.pooling import mask_counts
+from npnet.sparse import SparseRows
 
 # Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
 # one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +
@@ -300,18 +301,56 @@ def backward(
     return out
 
 
-def _scatter_tail(batch: BagBatch, scaled: np.ndarray, out: np.ndarray) -> None:
-    """Add each tail token's row of `scaled` (B, D) into its id's row of `out` (V, D)."""
+def _scatter_tail(
+    batch: BagBatch, scaled: np.ndarray, out: np.ndarray, rows_of_out: np.ndarray | None = None
+) -> None:
+    """Add each tail token's row of `scaled` (B, D) into its id's row of `out` (V, D); or, given
+    `rows_of_out` (one per tail token), into that row of a compact `out`."""
     if not batch.tail_ids.size:
         return
+    targets = batch.tail_ids if rows_of_out is None else rows_of_out
     # ufunc.at is slow on 2-D rows but fast on a 1-D array, so scatter into the flattened table: element
     # k of tail token j goes to flat index id_j * width + k. Built k-major, (width, n), so that index and
     # values come from long contiguous loops; each target still adds its terms in token order.
     columns = np.ascontiguousarray(_as_pairs(scaled).T)  # (width, B)
     width = columns.shape[0]
-    flat_index = np.arange(width)[:, None] + batch.tail_ids * width
+    flat_index = np.arange(width)[:, None] + targets * width
     values = np.take(columns, batch.tail_rows, axis=1)
     np.add.at(_as_pairs(out).reshape(-1), flat_index.reshape(-1), values.reshape(-1))
+
+
+# ---- lazy Adam's gradient: only the touched rows (npnet.sparse) ----------------------------------------
+
+
+def backward_rows(batch: BagBatch, grad_pooled: np.ndarray, workers: Workers = SERIAL) -> SparseRows:
+    """`backward` kept sparse: dE on the rows this batch looks up, never a (V, D) array.
+
+    The touched rows are the head ids with a non-zero count in the batch, then the distinct tail ids
+    (ascending); head and tail are disjoint, so the ids are distinct. Each row's value equals `backward`'s
+    row (the same sums; the tail adds in token order as there).
+    """
+    if grad_pooled.ndim != 2 or grad_pooled.shape[0] != len(batch):
+        raise ValueError(
+            f"grad_pooled must have shape ({len(batch)}, D) to match the batch; got {grad_pooled.shape}"
+        )
+    width = grad_pooled.shape[1]
+    scaled = grad_pooled.astype(batch.dtype, copy=False) * batch.scale[:, None]
+    tail_done = workers.start(_tail_rows, batch, scaled)
+    index = batch.head_index
+    head_ids = np.arange(index.start, index.stop) if isinstance(index, slice) else index
+    present = np.flatnonzero(batch.head.any(axis=0))
+    head_values = batch.head[:, present].T @ scaled
+    tail_ids, tail_values = tail_done()
+    ids = np.concatenate([head_ids[present].astype(np.intp, copy=False), tail_ids])
+    return SparseRows(ids, np.concatenate([head_values, tail_values]), (batch.vocab_size, width))
+
+
+def _tail_rows(batch: BagBatch, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct tail ids ascending, their summed rows of `scaled`)."""
+    ids, position = np.unique(batch.tail_ids, return_inverse=True)
+    values = np.zeros((ids.size, scaled.shape[1]), dtype=scaled.dtype)
+    _scatter_tail(batch, scaled, values, position.reshape(-1))
+    return ids.astype(np.intp, copy=False), values
 
 
 def _as_pairs(a: np.ndarray) -> np.ndarray:

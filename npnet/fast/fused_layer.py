@@ -8,8 +8,13 @@ place of the model's layers when a model starts with that pair (see `npnet.train
 
 The layer shares the Embedding's `params` and `grads` dictionaries (the same arrays): the optimizer,
 callbacks, checkpoints and `get_weights` see the table and its gradient where they always are, on the
-Embedding, whichever path ran. Its input is not ids but batches of a `BagBatches` source, made by
-`batches(ids)`; the layer owns the threads (`npnet.fast.Workers`) that source and its kernels use.
+Embedding, whichever path ran. It shares the Embedding's `sparse_grads` too: with `emit_sparse_grads` set
+(the trainer sets it for an optimizer whose `sparse_rows` is True, `Adam(lazy=True)`), `backward` computes
+only the looked-up rows (`embedding_pool.backward_rows`, a `SparseRows`) and leaves the (V, D)
+`grads["embeddings"]` unwritten, so the fastText table's 240 MB gradient is never touched.
+
+Its input is not ids but batches of a `BagBatches` source, made by `batches(ids)`; the layer owns the
+threads (`npnet.fast.Workers`) that source and its kernels use.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class FusedEmbeddingPool(Layer):
         self.embedding = embedding
         self.params = embedding.params  # the same dictionaries: updates and gradients land on the Embedding
         self.grads = embedding.grads
+        self.sparse_grads = embedding.sparse_grads
         self.dtype = embedding.dtype
         self.built = True
         self.workers = Workers(threads)
@@ -84,11 +90,17 @@ class FusedEmbeddingPool(Layer):
         return embedding_pool.forward(batch, self.params["embeddings"], self._for_tail(batch, workers))
 
     def backward(self, grad_pooled: np.ndarray) -> None:
-        """Overwrites `grads["embeddings"]` (the Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled.
+        """Overwrites `grads["embeddings"]` (the Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled;
+        with `emit_sparse_grads`, puts its looked-up rows in `sparse_grads["embeddings"]` instead.
         Returns None: ids have no gradient."""
         if self._batch is None:
             raise RuntimeError("FusedEmbeddingPool.backward needs a training forward first")
         workers = self._for_tail(self._batch, self.workers)
+        if self.emit_sparse_grads:
+            rows = embedding_pool.backward_rows(self._batch, grad_pooled, workers=workers)
+            self.sparse_grads["embeddings"] = rows
+            return None
+        self.sparse_grads.pop("embeddings", None)
         embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=workers)
         return None
 

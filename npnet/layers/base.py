@@ -11,6 +11,13 @@ activation, Bidirectional its two directions), `astype(dtype)` (recast, as if bu
 `kink_pattern()` (where the last forward sits relative to the layer's non-differentiable points),
 `table_ids(key, x)` (which rows of a lookup-table parameter the input ids select) and
 `activation_stats(output)` (what an activation's output says about its health: dead or saturated units).
+
+Row-sparse gradients (`npnet.sparse.SparseRows`), for an optimizer that updates only the rows a batch
+looked up (`Adam(lazy=True)`, whose `sparse_rows` is True): the trainer sets `emit_sparse_grads` on the
+layers of the stack for the step, and a layer that can (the Embedding, `npnet.fast.FusedEmbeddingPool`) then
+puts the table's gradient in `sparse_grads[key]` instead of filling `grads[key]`; with the flag off its
+`backward` fills `grads` and drops any sparse entry. `step_grad(key)` is the gradient of the last backward,
+either form: what the trainer hands the optimizer and what the backprop monitor reads.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from npnet.config import resolve_dtype
+from npnet.sparse import SparseRows
 
 Shape = tuple[int | None, ...]
 
@@ -58,6 +66,9 @@ class Layer:
         self.dtype: np.dtype = resolve_dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        # Set by the trainer for a step whose optimizer wants row-sparse gradients (see the module docstring).
+        self.emit_sparse_grads: bool = False
+        self.sparse_grads: dict[str, SparseRows] = {}
         self.built: bool = False
         # The generator of training-time noise (dropout masks). A `Sequential` hands every layer that has
         # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
@@ -82,7 +93,14 @@ class Layer:
     def add_param(self, key: str, value: np.ndarray) -> None:
         """Register a parameter and its (zeroed) gradient under the same name."""
         self.params[key] = value
-        self.grads[key] = np.zeros_like(value)
+        # np.zeros, not zeros_like: its pages are mapped on first write, so a gradient array that is never
+        # written (the embedding's under a lazy optimizer, npnet.sparse) costs no memory.
+        self.grads[key] = np.zeros(value.shape, dtype=value.dtype)
+
+    def step_grad(self, key: str) -> np.ndarray | SparseRows:
+        """The gradient of parameter `key` from the last backward: `sparse_grads[key]` if the layer emitted
+        one (`emit_sparse_grads`), else `grads[key]`."""
+        return self.sparse_grads.get(key, self.grads[key])
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise a clear ValueError if `x` cannot be this layer's input. The base layer accepts anything."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from npnet import checks, initializers
 from npnet.layers.base import Layer, Shape
+from npnet.sparse import SparseRows
 
 
 class Embedding(Layer):
@@ -92,10 +93,27 @@ class Embedding(Layer):
         The scatter must be unbuffered: `E_grad[ids] += g` applies only the *last* write for an id that occurs
         several times, silently dropping the rest. `np.add.at` accumulates every occurrence.
         """
+        rows = grad_out.reshape(-1, self.output_dim)
+        if self.emit_sparse_grads:  # only the looked-up rows (npnet.sparse); grads["embeddings"] untouched
+            self.sparse_grads["embeddings"] = self._sparse_grad(rows)
+            return None
+        self.sparse_grads.pop("embeddings", None)
         grad = self.grads["embeddings"]
         grad.fill(0)
-        np.add.at(grad, self._ids.ravel(), grad_out.reshape(-1, self.output_dim))
+        np.add.at(grad, self._ids.ravel(), rows)
         return None
+
+    def _sparse_grad(self, rows: np.ndarray) -> SparseRows:
+        """The same sums as the dense scatter (each row adds its positions in the same order), into the
+        distinct looked-up ids only. With `mask_zero` id 0 is left out, as the fused path does: a masked
+        position's gradient is zero (the pooling gave it none), so that row is all zeros anyway."""
+        ids, position = np.unique(self._ids.ravel(), return_inverse=True)
+        values = np.zeros((ids.size, self.output_dim), dtype=self.grads["embeddings"].dtype)
+        np.add.at(values, position.reshape(-1), rows)
+        if self.mask_zero and ids.size and ids[0] == 0:
+            ids, values = ids[1:], values[1:]
+        shape = (self.input_dim, self.output_dim)
+        return SparseRows(ids.astype(np.intp, copy=False), values, shape)
 
     def table_ids(self, key: str, x: np.ndarray) -> np.ndarray | None:
         return x if key == "embeddings" else None
