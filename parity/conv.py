@@ -25,16 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import keras
 import numpy as np
-from keras.src.backend.common import dtypes as keras_dtypes
 
 import npnet
 from npnet import layers, optimizers
 from npnet.datasets import imdb
 from npnet.preprocessing import pad_sequences
+from parity import keras_side
 from parity.compare import Row, array_row
 
 BACKEND = keras.backend.backend()
@@ -59,16 +58,10 @@ def versions() -> str:
 
 @contextmanager
 def precision(dtype: str) -> Iterator[None]:
-    """Keras's floatx = `dtype`; for float64 also lift Keras's demotion of 64-bit results to 32-bit
-    (`BIT64_TO_BIT32_DTYPE`, on JAX and torch alike), so Keras computes in float64 as npnet does."""
-    saved = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    lifted = {"float64": "float64"} if dtype == "float64" else {}
-    try:
-        with mock.patch.dict(keras_dtypes.BIT64_TO_BIT32_DTYPE, lifted):
-            yield
-    finally:
-        keras.config.set_floatx(saved)
+    """Keras in `dtype` (`parity.keras_side.precision`), for float64 with the demotion of 64-bit results to
+    32-bit lifted, so Keras computes in float64 as npnet does."""
+    with keras_side.precision(dtype, float64_ops=dtype == "float64"):
+        yield
 
 
 # ------------------------------------------------------------------------------------------ layers, forward

@@ -75,13 +75,17 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
             f"Keras {keras.__version__} has no keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE: check "
             "how it promotes float64 and adapt parity/keras_side.precision (made for Keras 3.15.1)"
         )
-    saved = keras.config.floatx()
+    # The global dtype policy too: Keras creates it from floatx on first use and keeps it, so without this a
+    # layer built without dtype= would take whichever floatx was current when any earlier code first asked.
+    saved, saved_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
     try:
         with mock.patch.dict(demotions or {}, {"float64": "float64"} if float64_ops else {}):
             yield
     finally:
         keras.config.set_floatx(saved)
+        keras.config.set_dtype_policy(saved_policy)
 
 
 @contextmanager

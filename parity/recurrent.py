@@ -16,18 +16,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from unittest import mock
 
 import numpy as np
 
 import npnet
 from npnet import layers, models, optimizers
+from parity import keras_side
 from parity.compare import Row, array_row
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # only if nothing chose a backend (tests/parity picks one)
 
 import keras
-from keras.src.backend.common import dtypes as keras_dtypes
 
 if keras.backend.backend() == "jax":
     import jax
@@ -59,15 +58,10 @@ def versions() -> str:
 
 @contextmanager
 def precision(dtype: str) -> Iterator[None]:
-    """Keras's floatx = `dtype`; for float64 also without the demotion of 64-bit results to 32-bit."""
-    saved = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    lift = {"float64": "float64"} if dtype == "float64" else {}
-    try:
-        with mock.patch.dict(keras_dtypes.BIT64_TO_BIT32_DTYPE, lift):
-            yield
-    finally:
-        keras.config.set_floatx(saved)
+    """Keras in `dtype` (`parity.keras_side.precision`), for float64 with the demotion of 64-bit results to
+    32-bit lifted, so Keras computes in float64 as npnet does."""
+    with keras_side.precision(dtype, float64_ops=dtype == "float64"):
+        yield
 
 
 def padding_mask(batch: int, steps: int, padding: str | None) -> np.ndarray | None:
