@@ -20,8 +20,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras reads it once, at its first import
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,12 +55,8 @@ def versions() -> str:
     return f"Keras {keras.__version__} on {backend}"
 
 
-@contextmanager
-def precision(dtype: str) -> Iterator[None]:
-    """Keras in `dtype` (`parity.keras_side.precision`), for float64 with the demotion of 64-bit results to
-    32-bit lifted, so Keras computes in float64 as npnet does."""
-    with keras_side.precision(dtype, float64_ops=dtype == "float64"):
-        yield
+# Keras in each dtype as npnet computes it (float64 without the demotion of 64-bit results).
+precision = keras_side.computing_like_npnet
 
 
 # ------------------------------------------------------------------------------------------ layers, forward

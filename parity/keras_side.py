@@ -12,7 +12,7 @@ os.environ["KERAS_BACKEND"] = "jax"  # Keras reads it once, at its first import
 
 import random
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -86,6 +86,12 @@ def precision(dtype: str, float64_ops: bool = False) -> Iterator[None]:
     finally:
         keras.config.set_floatx(saved)
         keras.config.set_dtype_policy(saved_policy)
+
+
+def computing_like_npnet(dtype: str) -> AbstractContextManager[None]:
+    """Keras computing in `dtype` as npnet does: for float64 with the demotion to 32-bit lifted (the
+    convolution and recurrent checks compare every dtype this way)."""
+    return precision(dtype, float64_ops=dtype == "float64")
 
 
 @contextmanager

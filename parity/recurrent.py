@@ -13,8 +13,6 @@ recurrent arithmetic is the same at any size, and Keras's compile time, not the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -56,12 +54,8 @@ def versions() -> str:
     return f"Keras {keras.__version__} on {keras.backend.backend()}"
 
 
-@contextmanager
-def precision(dtype: str) -> Iterator[None]:
-    """Keras in `dtype` (`parity.keras_side.precision`), for float64 with the demotion of 64-bit results to
-    32-bit lifted, so Keras computes in float64 as npnet does."""
-    with keras_side.precision(dtype, float64_ops=dtype == "float64"):
-        yield
+# Keras in each dtype as npnet computes it (float64 without the demotion of 64-bit results).
+precision = keras_side.computing_like_npnet
 
 
 def padding_mask(batch: int, steps: int, padding: str | None) -> np.ndarray | None:
