@@ -215,21 +215,25 @@ def _start(args: argparse.Namespace) -> int:
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
         runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams)
         try:
-            return _train(runs.open_run(args.runs_dir / name), None, data, args)
+            run = runs.open_run(args.runs_dir / name)
+            _show_data(run, data)
+            data = data.without_reviews()  # the printout was the reviews' last use: not held through training
+            return _train(run, None, data, args)
         except BaseException:
             # failed or interrupted before its first epoch ended: no half-made run blocks the name
             runs.remove_unstarted_run(args.runs_dir / name)
             raise
+    _show_data(run, data)
+    data = data.without_reviews()
     return _train(run, state, data, args)
 
 
 def _train(
     run: runs.Run, state: checkpoint.Checkpoint | None, data: runs.IMDBData, args: argparse.Namespace
 ) -> int:
-    """Train (or finish) `run` from `state` and write its weights and report."""
+    """Train (or finish) `run` from `state` and write its weights and report. `data` without its raw reviews:
+    the caller printed them and dropped them, so they are not held through training (~70 MB on IMDB)."""
     config = run.config
-    _show_data(run, data)
-    data = data.without_reviews()  # the printout above was their last use
 
     model = runs.build_model(config, run.ngrams)
     model.summary()
