@@ -131,12 +131,15 @@ def test_data_build_shows_progress_without_carriage_returns_into_a_file(tmp_path
 # --- npnet train gets the data ------------------------------------------------------------------------------
 def test_train_builds_from_a_local_tarball_offline(outside, monkeypatch, tmp_path, _private_data_cache):
     monkeypatch.setenv("NPNET_IMDB_TARBALL", str(_tarball(tmp_path)))
-    code, out, err = run_cli(*TRAIN, "--runs-dir", tmp_path / "runs", "--verbose", "2")
+    # Named runs: the default name has a one-second timestamp, which two quick runs would share.
+    runs_dir = tmp_path / "runs"
+    code, out, err = run_cli(*TRAIN, "--runs-dir", runs_dir, "--run-name", "first", "--verbose", "2")
     assert code == 0, err
     assert "building them offline from the Stanford reviews" in out
     assert (_private_data_cache / NPZ_NAME).is_file()
-    code, out, _ = run_cli(*TRAIN, "--runs-dir", tmp_path / "runs", "--verbose", "2")
-    assert code == 0 and "data:" not in out  # the second run reads the cache
+    code, out, err = run_cli(*TRAIN, "--runs-dir", runs_dir, "--run-name", "second", "--verbose", "2")
+    assert code == 0, err
+    assert "data:" not in out  # the second run reads the cache
 
 
 def test_train_on_the_project_machine_uses_the_shared_tarball(outside, monkeypatch, tmp_path):
