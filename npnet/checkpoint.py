@@ -60,17 +60,23 @@ class Checkpoint:
 
 
 def capture(
-    model: Sequential, epochs_done: int, history: Mapping[str, list[float]], config: Mapping[str, Any]
+    model: Sequential,
+    epochs_done: int,
+    history: Mapping[str, list[float]],
+    config: Mapping[str, Any],
+    copy: bool = True,
 ) -> Checkpoint:
-    """The model's current state as a checkpoint (arrays are copies)."""
+    """The model's current state as a checkpoint: copies of the arrays, or with `copy=False` the live
+    arrays themselves, for a checkpoint written before training goes on (`EpochCheckpoint`), so that
+    writing one never doubles the memory held by the weights and the optimizer state."""
     if model.optimizer is None:
         raise ValueError(
             "compile the model before checkpointing it: the optimizer state is part of a checkpoint"
         )
     return Checkpoint(
         epochs_done=epochs_done,
-        weights=model.get_weights(),
-        optimizer_state=model.optimizer.get_state(),
+        weights=model.get_weights() if copy else model.weights,
+        optimizer_state=model.optimizer.get_state(copy=copy),
         rng_state=dict(model.fit_rng.bit_generator.state),
         history={key: list(values) for key, values in history.items()},
         config=dict(config),
@@ -220,7 +226,8 @@ class EpochCheckpoint(Callback):
                 self.history.setdefault(column, []).append(float(logs[key]))
         self.history.setdefault("seconds", []).append(seconds)
         assert self.model is not None  # set by the model before training begins
-        save(self.path, capture(self.model, epoch + 1, self.history, self.config))
+        # Live arrays: `save` is synchronous, so nothing changes them while they are written.
+        save(self.path, capture(self.model, epoch + 1, self.history, self.config, copy=False))
 
 
 @contextlib.contextmanager

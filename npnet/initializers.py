@@ -2,6 +2,8 @@
 
 An initializer is a callable `init(shape, rng, dtype) -> np.ndarray`. Values are drawn in float64 and then
 cast, so float32 and float64 models built from the same seed start from the same numbers (up to rounding).
+Uniform draws go through `uniform`, which draws the float64 values in blocks straight into the result, so a
+(1.2M x 50) float32 fastText table costs its own 239 MB and not a 477 MB float64 temporary besides.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ class Initializer:
         return f"{type(self).__name__}()"
 
 
+# float64 values drawn per block by `uniform` (8 MB): the stream is the same as one draw of the whole array.
+_UNIFORM_BLOCK = 1 << 20
+
+
+def uniform(
+    low: float, high: float, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
+) -> np.ndarray:
+    """`rng.uniform(low, high, size=shape).astype(dtype)`, the same numbers, without the float64 temporary:
+    the generator yields its values in order, so consecutive blocks continue one draw exactly."""
+    out = np.empty(shape, dtype=dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _UNIFORM_BLOCK):
+        block = flat[start : start + _UNIFORM_BLOCK]
+        block[...] = rng.uniform(low, high, size=block.size)
+    return out
+
+
 class RandomUniform(Initializer):
     """U(minval, maxval). Keras's `"uniform"` (the Embedding default) is U(-0.05, 0.05)."""
 
@@ -36,7 +55,7 @@ class RandomUniform(Initializer):
         self.maxval = maxval
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
-        return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
+        return uniform(self.minval, self.maxval, shape, rng, dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"minval": self.minval, "maxval": self.maxval}
@@ -51,7 +70,7 @@ class GlorotUniform(Initializer):
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
         fan_in, fan_out = _fans(shape)
         limit = math.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, size=shape).astype(dtype)
+        return uniform(-limit, limit, shape, rng, dtype)
 
 
 class Orthogonal(Initializer):

@@ -177,6 +177,13 @@ class Sequential(Trainer):
 
     # ---- weights -------------------------------------------------------------------------------------------
 
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live parameter arrays in `get_weights()` order (as Keras's `model.weights` are its variables):
+        for reading or writing them out without a copy; changing one changes the model."""
+        self._ensure_built()
+        return self._params()
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all parameters in Keras order: layer by layer; within a layer e.g. kernel then bias."""
         self._ensure_built()

@@ -92,11 +92,14 @@ class Optimizer:
                     f"{[p.shape for p in params]}; use a fresh optimizer for a different model"
                 )
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """{"iterations": int64 scalar, "<slot>/<i>": array, ...}: everything needed to resume bitwise."""
+    def get_state(self, copy: bool = True) -> dict[str, np.ndarray]:
+        """{"iterations": int64 scalar, "<slot>/<i>": array, ...}: everything needed to resume bitwise.
+
+        `copy=False` returns the live slot arrays, for writing them out at once: a (1.2M x 50) fastText
+        table's m and v are 478 MB that a copy would add to the peak memory of every checkpoint."""
         state = {"iterations": np.array(self.iterations, dtype=np.int64)}
         for name, slot in self._slots.items():
-            state.update({f"{name}/{i}": s.copy() for i, s in enumerate(slot)})
+            state.update({f"{name}/{i}": s.copy() if copy else s for i, s in enumerate(slot)})
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:

@@ -36,11 +36,11 @@ class ModelFileError(NpnetError, ValueError):
 def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write `model` (built; compiled or not) to `path` atomically."""
     model._ensure_built()
-    weights = model.get_weights()
+    weights = model.weights  # live arrays, written at once: no copy of a large table
     arrays = {f"weights/{i}": w for i, w in enumerate(weights)}
     compiled = None
     if model.optimizer is not None and model.loss is not None:
-        arrays |= {f"optimizer/{k}": np.asarray(v) for k, v in model.optimizer.get_state().items()}
+        arrays |= {f"optimizer/{k}": np.asarray(v) for k, v in model.optimizer.get_state(copy=False).items()}
         compiled = {
             "optimizer": model.optimizer.get_config(),
             "loss": {"from_logits": bool(model.loss.from_logits)},

@@ -46,3 +46,20 @@ def test_unknown_initializer_names_the_choices():
 def test_bad_uniform_range():
     with pytest.raises(ValueError, match="minval < maxval"):
         initializers.RandomUniform(0.1, -0.1)
+
+
+@pytest.mark.parametrize("size", [1, initializers._UNIFORM_BLOCK - 1, initializers._UNIFORM_BLOCK + 7])
+def test_uniform_in_blocks_is_one_draw_cast(size):
+    """The block-wise draw continues the generator's stream exactly: the values of one float64 draw, cast.
+    (The same generator calls in the same order, so equality is exact, not a tolerance.)"""
+    got = initializers.uniform(-0.05, 0.05, (size,), np.random.default_rng(7), np.dtype("float32"))
+    want = np.random.default_rng(7).uniform(-0.05, 0.05, size=size).astype(np.float32)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+def test_uniform_keeps_shape_and_leaves_the_generator_where_one_draw_does():
+    shape = (3, initializers._UNIFORM_BLOCK // 2 + 1)
+    rng_blocks, rng_once = np.random.default_rng(2), np.random.default_rng(2)
+    got = initializers.uniform(0.0, 1.0, shape, rng_blocks, np.dtype("float64"))
+    assert np.array_equal(got, rng_once.uniform(0.0, 1.0, size=shape))
+    assert rng_blocks.random() == rng_once.random()  # the next draw, e.g. the next layer's, is unchanged
