@@ -296,3 +296,24 @@ def test_default_names_follow_keras():
     assert layers.Dense(1).name == "dense"
     assert layers.Embedding(2, 2).name == "embedding"
     assert layers.Dense(1, name="out").name == "out"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 12),
+    width=st.integers(1, 7),
+    ids=st.lists(st.integers(0, 11), min_size=0, max_size=60),
+    transposed=st.booleans(),
+)
+def test_scatter_add_rows_equals_the_readable_add_at(rows, width, ids, transposed):
+    """The flat-index scatter of Embedding.backward against `np.add.at(table, ids, rows)`, repeated ids
+    included, on a C-contiguous table and on a transposed (non-contiguous) view of one."""
+    ids = np.array([i % rows for i in ids], dtype=np.int64)
+    rng = np.random.default_rng(len(ids))
+    values = rng.standard_normal((ids.size, width))
+    start = rng.standard_normal((rows, width))
+    want = start.copy()
+    np.add.at(want, ids, values)
+    got = np.ascontiguousarray(start.T).T if transposed else start.copy()
+    layers.embedding.scatter_add_rows(got, ids, values)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)

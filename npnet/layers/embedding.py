@@ -11,6 +11,21 @@ from npnet.layers.base import Layer, Shape
 from npnet.sparse import SparseRows
 
 
+def scatter_add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """table[ids[i]] += rows[i] for every i, repeated ids accumulating: `np.add.at(table, ids, rows)`.
+
+    table (V, D), ids (N,) ints, rows (N, D). The same additions in the same order as that readable call,
+    through one 1-D `np.add.at` on the flat element indices ids[i] * D + d: NumPy's unbuffered scatter
+    has a fast loop for 1-D indices only, and takes ~5x longer on the (V, D) row form (8.6 vs 1.5 ms for
+    the cnn preset's 12,800 ids x 50; tests/test_layers.py holds the two equal)."""
+    if not table.flags.c_contiguous:  # its flat reshape would be a copy, and the adds would be lost
+        np.add.at(table, ids, rows)
+        return
+    width = table.shape[1]
+    flat = (ids.astype(np.intp, copy=False)[:, None] * width + np.arange(width)).ravel()
+    np.add.at(table.reshape(-1), flat, rows.reshape(-1))
+
+
 class Embedding(Layer):
     """Row lookup in a trainable table `params["embeddings"]` of shape (input_dim, output_dim).
 
@@ -100,7 +115,7 @@ class Embedding(Layer):
         self.sparse_grads.pop("embeddings", None)
         grad = self.grads["embeddings"]
         grad.fill(0)
-        np.add.at(grad, self._ids.ravel(), rows)
+        scatter_add_rows(grad, self._ids.ravel(), rows)
         return None
 
     def _sparse_grad(self, rows: np.ndarray) -> SparseRows:
@@ -109,7 +124,7 @@ class Embedding(Layer):
         position's gradient is zero (the pooling gave it none), so that row is all zeros anyway."""
         ids, position = np.unique(self._ids.ravel(), return_inverse=True)
         values = np.zeros((ids.size, self.output_dim), dtype=self.grads["embeddings"].dtype)
-        np.add.at(values, position.reshape(-1), rows)
+        scatter_add_rows(values, position.reshape(-1), rows)
         if self.mask_zero and ids.size and ids[0] == 0:
             ids, values = ids[1:], values[1:]
         shape = (self.input_dim, self.output_dim)
