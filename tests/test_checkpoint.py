@@ -294,3 +294,25 @@ def test_extending_a_finished_run_equals_training_longer_from_the_start(
     assert runs.open_run(run.path).config == CONFIG
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
     assert len((run.path / "history.csv").read_text().splitlines()) == CONFIG.epochs + 1
+
+
+def test_a_run_saved_before_a_setting_existed_resumes(
+    data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
+) -> None:
+    """A run started by an older npnet saved no value for settings added since (here `lazy` and `ngrams`):
+    both its config.json and its checkpoint lack them, and resume reads them as their defaults."""
+    import json
+
+    short = runs.TrainConfig(**{**CONFIG.to_dict(), "epochs": 3})
+    run = new_run(tmp_path / "run", data_dir, short)
+    runs.fit_run(run, runs.build_model(run.config), data, verbose=0)
+    config_json = run.path / runs.CONFIG_JSON
+    saved = json.loads(config_json.read_text())
+    for key in ("lazy", "ngrams"):
+        del saved["config"][key]
+    config_json.write_text(json.dumps(saved))
+    state = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    state.config = {k: v for k, v in state.config.items() if k not in ("lazy", "ngrams")}
+    checkpoint.save(run.path / runs.CHECKPOINT_NPZ, state)
+    assert main(["train", "--resume", str(run.path), "--epochs", str(CONFIG.epochs), "--verbose", "0"]) == 0
+    assert_bitwise_equal(weights_of(run.path), weights_of(reference))

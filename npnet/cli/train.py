@@ -332,7 +332,9 @@ def _resume(
     run = runs.open_run(args.resume)
     path = run.path / CHECKPOINT_NPZ
     state = checkpoint.load(path) if path.exists() else None
-    if state is not None and state.config != run.config.to_dict():
+    # Both sides through TrainConfig, so settings added to npnet since the run began (saved by neither)
+    # compare as their defaults: a run started by an older npnet resumes.
+    if state is not None and runs.TrainConfig.from_dict(state.config) != run.config:
         raise RunError(f"{path} belongs to other settings than {run.path / CONFIG_JSON}; start a new run")
     done = state.epochs_done if state else 0
     if "epochs" in overrides:
