@@ -2,12 +2,12 @@
 `python -m benchmarks.seeds --preset notebook --seeds 0-4 --data-dir DIR`.
 
 For each seed, trains the preset's model on the preset's data and settings (npnet: `npnet.runs`, exactly as
-`npnet train`; Keras: the same layers, Keras's default initializers, `keras.utils.set_random_seed(seed)`,
-Adam with Keras 2's decay as `InverseTimeDecay(lr, 1, decay)`, the same batches per epoch shuffled by Keras)
-and prints the final test accuracy per seed, then per system the median and the range. A benchmark script,
-not a test: Keras (the `bench` extra) is never a runtime dependency of npnet. The same seed number does not
-give the two systems the same initial weights (their generators differ); the comparison is between
-distributions.
+`npnet train`; Keras: the same layers (`benchmarks.keras_twin`, any preset), Keras's default initializers,
+`keras.utils.set_random_seed(seed)`, Adam with Keras 2's decay as `InverseTimeDecay(lr, 1, decay)`, the same
+batches per epoch shuffled by Keras) and prints the final test accuracy per seed, then per system the median
+and the range. A benchmark script, not a test: Keras (the `bench` extra) is never a runtime dependency of
+npnet. The same seed number does not give the two systems the same initial weights (their generators differ);
+the comparison is between distributions.
 """
 
 from __future__ import annotations
@@ -23,27 +23,29 @@ from npnet import runs
 from npnet.sweep import parse_seeds
 
 
-def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData) -> float:
-    (x, y), _ = runs.fit_arrays(config, data)  # validation would not change the training: left out
-    model = runs.build_model(config)
+def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
+    """Test accuracy after each epoch (`per_epoch`) or after the last: evaluating changes no training."""
+    (x, y), _ = runs.fit_arrays(config, data)
+    model = runs.build_model(config, data.ngrams)
+    test = (data.x_test, data.test_labels)
+    if per_epoch:
+        history = model.fit(
+            x, y, epochs=config.epochs, batch_size=config.batch_size, validation_data=test, verbose=0
+        )
+        return [float(a) for a in history.history["val_accuracy"]]
     model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=0)
-    return model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)[1]
+    return [float(model.evaluate(*test, batch_size=config.batch_size)[1])]
 
 
-def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData) -> float:
+def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
     import keras
+
+    from benchmarks.keras_twin import keras_model
 
     keras.utils.set_random_seed(config.seed)
     (x, y), _ = runs.fit_arrays(config, data)
-    model = keras.Sequential(
-        [
-            keras.Input((config.maxlen,), dtype="int32"),
-            keras.layers.Embedding(config.num_words, config.embedding_dim, mask_zero=config.mask_zero),
-            keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(config.hidden_units, activation="relu"),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
+    # The preset's own layers, translated (the n-gram table's rows for fastText); Keras's Adam is dense.
+    model = keras_model(keras, runs.build_model(config, data.ngrams), x.shape[1])
     rate = (
         keras.optimizers.schedules.InverseTimeDecay(
             config.learning_rate, decay_steps=1, decay_rate=config.decay
@@ -58,8 +60,13 @@ def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData) -> float:
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    model.fit(x, y.astype("float32"), epochs=config.epochs, batch_size=config.batch_size, verbose=0)
-    return float(model.evaluate(data.x_test, data.test_labels.astype("float32"), verbose=0)[1])
+    test = (data.x_test, data.test_labels.astype("float32"))
+    fit = {"epochs": config.epochs, "batch_size": config.batch_size, "verbose": 0}
+    if per_epoch:
+        history = model.fit(x, y.astype("float32"), validation_data=test, **fit)
+        return [float(a) for a in history.history["val_accuracy"]]
+    model.fit(x, y.astype("float32"), **fit)
+    return [float(model.evaluate(*test, verbose=0)[1])]
 
 
 SYSTEMS = {"npnet": npnet_accuracy, "keras-jax": keras_accuracy}
@@ -71,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0-4", help="a range 0-4 or a list 0,3,7 (default: 0-4)")
     parser.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=list(SYSTEMS))
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quicker check)")
+    parser.add_argument(
+        "--per-epoch", action="store_true", help="also print the test accuracy after every epoch"
+    )
     parser.add_argument("--data-dir", help="folder with imdb.npz (default: $NPNET_DATA_DIR, else data/)")
     args = parser.parse_args(argv)
 
@@ -86,10 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         config = runs.preset_config(args.preset, epochs=args.epochs, seed=seed)
         for name in args.systems:
             start = time.perf_counter()
-            accuracy = SYSTEMS[name](config, data)
-            results[name].append(accuracy)
+            accuracies = SYSTEMS[name](config, data, args.per_epoch)
+            results[name].append(accuracies[-1])
+            epochs = f"  per epoch {', '.join(f'{a:.4f}' for a in accuracies)}" if args.per_epoch else ""
             print(
-                f"  seed {seed} {name:<9} test accuracy {accuracy:.4f}  ({time.perf_counter() - start:.1f} s)"
+                f"  seed {seed} {name:<9} test accuracy {accuracies[-1]:.4f}  "
+                f"({time.perf_counter() - start:.1f} s){epochs}",
+                flush=True,
             )
     print()
     for name, values in results.items():

@@ -84,23 +84,18 @@ def preset_model(preset: str, vocab_size: int, seed: int = 0) -> npnet.Sequentia
 
 
 def keras_preset_layers(keras: Any, data: Workload, preset: str) -> tuple[list[Any], Any]:
-    """The Keras examples' layers behind npnet's recurrent presets (examples/imdb_lstm.py,
-    imdb_bidirectional_lstm.py) and Adam()'s default learning rate."""
-    L = keras.layers
-    if preset == "lstm":
-        return [
-            L.Embedding(data.vocab_size, 128),
-            L.LSTM(128, dropout=0.2, recurrent_dropout=0.2),
-            L.Dense(1, activation="sigmoid"),
-        ], 1e-3
-    if preset == "bilstm":
-        return [
-            L.Embedding(data.vocab_size, 128),
-            L.Bidirectional(L.LSTM(64)),
-            L.Dropout(0.5),
-            L.Dense(1, activation="sigmoid"),
-        ], 1e-3
-    raise ValueError(f"no Keras model for preset {preset!r}")
+    """The Keras twins (`benchmarks.keras_twin`) of `npnet train --preset PRESET`'s layers, the Keras
+    example's, for the data's vocabulary; and the preset's learning rate (these presets have no decay)."""
+    from benchmarks.keras_twin import keras_layer
+    from npnet import models, runs
+
+    config = runs.preset_config(preset, num_words=data.vocab_size)
+    if config.decay:
+        raise ValueError(f"preset {preset!r} decays its learning rate; KerasTrainer takes a constant one")
+    model = models.build(config.architecture, **config.to_dict())
+    return [keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers], (
+        config.learning_rate
+    )
 
 
 class NpnetTrainer:
@@ -184,23 +179,6 @@ def keras_seed_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
         keras.layers.Dense(1, activation="sigmoid"),
     ]
     return layers, keras.optimizers.schedules.InverseTimeDecay(LEARNING_RATE, decay_steps=1, decay_rate=DECAY)
-
-
-def keras_cnn_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
-    """examples/imdb_cnn.py's layers (the same as `cnn_model`) and Adam()'s default learning rate."""
-    L = keras.layers
-    layers = [
-        L.Embedding(data.vocab_size, 50),
-        L.Dropout(0.2),
-        L.Conv1D(250, 3, padding="valid", activation="relu", strides=1),
-        L.GlobalMaxPooling1D(),
-        L.Dense(250),
-        L.Dropout(0.2),
-        L.Activation("relu"),
-        L.Dense(1),
-        L.Activation("sigmoid"),
-    ]
-    return layers, 1e-3
 
 
 class KerasTrainer:
@@ -315,7 +293,7 @@ SYSTEMS: dict[str, System] = {
         System(
             "keras-jax-cnn",
             "Keras 3 + JAX, imdb_cnn",
-            functools.partial(KerasTrainer, layers_of=keras_cnn_layers),
+            functools.partial(KerasTrainer, layers_of=functools.partial(keras_preset_layers, preset="cnn")),
             ("keras", "jax"),
             {"KERAS_BACKEND": "jax"},
         ),
@@ -328,7 +306,11 @@ CNN_SYSTEMS = ("npnet-cnn", "keras-jax-cnn")
 # benchmarks.run's default race of the seed model).
 RECURRENT_SYSTEMS: dict[str, System] = {
     s.name: s
-    for preset, example in (("lstm", "imdb_lstm"), ("bilstm", "imdb_bidirectional_lstm"))
+    for preset, example in (
+        ("lstm", "imdb_lstm"),
+        ("bilstm", "imdb_bidirectional_lstm"),
+        ("cnn-lstm", "imdb_cnn_lstm"),
+    )
     for s in (
         System(
             f"npnet-{preset}",

@@ -1,0 +1,34 @@
+"""benchmarks.keras_twin: the Keras counterpart it builds of every npnet architecture is the same model, so
+the seeds and epoch benchmarks race npnet against the Keras example and not against something else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from benchmarks.keras_twin import keras_model  # noqa: E402
+from npnet import models  # noqa: E402
+
+SMALL = {"num_words": 50, "embedding_dim": 6, "filters": 5, "hidden_units": 7, "units": 4}
+
+
+@pytest.mark.parametrize("architecture", sorted(models.ARCHITECTURES))
+def test_the_twin_with_npnets_weights_predicts_what_npnet_predicts(architecture: str) -> None:
+    ours = models.build(architecture, **SMALL, seed=1)
+    steps = 24
+    ours.build((None, steps))
+    theirs = keras_model(keras, ours, steps)
+    assert [type(t).__name__ for t in theirs.layers] == [type(m).__name__ for m in ours.layers]
+    theirs.set_weights(ours.get_weights())  # refuses any shape or count that differs
+    x = np.random.default_rng(0).integers(0, SMALL["num_words"], size=(9, steps)).astype(np.int32)
+    np.testing.assert_allclose(
+        np.asarray(theirs.predict(x, verbose=0)), ours.predict(x, verbose=0), rtol=2e-5, atol=1e-6
+    )
+    for mine, twin in zip(ours.layers, theirs.layers, strict=True):  # what a shape check cannot see
+        config, twin_config = mine.get_config(), twin.get_config()
+        for key in ("rate", "padding", "strides", "pool_size", "dropout", "recurrent_dropout", "merge_mode"):
+            if key in config:
+                got = twin_config[key]
+                assert (tuple(got) if isinstance(got, list) else got) in (config[key], (config[key],)), key
