@@ -158,7 +158,7 @@ class Conv1D(Layer):
         )
         z = (self._cols @ kernel.reshape(-1, self.filters)).reshape(x.shape[0], count, self.filters)
         if self.use_bias:
-            z = z + self.params["bias"]
+            z += self.params["bias"]  # in place: z is the gemm's fresh output
         return z if self.activation is None else self.activation.forward(z, training=training)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
