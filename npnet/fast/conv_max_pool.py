@@ -30,7 +30,7 @@ import numpy as np
 
 from npnet.layers.activations import ReLU
 from npnet.layers.base import Layer, Shape
-from npnet.layers.convolutional import Conv1D
+from npnet.layers.convolutional import Conv1D, input_grad_col2im
 from npnet.layers.pooling import GlobalMaxPooling1D
 
 
@@ -78,44 +78,45 @@ class FusedConvMaxPool(Layer):
         z, top = self._z, self._top
         batch, steps, filters = z.shape
         g = grad_out.reshape(batch, filters)
+        winners = z == top[:, None, :]  # (B, T', F): every maximum, ties included
+        counts = winners.sum(axis=1, dtype=z.dtype)  # (B, F), at least 1
         active = top > 0  # relu'(0) = 0: no gradient through a filter whose max is not positive
-        # Every maximum of every (b, f), as flat indices of z in (b, t, f) order; ties are all kept.
-        flat = np.flatnonzero(z == top[:, None, :])
-        window, f = np.divmod(flat, filters)  # window = b * T' + t, the row of conv.cols
-        pair = (window // steps) * filters + f  # b * F + f
-        counts = np.bincount(pair, minlength=batch * filters).astype(z.dtype)
-        keep = active.reshape(-1)[pair]
-        window, f, pair = window[keep], f[keep], pair[keep]
-        share = g.reshape(-1)[pair] / counts[pair]  # the readable GlobalMaxPooling1D's share, bitwise
-
+        share = np.where(active, g, 0) / counts  # each winner's part, as the readable pooling's share
+        tied = active & (counts > 1)
+        one = np.where(tied, 0, share)  # (B, F): the pairs with one winner (the common case)
+        first = winners.argmax(axis=1)  # (B, F): that winner's step
         kernel = self.params["kernel"]
         size, channels, _ = kernel.shape
-        # dkernel: the winning windows' rows of cols, weighted, summed per filter (sorted by filter first).
-        by_filter = np.argsort(f, kind="stable")
-        f_sorted = f[by_filter]
-        starts = np.flatnonzero(np.diff(f_sorted, prepend=-1))
-        rows = np.take(self.conv.cols, window[by_filter], axis=0)  # (n, K*C)
-        rows *= share[by_filter, None]
-        dkernel = np.zeros((filters, size * channels), dtype=z.dtype)
-        if f.size:
-            dkernel[f_sorted[starts]] = np.add.reduceat(rows, starts, axis=0)
+        strides, dilation = self.conv.strides, self.conv.dilation_rate
+        length, before, padded_length = self.conv.geometry
+        samples = np.arange(batch)[:, None]
+
+        # One winner: dkernel[:, f] = sum_b one[b, f] cols[b, first[b, f]], per filter a (1, B) @ (B, K*C)
+        # product of the gathered winning rows; dx gets tap j of each winning window at padded step
+        # first * s + j * d. Windows overlap and several filters win the same window, so those adds must
+        # accumulate: one flat 1-D np.add.at (NumPy's fast unbuffered loop), B*F*K*C values.
+        rows = np.take(self.conv.cols, (samples * steps + first).T, axis=0)  # (F, B, K*C)
+        dkernel = (one.T[:, None, :] @ rows)[:, 0]  # (F, K*C)
+        per_filter = kernel.reshape(size * channels, filters).T  # (F, K*C)
+        taps = (np.arange(size)[:, None] * (dilation * channels) + np.arange(channels)).reshape(-1)
+        target = ((samples * padded_length + first * strides) * channels)[:, :, None] + taps
+        dxp = np.zeros(batch * padded_length * channels, dtype=np.result_type(z, one))
+        np.add.at(dxp, target.reshape(-1), (one[:, :, None] * per_filter).reshape(-1))
+        dxp = dxp.reshape(batch, padded_length, channels)
+
+        # Ties: the readable formulas (dkernel = colsᵀ G, dx by col2im) on the filters that have a tied
+        # pair, with G the winners mask times the share: exact for any number of winners, and as cheap as
+        # the ties are rare (dropout breaks the padding's identical windows; without it they are common).
+        tied_filters = np.flatnonzero(tied.any(axis=0))
+        if tied_filters.size:
+            grad_tied = winners[:, :, tied_filters] * np.where(tied, share, 0)[:, None, tied_filters]
+            dkernel[tied_filters] += grad_tied.reshape(-1, tied_filters.size).T @ self.conv.cols
+            dxp += input_grad_col2im(grad_tied, kernel[:, :, tied_filters], padded_length, strides, dilation)
+
         self.grads["kernel"][...] = dkernel.T.reshape(kernel.shape)
         if "bias" in self.grads:
             self.grads["bias"][...] = np.where(active, g, 0).sum(axis=0)
-
-        # dx: tap j of winning window (b, t) receives share * kernel[j, :, f] at padded step t*s + j*d.
-        # Windows overlap and several filters win the same window, so the adds must accumulate: one flat
-        # 1-D np.add.at (NumPy's fast unbuffered loop) over the entries' K*C values each.
-        length, before, padded_length = self.conv.geometry
-        b, t = np.divmod(window, steps)
-        taps = np.arange(size)[:, None] * (self.conv.dilation_rate * channels) + np.arange(channels)
-        target = ((b * padded_length + t * self.conv.strides) * channels)[:, None] + taps.reshape(-1)
-        per_filter = np.ascontiguousarray(kernel.reshape(size * channels, filters).T)  # (F, K*C)
-        dxp = np.zeros(batch * padded_length * channels, dtype=np.result_type(z.dtype, share.dtype))
-        values = np.take(per_filter, f, axis=0)
-        values *= share[:, None]
-        np.add.at(dxp, target.reshape(-1), values.reshape(-1))
-        return dxp.reshape(batch, padded_length, channels)[:, before : before + length]
+        return dxp[:, before : before + length]
 
     def kink_pattern(self) -> np.ndarray:
         """Which step wins each (b, f) (the first of equal maxima) and whether its relu is on."""
