@@ -8,15 +8,16 @@ so the forward is the gemm, the bias, one max over time and a relu on (B, F), ne
 The gradient of out[b, f] reaches z only at the maxima of z[b, :, f], split evenly among exact ties (the
 readable GlobalMaxPooling1D's rule, JAX's), and only where out[b, f] > 0 (relu'(0) = 0, which also
 kills the all-zero ties the readable path's relu makes). With a[b, f] = g[b, f] [out > 0] / (number of
-maxima) and W[b, f] the set of winning steps (docs/gradients.md, "Fused Conv1D(relu) -> GlobalMaxPooling1D"):
+maxima) and W[b, f] the set of winning steps (docs/gradients.md, "The path fit runs for the conv"):
 
     dkernel[:, f] = sum_b a[b, f] sum_{t in W[b, f]} cols[b, t]           (K*C,) per filter
     dxp[b, t*s + j*d] += sum_f a[b, f] kernel[j, :, f]  for t in W[b, f]   tap j of each winning window
     dbias[f]      = sum_b g[b, f] [out[b, f] > 0]
 
-So backward touches one (b, t, f) entry per winner (about B*F of them) instead of two full gemms over
-B*T' rows: a gather of the winning windows' rows of `cols` summed per filter (`np.add.reduceat`) for
-dkernel, and a gather of kernel columns scattered by one flat `np.add.at` for the input gradient.
+So backward needs no dense (B, T', F) gradient and no gemm over B*T' rows for the pairs with one winner
+(the common case): dkernel is a batched (1, B) @ (B, K*C) product of the gathered winning rows of `cols`,
+dx one flat `np.add.at` of kernel columns. Filters with a tied pair take the readable formulas on the
+winners mask, restricted to those filters (exact for any number of ties, memory bounded by z).
 
 The layer shares the Conv1D's `params` and `grads` dictionaries (the same arrays), as FusedEmbeddingPool
 shares the Embedding's: the optimizer, callbacks, checkpoints and `get_weights` see the Conv1D's weights
