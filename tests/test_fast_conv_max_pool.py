@@ -238,3 +238,17 @@ def test_a_fused_fit_never_runs_the_readable_pair(monkeypatch):
     assert all(np.any(a != b) for a, b in zip(model.get_weights(), before, strict=True))
     with pytest.raises(AssertionError, match="readable"):
         small_cnn(False, 0.2, "float32").fit(x, y, epochs=1, verbose=0)
+
+
+def test_fused_true_accepts_a_conv_pair_and_refuses_a_model_without_one():
+    x, y = cnn_data(32)
+    model = small_cnn(True, 0.0, "float32")
+    assert model.uses_fused_path()
+    model.fit(x, y, epochs=1, verbose=0)
+    plain = models.imdb_cnn(40, 6, 8, 3, 10, 0.0, seed=1)
+    plain.layers[2] = layers.Conv1D(8, 3, activation="tanh")
+    plain.fused = True
+    with pytest.raises(ValueError, match="Conv1D\\(activation='relu'\\) -> GlobalMaxPooling1D"):
+        plain.uses_fused_path()
+    plain.fused = None
+    assert not plain.uses_fused_path()
