@@ -3,8 +3,10 @@
 1. Per-operation timings of the convolution at the model's shape (batch 32, 400 steps, 50 channels, 250
    filters, kernel 3), in this process: the forward as im2col + one gemm (the layer's), as einsum over the
    stride-tricks window view, and as K per-tap gemms; the kernel gradient; the input gradient as the
-   readable full correlation and as the layer's col2im; the max pooling. Beside them the machine's measured
-   sgemm rate at the conv's own gemm shape, and the rate each conv variant achieves (its FLOPs / its time).
+   readable full correlation and as the layer's col2im; the max pooling; Conv1D(relu) -> GlobalMaxPooling1D
+   readable and as fit's FusedConvMaxPool (forward, backward, backward with padding ties). Beside them the
+   machine's measured sgemm rate at the conv's own gemm shape, and the rate each conv variant achieves (its
+   FLOPs / its time).
 2. Epochs (training + validation) of npnet's and Keras-JAX's imdb_cnn, each in its own worker process
    (benchmarks.worker), in alternating rounds (benchmarks.run.race), with each worker's peak RSS.
 Writes cnn.json to --out and prints a markdown summary (for benchmarks/RESULTS.md, "cnn").
@@ -26,7 +28,9 @@ from benchmarks.run import DEFAULT_OUT, paired_ratios, race
 from benchmarks.systems import CNN_SYSTEMS
 from benchmarks.workload import Workload, synthetic
 from npnet.atomic import atomic_write
-from npnet.layers import GlobalMaxPooling1D
+from npnet.fast.conv_max_pool import FusedConvMaxPool
+from npnet.fast.threads import blas_threads
+from npnet.layers import Conv1D, GlobalMaxPooling1D
 from npnet.layers.convolutional import im2col, input_grad_col2im, input_grad_full_correlation
 from npnet.layers.windows import windows
 
@@ -94,6 +98,7 @@ def operations(repeats: int, seed: int = 0) -> dict[str, float]:
     y = np.maximum(g, 0)
     ms["GlobalMaxPooling1D forward"] = _median_ms(lambda: pool.forward(y), repeats)
     ms["GlobalMaxPooling1D backward"] = _median_ms(lambda: pool.backward(g[:, 0]), repeats)
+    ms.update(conv_max_pool_operations(x, kernel, g[:, 0], repeats))
     gemm_ms = _median_ms(lambda: cols @ w2, repeats)
     rates = {"machine sgemm (B*T', K*C) x (K*C, F), GFLOP/s": flops / gemm_ms / 1e6}
     for name in (
@@ -103,6 +108,44 @@ def operations(repeats: int, seed: int = 0) -> dict[str, float]:
         rates[f"{name}, GFLOP/s"] = flops / ms[name] / 1e6
     rates["dW = colsᵀ G (1 gemm), GFLOP/s"] = flops / ms["dW = colsᵀ G (1 gemm)"] / 1e6
     return {**{f"{k} (ms)": v for k, v in ms.items()}, **rates}
+
+
+def conv_max_pool_operations(
+    x: np.ndarray, kernel: np.ndarray, g: np.ndarray, repeats: int
+) -> dict[str, float]:
+    """Median ms of Conv1D(relu) -> GlobalMaxPooling1D, readable (the layers) and fused (FusedConvMaxPool,
+    what fit runs), forward (training) and backward; and the fused backward when the input starts with
+    100 identical steps (zero padding without dropout: exact ties in many filters' maxima). On one BLAS
+    thread, as fit runs them (`Trainer._route`)."""
+    with blas_threads(1):
+        return _conv_max_pool_ms(x, kernel, g, repeats)
+
+
+def _conv_max_pool_ms(x: np.ndarray, kernel: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, float]:
+    conv = Conv1D(kernel.shape[2], kernel.shape[0], activation="relu")
+    conv.build((None, *x.shape[1:]), dtype=x.dtype)
+    conv.params["kernel"][...] = kernel / np.sqrt(kernel.shape[0] * kernel.shape[1])  # glorot-sized values
+    pool = GlobalMaxPooling1D()
+    fused = FusedConvMaxPool(conv, pool)
+    ms = {
+        "1 thread: Conv1D(relu) -> GlobalMaxPooling1D forward (readable)": _median_ms(
+            lambda: pool.forward(conv.forward(x, training=True)), repeats
+        ),
+        "1 thread: Conv1D(relu) -> GlobalMaxPooling1D backward (readable)": _median_ms(
+            lambda: conv.backward(pool.backward(g)), repeats
+        ),
+        "1 thread: FusedConvMaxPool forward (fit's)": _median_ms(
+            lambda: fused.forward(x, training=True), repeats
+        ),
+        "1 thread: FusedConvMaxPool backward (fit's)": _median_ms(lambda: fused.backward(g), repeats),
+    }
+    padded = x.copy()
+    padded[:, :100] = x[:1, :1]
+    fused.forward(padded, training=True)
+    ms["1 thread: FusedConvMaxPool backward, 100 identical padding steps"] = _median_ms(
+        lambda: fused.backward(g), repeats
+    )
+    return ms
 
 
 def workload(data: Path | None, n_train: int, n_val: int) -> Workload:

@@ -37,7 +37,8 @@ class Sequential(Trainer):
     `npnet.config.floatx()` at build time.
 
     `fused`: None (default) makes fit/evaluate/predict run `npnet.fast.FusedEmbeddingPool` in place of the
-    first two layers when the model starts with Embedding -> GlobalAveragePooling1D (see `npnet.trainer`);
+    first two layers when the model starts with Embedding -> GlobalAveragePooling1D, and
+    `npnet.fast.FusedConvMaxPool` in place of each Conv1D(relu) -> GlobalMaxPooling1D (see `npnet.trainer`);
     False always runs the readable layers (their forward/backward, caches and breakpoints then run during
     fit, e.g. for studying them); True insists on the fused path and refuses a model it does not fit.
     """

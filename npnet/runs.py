@@ -37,6 +37,7 @@ from npnet.datasets.bootstrap import ensure_imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
 from npnet.datasets.ragged import Ragged
 from npnet.errors import FileFormatError, RunError
+from npnet.fast.fusions import starts_with_embedding_pool
 from npnet.ngrams import NgramTable
 from npnet.preprocessing import add_ngrams, pad_flat
 from npnet.report import CLASS_NAMES
@@ -139,7 +140,9 @@ class TrainConfig:
             raise RunError(f"dtype must be float32 or float64, got {self.dtype!r}")
         # n-gram ids only make sense averaged with the words' vectors (Embedding -> average pooling); the
         # builder's unbuilt layers say what the model starts with, at no cost
-        if self.ngrams > 1 and not models.build(self.architecture, **self.to_dict()).uses_fused_path():
+        if self.ngrams > 1 and not starts_with_embedding_pool(
+            models.build(self.architecture, **self.to_dict()).layers
+        ):
             raise RunError(
                 f"ngrams={self.ngrams} needs a model that starts Embedding -> GlobalAveragePooling1D "
                 f"(fastText averages word and n-gram vectors); architecture {self.architecture!r} does not"

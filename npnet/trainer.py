@@ -14,7 +14,9 @@ One loop for every model. Each `fit`/`evaluate`/`predict` call picks a `(layer s
 once (`_route`) and never asks what kind of batch it holds:
 
 - readable: `model.layers` on `ArrayBatches(x)`, rows of `x` itself;
-- fused (the default for a model that starts with exactly Embedding -> GlobalAveragePooling1D):
+- fused (the default for a model with a pair that has a fused twin, `npnet.fast.fusions`): each
+  Conv1D(activation="relu") -> GlobalMaxPooling1D pair replaced by one `FusedConvMaxPool` (on
+  `ArrayBatches(x)`), and, for a model that starts with exactly Embedding -> GlobalAveragePooling1D,
   `[FusedEmbeddingPool(embedding), *layers[2:]]` on the fused layer's `BagBatches`, the bag of words of `x`
   counted once and kept in the model's `bag_cache` (`npnet.fast.BagCache`, keyed by the ids' content), so
   a later call on the same data counts nothing. The fused layer shares the Embedding's `params`/`grads`
@@ -31,10 +33,10 @@ filling its dense (V, D) gradient, and the optimizer gets every layer's `step_gr
 where there is one, else `grads[key]`). After the step the flags are off again, so `gradients`, `backward`
 and a later dense optimizer see filled dense gradients.
 
-So a breakpoint in `Embedding.backward` (or `GlobalAveragePooling1D.forward`) fires during `fit`,
-`evaluate` and `predict` only with `Sequential(..., fused=False)`: by default the fused layer computes that
-pair's output and gradient without calling them. `train_on_batch`, `test_on_batch`, `gradients`,
-`forward`, `backward` and `layer_outputs` always run the readable layers.
+So a breakpoint in `Embedding.backward` (or `GlobalAveragePooling1D.forward`, `GlobalMaxPooling1D.backward`,
+the Conv1D's ReLU) fires during `fit`, `evaluate` and `predict` only with `Sequential(..., fused=False)`: by
+default the fused layer computes that pair's output and gradient without calling them. `train_on_batch`,
+`test_on_batch`, `gradients`, `forward`, `backward` and `layer_outputs` always run the readable layers.
 """
 
 from __future__ import annotations
@@ -55,10 +57,10 @@ from npnet.config import num_threads
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.fast.fused_layer import FusedEmbeddingPool
+from npnet.fast.fusions import fused_stack, has_pair_twin, starts_with_embedding_pool
 from npnet.fast.threads import blas_threads
 from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.layers.embedding import Embedding
-from npnet.layers.pooling import GlobalAveragePooling1D
 from npnet.sparse import SparseRows
 
 if TYPE_CHECKING:
@@ -118,17 +120,21 @@ class Trainer:
     # ---- the (layer stack, batch source) pair --------------------------------------------------------------
 
     def uses_fused_path(self) -> bool:
-        """Whether fit/evaluate/predict run `FusedEmbeddingPool` in place of Embedding -> pooling.
+        """Whether fit/evaluate/predict run fused twins in place of some readable layers
+        (`npnet.fast.fusions`): `FusedEmbeddingPool` for a model that starts with Embedding ->
+        GlobalAveragePooling1D, `FusedConvMaxPool` for each Conv1D(activation="relu") ->
+        GlobalMaxPooling1D.
 
-        Automatic (`fused=None`) when the first two layers are exactly those classes (a subclass may change
-        their computation, so it keeps the readable path); `fused=True` on another model is an error.
+        Automatic (`fused=None`) when the layers are exactly those classes (a subclass may change their
+        computation, so it keeps the readable path); `fused=True` on a model with no such pair is an error.
         """
-        first_two = [type(layer) for layer in self.layers[:2]]
-        fits = first_two == [Embedding, GlobalAveragePooling1D]
+        fits = starts_with_embedding_pool(self.layers) or has_pair_twin(self.layers)
         if self.fused and not fits:
+            first_two = [type(layer).__name__ for layer in self.layers[:2]]
             raise ValueError(
-                "fused=True needs a model that starts with Embedding -> GlobalAveragePooling1D, this one "
-                f"starts with {[t.__name__ for t in first_two]}; use fused=None (automatic) or False"
+                "fused=True needs a model that starts with Embedding -> GlobalAveragePooling1D or holds "
+                f"Conv1D(activation='relu') -> GlobalMaxPooling1D; this one starts with {first_two} and "
+                "holds no such pair; use fused=None (automatic) or False"
             )
         return fits and self.fused is not False
 
@@ -142,10 +148,14 @@ class Trainer:
             if not self.uses_fused_path():
                 yield self.layers, ArrayBatches
                 return
+            stack = fused_stack(self.layers)
+            if not starts_with_embedding_pool(self.layers):
+                yield stack, ArrayBatches
+                return
             embedding = self.layers[0]
             assert isinstance(embedding, Embedding)
             with FusedEmbeddingPool(embedding, threads=num_threads(), bags=self.bag_cache) as fused:
-                yield [fused, *self.layers[2:]], fused.batches
+                yield [fused, *stack[2:]], fused.batches
 
     # ---- training ------------------------------------------------------------------------------------------
 

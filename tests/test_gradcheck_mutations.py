@@ -275,7 +275,7 @@ class ConvOffByOneWindow(layers.Conv1D):
     def backward(self, grad_out):
         super().backward(grad_out)
         g = grad_out
-        length, before, padded = self._geometry
+        length, before, padded = self.geometry
         size, channels = self.params["kernel"].shape[:2]
         dcols = (g.reshape(-1, self.filters) @ self.params["kernel"].reshape(-1, self.filters).T).reshape(
             g.shape[0], g.shape[1], size, channels
@@ -293,7 +293,7 @@ class ConvWithoutFlip(layers.Conv1D):
         from npnet.layers.convolutional import input_grad_full_correlation
 
         super().backward(grad_out)
-        length, before, padded = self._geometry
+        length, before, padded = self.geometry
         unflipped = self.params["kernel"][::-1]  # the helper flips it back: a net unflipped kernel
         return input_grad_full_correlation(grad_out, unflipped, padded, 1, 1)[:, before : before + length]
 

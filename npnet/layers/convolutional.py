@@ -148,28 +148,35 @@ class Conv1D(Layer):
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
         """x (B, T, C) -> (B, T_out, F): one gemm of the window matrix (B*T_out, K*C) by the kernel."""
+        z = self.preactivation(x, mask)
+        return z if self.activation is None else self.activation.forward(z, training=training)
+
+    def preactivation(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """z = windows(x) @ kernel + bias (B, T_out, F), before the activation. Keeps what backward needs:
+        `cols`, the window matrix (B*T_out, K*C), and `geometry`, (T, padding before, padded length).
+        `npnet.fast.FusedConvMaxPool` computes its z here too, so both paths hold the same numbers."""
         self.check_input(x)
         drop_mask(self.name, "Conv1D", mask)
         before, after, count = padding_amounts(x.shape[1], self.span, self.strides, self.padding)
-        self._geometry = (x.shape[1], before, before + x.shape[1] + after)  # backward crops dxp by these
+        self.geometry = (x.shape[1], before, before + x.shape[1] + after)  # backward crops dxp by these
         kernel = self.params["kernel"]
-        self._cols = im2col(
+        self.cols = im2col(
             pad_time(x, before, after), self.kernel_size, self.strides, self.dilation_rate, count
         )
-        z = (self._cols @ kernel.reshape(-1, self.filters)).reshape(x.shape[0], count, self.filters)
+        z = (self.cols @ kernel.reshape(-1, self.filters)).reshape(x.shape[0], count, self.filters)
         if self.use_bias:
-            z = z + self.params["bias"]
-        return z if self.activation is None else self.activation.forward(z, training=training)
+            z += self.params["bias"]  # in place: z is the gemm's fresh output
+        return z
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         g = activations.activation_backward(self.activation, grad_out)
-        length, before, padded_length = self._geometry
+        length, before, padded_length = self.geometry
         g2 = g.reshape(-1, self.filters)
         kernel = self.params["kernel"]
         # dW = colsᵀ g2, computed as (g2ᵀ cols)ᵀ: the same product, but OpenBLAS splits this orientation's
         # long inner axis (B*T') better over its threads: 104 vs 890 ms at imdb_cnn's shape on the 2 busy
         # cores (benchmarks/RESULTS.md, "cnn"; equal with one thread).
-        self.grads["kernel"][...] = (g2.T @ self._cols).T.reshape(kernel.shape)
+        self.grads["kernel"][...] = (g2.T @ self.cols).T.reshape(kernel.shape)
         if self.use_bias:
             self.grads["bias"][...] = g2.sum(axis=0)
         dxp = input_grad_col2im(g, kernel, padded_length, self.strides, self.dilation_rate)

@@ -102,17 +102,21 @@ class GlobalMaxPooling1D(Layer):
         _check_steps(self, x)
         drop_mask(self.name, "GlobalMaxPooling1D", mask)
         top = x.max(axis=1, keepdims=True)
-        winners = x == top
-        self._share = winners / winners.sum(axis=1, keepdims=True).astype(x.dtype)  # (B, T, D)
-        self._argmax = x.argmax(axis=1)
+        # What backward needs, in two passes over x: which elements are maxima (B, T, D) and how many
+        # per (b, d) (B, 1, D), counted in x's dtype (exact: T < 2**24). The share they split is formed
+        # in backward, on the (B, D) gradient, not as a third (B, T, D) array here.
+        self._winners = x == top
+        self._counts = self._winners.sum(axis=1, keepdims=True, dtype=x.dtype)
         return top if self.keepdims else top[:, 0]
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         g = grad_out if self.keepdims else grad_out[:, None, :]
-        return self._share * g
+        return self._winners * (g / self._counts)
 
     def kink_pattern(self) -> np.ndarray:
-        return self._argmax.ravel()  # a step that changes the winner (a tie is one) crosses a kink
+        # The first maximum of each (b, d), the same index as x.argmax(axis=1): a step that changes the
+        # winner (a tie is one) crosses a kink. Computed only when the gradient checker asks.
+        return self._winners.argmax(axis=1).ravel()
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
         return None
