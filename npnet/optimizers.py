@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from npnet import checks
-from npnet.fast.adam import adam_update_
+from npnet.fast.adam import adam_update_, scratch_for, scratch_shape
 from npnet.sparse import SparseRows, lazy_adam_rows_
 
 
@@ -257,8 +257,8 @@ class Adam(Optimizer):
 
     def _fused_update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         scratch = self._scratch.get(i)
-        if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
-            scratch = self._scratch[i] = np.empty_like(p)
+        if scratch is None or scratch.dtype != p.dtype or scratch.shape != scratch_shape(p):
+            scratch = self._scratch[i] = scratch_for(p)
         vhat = self.vhat[i] if self.amsgrad else None
         a_k = float(self._step_size(p.dtype))
         adam_update_(

@@ -84,3 +84,23 @@ def test_saving_a_model_does_not_copy_its_weights_or_optimizer_state(tmp_path: P
     assert peak < 1.5 * TABLE_BYTES  # one write chunk (see above); copies were >= 3 tables
     loaded = npnet.models.load_model(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.get_weights()[0], model.weights[0])
+
+
+def test_dense_adam_on_a_large_table_keeps_one_blocks_scratch_not_a_table() -> None:
+    """Adam's fused kernel updates a large table block by block, so the scratch it keeps between steps is
+    one block; a table-sized scratch added the table's size again (239 MB for fastText)."""
+    model = npnet.Sequential(
+        [layers.Embedding(ROWS, DIM), layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer=optimizers.Adam(), loss="binary_crossentropy")
+    model.build((None, 20))
+    x = np.random.default_rng(0).integers(0, ROWS, size=(8, 20))
+    tracemalloc.start()
+    try:
+        model.train_on_batch(x, np.array([0, 1] * 4))
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # What the first step keeps (the gradient buffers exist from build): Adam's m and v, 2 tables, and the
+    # scratch: one 256 KB block now, a third table before.
+    assert kept < 2 * TABLE_BYTES + 2**21

@@ -36,7 +36,7 @@ def adam_update_(
     share one shape and dtype.
 
     step_size: lr_t of this step, already decayed and bias-corrected (a_t in the reference).
-    scratch: an optional buffer of param's shape and dtype, overwritten (saves one allocation per call).
+    scratch: an optional buffer from `scratch_for(param)`, overwritten (saves one allocation per call).
     `optimizers.Adam(fused=True)` calls this; `Adam(fused=False)` is the plain form it is tested against.
     """
     for name, array in (("grad", grad), ("m", m), ("v", v), ("vhat", vhat)):
@@ -44,20 +44,35 @@ def adam_update_(
             raise ValueError(
                 f"{name} must match param ({param.dtype} {param.shape}); got {array.dtype} {array.shape}"
             )
-    tmp = np.empty_like(param) if scratch is None else scratch
-    arrays = [param, grad, m, v, tmp] + ([vhat] if vhat is not None else [])
+    tmp = scratch_for(param) if scratch is None else scratch
+    arrays = [param, grad, m, v] + ([vhat] if vhat is not None else [])
     if param.size > _BLOCK and all(a.flags.c_contiguous for a in arrays):
         # A large table in cache-sized blocks: each block's ~12 passes run in L2, so memory sees about one
         # read of p, g, m, v and one write of p, m, v instead of ~29 array passes. Elementwise operations,
         # so every element gets exactly the operations (and result) of the single pass.
-        p_, g_, m_, v_, t_, *h_ = (a.reshape(-1) for a in arrays)
+        p_, g_, m_, v_, *h_ = (a.reshape(-1) for a in arrays)
+        t_ = tmp.reshape(-1)
         for at in range(0, param.size, _BLOCK):
             block = slice(at, at + _BLOCK)
             vhat_block = h_[0][block] if h_ else None
-            _update_block(p_[block], g_[block], m_[block], v_[block], vhat_block, t_[block],
+            _update_block(p_[block], g_[block], m_[block], v_[block], vhat_block, t_[: p_[block].size],
                           step_size, beta_1, beta_2, epsilon)  # fmt: skip
         return
+    if tmp.shape != param.shape:  # a large table that is not contiguous: whole-array passes
+        tmp = np.empty_like(param)
     _update_block(param, grad, m, v, vhat, tmp, step_size, beta_1, beta_2, epsilon)
+
+
+def scratch_shape(param: np.ndarray) -> tuple[int, ...]:
+    """The shape of the scratch buffer `adam_update_` needs for `param`: param's own, or one block for a
+    table of more than `_BLOCK` elements, which is updated block by block (a table-sized buffer would only
+    add the table's size to the peak memory: 239 MB for the fastText table)."""
+    return param.shape if param.size <= _BLOCK else (_BLOCK,)
+
+
+def scratch_for(param: np.ndarray) -> np.ndarray:
+    """A scratch buffer for `adam_update_(param, ...)` (see `scratch_shape`)."""
+    return np.empty(scratch_shape(param), param.dtype)
 
 
 # Elements per block of a large update: 64k float32 = 256 KB per array, 5-6 arrays in the 1 MB L2 of the
