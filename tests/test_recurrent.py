@@ -359,3 +359,41 @@ def test_bidirectional_weights_are_forward_then_backward_and_shared():
     bi.astype("float64")
     assert bi.params["backward_lstm/kernel"] is bi.backward_layer.params["kernel"]
     assert bi.params["backward_lstm/kernel"].dtype == np.float64
+
+
+def test_sigmoid_in_place_is_the_readable_sigmoid():
+    """The LSTM's in-place gate activation does the readable sigmoid's operations element by element (the
+    same computation), so the results are bitwise equal, extremes included."""
+    from npnet.activations import sigmoid
+    from npnet.layers.recurrent import sigmoid_in_place
+
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        x = np.concatenate([rng.normal(scale=8, size=(7, 9)).ravel(), [0.0, -0.0, 40, -40, 800, -800]])
+        x = x.astype(dtype).reshape(-1, 3)
+        y = x.copy()
+        sigmoid_in_place(y)
+        np.testing.assert_array_equal(y, sigmoid(x))
+        view = x.copy()
+        sigmoid_in_place(view[:, 1:])  # a strided view, as the LSTM's gate blocks are
+        np.testing.assert_array_equal(view[:, 1:], sigmoid(x[:, 1:]))
+        np.testing.assert_array_equal(view[:, 0], x[:, 0])
+
+
+def test_per_gate_projections_equal_one_product_per_gate():
+    """With one dropout mask per gate, the projection helpers (gate blocks precomputed, products written
+    straight into the gate columns) equal the readable form: gate g is drop_g(v) @ kernel[:, g-block]."""
+    from npnet.layers.recurrent import _gate_blocks, _project, _project_input_grad
+
+    rng = np.random.default_rng(1)
+    gates, units, n = 4, 3, 5
+    w = rng.normal(size=(n, gates * units))
+    masks = (rng.random((gates, 6, n)) > 0.3) / 0.7
+    for v in (rng.normal(size=(6, n)), rng.normal(size=(2, 6, n))):  # one step, and all steps at once
+        blocks = [w[:, g * units : (g + 1) * units] for g in range(gates)]
+        expected = np.concatenate([(v * masks[g]) @ blocks[g] for g in range(gates)], axis=-1)
+        np.testing.assert_allclose(_project(v, masks, w), expected, rtol=1e-13)
+        np.testing.assert_allclose(_project(v, masks, w, _gate_blocks(w, gates)), expected, rtol=1e-13)
+        d = rng.normal(size=(*v.shape[:-1], gates * units))
+        grad = sum((d[..., g * units : (g + 1) * units] @ blocks[g].T) * masks[g] for g in range(gates))
+        np.testing.assert_allclose(_project_input_grad(d, masks, w), grad, rtol=1e-13)

@@ -58,6 +58,23 @@ _ACTIVATIONS: dict[str, _Activation] = {
     "linear": (lambda x: x, np.ones_like),
 }
 
+
+def sigmoid_in_place(x: np.ndarray) -> None:
+    """x = sigmoid(x), bitwise npnet.activations.sigmoid's result (the same operations per element:
+    1 / (1 + e) where x >= 0, e / (1 + e) elsewhere, e = exp(-|x|)), with two temporaries instead of five."""
+    e = np.exp(-np.abs(x))
+    denominator = e + 1
+    np.copyto(e, 1, where=x >= 0)  # the numerator
+    np.divide(e, denominator, out=x)
+
+
+# activation name -> the same f applied in place (the LSTM writes its gates over its projection).
+_IN_PLACE: dict[str, Callable[[np.ndarray], object]] = {
+    "tanh": lambda x: np.tanh(x, out=x),
+    "sigmoid": sigmoid_in_place,
+    "linear": lambda x: None,
+}
+
 States = tuple[np.ndarray, ...]
 
 
@@ -81,26 +98,46 @@ def _rate(value: float, what: str) -> float:
 # blocks). v: (..., B, n), time-major, so the same code projects all steps (T, B, n) or one step (B, n).
 
 
-def _project(v: np.ndarray, masks: np.ndarray | None, w: np.ndarray) -> np.ndarray:
-    """drop(v) @ w -> (..., B, G*u)."""
+def _gate_blocks(w: np.ndarray, gates: int) -> np.ndarray:
+    """The kernel's column blocks as one contiguous (G, n, u) array: block g is w[:, g*u:(g+1)*u]. Made once
+    per call: a strided view of w would be copied by every per-step product (measured: 112 -> 72 us a
+    step at the lstm preset's B 32, u 128, against 65 us for the plain (B, u) @ (u, 4u) gemm)."""
+    n, gu = w.shape
+    return np.ascontiguousarray(w.reshape(n, gates, gu // gates).transpose(1, 0, 2))
+
+
+def _project(
+    v: np.ndarray, masks: np.ndarray | None, w: np.ndarray, blocks: np.ndarray | None = None
+) -> np.ndarray:
+    """drop(v) @ w -> (..., B, G*u). With one mask per gate, `blocks` is _gate_blocks(w, G) (made here when
+    not given): each gate's product is written straight into its columns of the result."""
     if masks is None:
         return v @ w
     if len(masks) == 1:
         return (v * masks[0]) @ w
-    g, (n, gu) = len(masks), w.shape
-    per_gate = (v[..., None, :, :] * masks) @ w.reshape(n, g, gu // g).transpose(1, 0, 2)  # (..., G, B, u)
-    return np.moveaxis(per_gate, -3, -2).reshape(*v.shape[:-1], gu)
+    g, gu = len(masks), w.shape[1]
+    blocks = _gate_blocks(w, g) if blocks is None else blocks
+    out = np.empty((*v.shape[:-1], gu), np.result_type(v, w))
+    per_gate_out = np.moveaxis(out.reshape(*v.shape[:-1], g, gu // g), -2, -3)  # (..., G, B, u), a view
+    np.matmul(v[..., None, :, :] * masks, blocks, out=per_gate_out)
+    return out
 
 
-def _project_input_grad(d: np.ndarray, masks: np.ndarray | None, w: np.ndarray) -> np.ndarray:
-    """dL/dv from d = dL/d(drop(v) @ w), (..., B, G*u) -> (..., B, n)."""
+def _project_input_grad(
+    d: np.ndarray, masks: np.ndarray | None, w: np.ndarray, blocks_t: np.ndarray | None = None
+) -> np.ndarray:
+    """dL/dv from d = dL/d(drop(v) @ w), (..., B, G*u) -> (..., B, n). With one mask per gate, `blocks_t`
+    is the transposed gate blocks, _gate_blocks(w, G).transpose(0, 2, 1) made contiguous (made here when
+    not given)."""
     if masks is None:
         return d @ w.T
     if len(masks) == 1:
         return (d @ w.T) * masks[0]
-    g, (n, gu) = len(masks), w.shape
+    g, gu = len(masks), w.shape[1]
+    if blocks_t is None:
+        blocks_t = np.ascontiguousarray(_gate_blocks(w, g).transpose(0, 2, 1))
     per_gate = np.moveaxis(d.reshape(*d.shape[:-1], g, gu // g), -2, -3)  # (..., G, B, u)
-    return ((per_gate @ w.reshape(n, g, gu // g).transpose(1, 2, 0)) * masks).sum(axis=-3)
+    return ((per_gate @ blocks_t) * masks).sum(axis=-3)
 
 
 def _project_weight_grad(v: np.ndarray, masks: np.ndarray | None, d: np.ndarray) -> np.ndarray:
@@ -126,6 +163,9 @@ class Recurrent(Layer):
 
     GATES = 1
     STATES = 1
+    # True where the cell adds the two projections (z = xw + hr), so dL/dxw = dL/dhr at every step and
+    # `_step_backward` returns one array for both (the loop stores it once).
+    SAME_PROJECTION_GRADS = True
 
     def __init__(
         self,
@@ -280,10 +320,11 @@ class Recurrent(Layer):
         states: States = tuple(np.zeros((batch, self.units), xw.dtype) for _ in range(self.STATES))
         h_before = np.empty((steps, batch, self.units), xw.dtype)  # h_{t-1}, for dL/drecurrent_kernel
         outputs = np.empty((steps, batch, self.units), xw.dtype) if self.return_sequences else None
+        blocks = None if drop_r is None or len(drop_r) == 1 else _gate_blocks(recurrent_kernel, self.GATES)
         caches = []
         for t in range(steps):
             h_before[t] = states[0]
-            hr = _project(states[0], drop_r, recurrent_kernel)
+            hr = _project(states[0], drop_r, recurrent_kernel, blocks)
             if recurrent_bias is not None:
                 hr += recurrent_bias
             new, cache = self._step(xw[t], hr, states)
@@ -324,7 +365,11 @@ class Recurrent(Layer):
         recurrent_kernel = self.params["recurrent_kernel"]
         width = self.GATES * self.units
         d_xw = np.empty((steps, batch, width), xs.dtype)
-        d_hr = np.empty((steps, batch, width), xs.dtype)
+        # Where z = xw + hr (SimpleRNN, LSTM) the two gradients are one array: stored once.
+        d_hr = d_xw if self.SAME_PROJECTION_GRADS else np.empty((steps, batch, width), xs.dtype)
+        blocks_t = None
+        if drop_r is not None and len(drop_r) > 1:
+            blocks_t = np.ascontiguousarray(_gate_blocks(recurrent_kernel, self.GATES).transpose(0, 2, 1))
         for t in reversed(range(steps)):
             if grad_seq is not None and not zero_output:
                 d_states[0] = d_states[0] + grad_seq[t]
@@ -333,8 +378,11 @@ class Recurrent(Layer):
                 d_states = [np.where(keep[t], d, 0) for d in d_states]
                 if grad_seq is not None and zero_output:
                     d_states[0] = d_states[0] + np.where(keep[t], grad_seq[t], 0)
-            d_xw[t], d_hr[t], d_old = self._step_backward(caches[t], d_states)
-            d_h = _project_input_grad(d_hr[t], drop_r, recurrent_kernel)
+            d_xw_t, d_hr_t, d_old = self._step_backward(caches[t], d_states)
+            d_xw[t] = d_xw_t
+            if not self.SAME_PROJECTION_GRADS:
+                d_hr[t] = d_hr_t
+            d_h = _project_input_grad(d_hr_t, drop_r, recurrent_kernel, blocks_t)
             # only the output state's gradient may be None (no path but through d_h); the others always exist
             d_states = [d_h if d_old[0] is None else d_old[0] + d_h, *cast(list[np.ndarray], d_old[1:])]
             if keep is not None:
@@ -342,7 +390,9 @@ class Recurrent(Layer):
         self.grads["kernel"][...] = _project_weight_grad(xs, drop, d_xw)
         self.grads["recurrent_kernel"][...] = _project_weight_grad(h_before, drop_r, d_hr)
         if self.use_bias:
-            self.grads["bias"][...] = self._bias_grad(d_xw.sum(axis=(0, 1)), d_hr.sum(axis=(0, 1)))
+            d_input_bias = d_xw.sum(axis=(0, 1))
+            d_recurrent_bias = d_input_bias if d_hr is d_xw else d_hr.sum(axis=(0, 1))
+            self.grads["bias"][...] = self._bias_grad(d_input_bias, d_recurrent_bias)
         d_xs = _project_input_grad(d_xw, drop, self.params["kernel"])
         if self.go_backwards:
             d_xs = d_xs[::-1]
@@ -409,6 +459,7 @@ class LSTM(Recurrent):
         super().__init__(units, activation=activation, **options)
         self.recurrent_activation_name = recurrent_activation
         self._gate, self._gate_grad = _activation(recurrent_activation, "recurrent_activation")
+        self._gate_in_place = _IN_PLACE[recurrent_activation or "linear"]
         self.unit_forget_bias = unit_forget_bias
 
     def get_config(self) -> dict[str, Any]:
@@ -437,11 +488,15 @@ class LSTM(Recurrent):
     def _step(self, xw: np.ndarray, hr: np.ndarray, states: States) -> tuple[States, tuple[np.ndarray, ...]]:
         u = self.units
         _, c_before = states
-        z = xw + hr
-        gates = self._gate(z)  # i, f, (c overwritten below), o
-        gates[:, 2 * u : 3 * u] = self._act(z[:, 2 * u : 3 * u])
-        i, f, g, o = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :]
-        c = f * c_before + i * g
+        # The gates are written over xw (this step's slice of the projection, not read again): z, then the
+        # activations in place, so a step allocates only c, tanh(c) and h.
+        gates = np.add(xw, hr, out=xw)
+        g = self._act(gates[:, 2 * u : 3 * u])
+        self._gate_in_place(gates)  # i, f, (c overwritten just below), o
+        gates[:, 2 * u : 3 * u] = g
+        i, f, o = gates[:, :u], gates[:, u : 2 * u], gates[:, 3 * u :]
+        c = f * c_before
+        c += i * g
         tanh_c = self._act(c)
         return (o * tanh_c, c), (gates, c_before, tanh_c)
 
@@ -453,10 +508,15 @@ class LSTM(Recurrent):
         d_h, d_c = d_states
         i, f, g, o = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :]
         d_c = d_c + d_h * o * self._act_grad(tanh_c)
-        d_gates = np.concatenate([d_c * g, d_c * c_before, d_c * i, d_h * tanh_c], axis=1)
+        # dL/dgates written block by block into d_z, then scaled in place by each gate's slope.
+        d_z = np.empty_like(gates)
+        np.multiply(d_c, g, out=d_z[:, :u])
+        np.multiply(d_c, c_before, out=d_z[:, u : 2 * u])
+        np.multiply(d_c, i, out=d_z[:, 2 * u : 3 * u])
+        np.multiply(d_h, tanh_c, out=d_z[:, 3 * u :])
         slope = self._gate_grad(gates)
         slope[:, 2 * u : 3 * u] = self._act_grad(g)
-        d_z = d_gates * slope
+        d_z *= slope
         return d_z, d_z, [None, d_c * f]
 
 
@@ -472,6 +532,7 @@ class GRU(Recurrent):
     """
 
     GATES = 3
+    SAME_PROJECTION_GRADS = False  # r scales the recurrent h-part only
 
     def __init__(
         self,
