@@ -294,7 +294,32 @@ class Recurrent(Layer):
         self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray | list[np.ndarray]:
         self.check_input(x)
-        batch, steps, features = x.shape
+        return self.run(x, mask, *self.draw_dropout_masks(x, training))
+
+    def draw_dropout_masks(
+        self, x: np.ndarray, training: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(input masks (M, B, features), recurrent masks (M, B, units)) for one call on x, each None when
+        that dropout is off: the call's only draws from `noise_rng`, apart from the loop (`run`) so that
+        `Bidirectional` can draw both directions' masks in a fixed order before running them on two
+        threads."""
+        batch, _, features = x.shape
+        drop = (
+            self._dropout_masks(self.dropout, batch, features, x.dtype) if training and self.dropout else None
+        )
+        drop_r = (
+            self._dropout_masks(self.recurrent_dropout, batch, self.units, x.dtype)
+            if training and self.recurrent_dropout
+            else None
+        )
+        return drop, drop_r
+
+    def run(  # with return_state, Keras's [output, *states] (see the docstring)
+        self, x: np.ndarray, mask: np.ndarray | None, drop: np.ndarray | None, drop_r: np.ndarray | None
+    ) -> np.ndarray | list[np.ndarray]:
+        """The forward loop on x with the given dropout masks (`draw_dropout_masks`; None: no dropout)."""
+        self.check_input(x)
+        batch, steps, _ = x.shape
         if mask is not None and mask.shape != (batch, steps):
             raise ValueError(
                 f"{type(self).__name__} {self.name!r}: mask shape {mask.shape} != {(batch, steps)}"
@@ -304,14 +329,6 @@ class Recurrent(Layer):
         if self.go_backwards:
             xs = xs[::-1]
             keep = None if keep is None else keep[::-1]
-        drop = (
-            self._dropout_masks(self.dropout, batch, features, x.dtype) if training and self.dropout else None
-        )
-        drop_r = (
-            self._dropout_masks(self.recurrent_dropout, batch, self.units, x.dtype)
-            if training and self.recurrent_dropout
-            else None
-        )
         kernel, recurrent_kernel = self.params["kernel"], self.params["recurrent_kernel"]
         input_bias, recurrent_bias = self._biases()
         xw = _project(xs, drop, kernel)
