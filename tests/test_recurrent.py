@@ -372,7 +372,10 @@ def test_sigmoid_in_place_is_the_readable_sigmoid():
     rng = np.random.default_rng(0)
     for dtype in ("float32", "float64"):
         x = np.concatenate(
-            [rng.normal(scale=8, size=(7, 9)).ravel(), [0.0, -0.0, 40, -40, 800, -800, np.inf, -np.inf]]
+            [
+                rng.normal(scale=8, size=(7, 9)).ravel(),
+                [0.0, -0.0, 40, -40, 800, -800, 1e-30, np.inf, -np.inf],
+            ]
         )
         x = x.astype(dtype).reshape(-1, 3)
         y = x.copy()
