@@ -34,9 +34,11 @@ Keras facts this follows (keras/src/layers/rnn/*.py, confirmed in tests/parity/t
 What backward keeps (per call, float32 bytes: B batch, T steps, n inputs, u units, G gates): the input
 (referenced, not copied), the projection masks, h_{t-1} for every step (T*B*u) and per step the cell's cache:
 SimpleRNN h (B*u); LSTM the 4 gate activations, c_{t-1} and tanh(c_t) (6*B*u); GRU z|r, the recurrent h-part,
-the candidate and h_{t-1} (5*B*u). The pre-activations and the projected inputs are not kept. For the presets
-(batch 32): `lstm` (T=80, u=128) 4*80*32*128*(1+6) = 9.2 MB; `bilstm` (T=100, u=64 per direction) 2 * 4*100*32
-*64*(1+6) = 11.5 MB; plus the (T, B, G*u) projection and its gradient while they live (5.2 MB / 6.6 MB).
+the candidate and h_{t-1} (5*B*u). The pre-activations and the projected inputs are not kept (the LSTM writes
+its gates over its step's slice of the (T, B, 4u) projection, so that array is the gates' store). For the
+presets (batch 32): `lstm` (T=80, u=128) 4*80*32*128*(1+6) = 9.2 MB; `bilstm` (T=100, u=64 per direction)
+2 * 4*100*32*64*(1+6) = 11.5 MB; plus, in backward, the (T, B, G*u) gradient of the projection (one array
+for SimpleRNN and LSTM, where dL/dxw = dL/dhr; two for GRU): 5.2 MB / 6.6 MB.
 """
 
 from __future__ import annotations
@@ -268,7 +270,8 @@ class Recurrent(Layer):
 
     def _step(self, xw: np.ndarray, hr: np.ndarray, states: States) -> tuple[States, tuple[np.ndarray, ...]]:
         """New states from the projected input xw (B, G*u), projected h_{t-1} hr (B, G*u) and the old states;
-        and what `_step_backward` needs."""
+        and what `_step_backward` needs. xw is this step's slice of the call's projection, read by no one
+        after the step: a cell may write over it (the LSTM keeps its gates there)."""
         raise NotImplementedError
 
     def _step_backward(
