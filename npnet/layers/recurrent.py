@@ -124,7 +124,7 @@ def _project(
     g, gu = len(masks), w.shape[1]
     blocks = _gate_blocks(w, g) if blocks is None else blocks
     out = np.empty((*v.shape[:-1], gu), np.result_type(v, w))
-    per_gate_out = np.moveaxis(out.reshape(*v.shape[:-1], g, gu // g), -2, -3)  # (..., G, B, u), a view
+    per_gate_out = out.reshape(*v.shape[:-1], g, gu // g).swapaxes(-3, -2)  # (..., G, B, u), a view
     np.matmul(v[..., None, :, :] * masks, blocks, out=per_gate_out)
     return out
 
@@ -142,7 +142,7 @@ def _project_input_grad(
     g, gu = len(masks), w.shape[1]
     if blocks_t is None:
         blocks_t = np.ascontiguousarray(_gate_blocks(w, g).transpose(0, 2, 1))
-    per_gate = np.moveaxis(d.reshape(*d.shape[:-1], g, gu // g), -2, -3)  # (..., G, B, u)
+    per_gate = d.reshape(*d.shape[:-1], g, gu // g).swapaxes(-3, -2)  # (..., G, B, u)
     return ((per_gate @ blocks_t) * masks).sum(axis=-3)
 
 
