@@ -1,7 +1,8 @@
 """Global numeric configuration: the default float dtype (Keras's `floatx`) and the thread count.
 
 float32 is the default, as in Keras; float64 is there for gradient checks and exact parity work.
-`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.fast.Workers`).
+`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.fast.Workers`), and
+how many `Bidirectional` uses for its two directions (at most 2).
 """
 
 from __future__ import annotations

@@ -297,3 +297,27 @@ def test_imdb_cnn_gradients_in_float64():
     model.compile(optimizer=npnet.optimizers.Adam(), loss="binary_crossentropy")
     report = gradcheck.check_model(model, x, y)
     assert report.passed, str(report)
+
+
+@pytest.mark.parametrize(
+    "pool_size, strides, padding",
+    [(4, 4, "valid"), (4, 4, "same"), (3, 1, "valid"), (3, 2, "same"), (2, 3, "valid")],
+)
+def test_max_pooling_backward_is_the_one_hot_of_the_argmax(pool_size, strides, padding):
+    """The winners found tap by tap in backward equal the readable rule: each window's gradient to tap
+    argmax (the first maximum), the taps' gradients added at their steps (relu-like input: many ties)."""
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.integers(-2, 3, size=(3, 11, 4)), 0).astype("float64")
+    pool = layers.MaxPooling1D(pool_size, strides, padding=padding)
+    y = pool.forward(x)
+    g = rng.normal(size=y.shape)
+    view = pool._windows(x, -np.inf)
+    winner = view.argmax(axis=2)
+    np.testing.assert_array_equal(y, np.take_along_axis(view, winner[:, :, None], axis=2)[:, :, 0])
+    before = pool._geometry[1]
+    expected = np.zeros((3, pool._geometry[2], 4))
+    b, t, d = np.indices(winner.shape)
+    np.add.at(expected, (b, t * strides + winner, d), g)
+    # Overlapping windows add in another order here: equal up to rounding.
+    np.testing.assert_allclose(pool.backward(g), expected[:, before : before + 11], rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(pool.kink_pattern(), winner.ravel())

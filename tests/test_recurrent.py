@@ -5,6 +5,8 @@ Keras's own outputs are compared in tests/parity/test_parity_recurrent.py; here 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -359,3 +361,77 @@ def test_bidirectional_weights_are_forward_then_backward_and_shared():
     bi.astype("float64")
     assert bi.params["backward_lstm/kernel"] is bi.backward_layer.params["kernel"]
     assert bi.params["backward_lstm/kernel"].dtype == np.float64
+
+
+def test_sigmoid_in_place_is_the_readable_sigmoid():
+    """The LSTM's in-place gate activation does the readable sigmoid's operations element by element (the
+    same computation), so the results are bitwise equal, extremes included."""
+    from npnet.activations import sigmoid
+    from npnet.layers.recurrent import sigmoid_in_place
+
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        x = np.concatenate(
+            [
+                rng.normal(scale=8, size=(7, 9)).ravel(),
+                [0.0, -0.0, 40, -40, 800, -800, 1e-30, np.inf, -np.inf],
+            ]
+        )
+        x = x.astype(dtype).reshape(-1, 3)
+        y = x.copy()
+        sigmoid_in_place(y)
+        np.testing.assert_array_equal(y, sigmoid(x))
+        view = x.copy()
+        sigmoid_in_place(view[:, 1:])  # a strided view, as the LSTM's gate blocks are
+        np.testing.assert_array_equal(view[:, 1:], sigmoid(x[:, 1:]))
+        np.testing.assert_array_equal(view[:, 0], x[:, 0])
+
+
+def test_per_gate_projections_equal_one_product_per_gate():
+    """With one dropout mask per gate, the projection helpers (gate blocks precomputed, products written
+    straight into the gate columns) equal the readable form: gate g is drop_g(v) @ kernel[:, g-block]."""
+    from npnet.layers.recurrent import _gate_blocks, _project, _project_input_grad
+
+    rng = np.random.default_rng(1)
+    gates, units, n = 4, 3, 5
+    w = rng.normal(size=(n, gates * units))
+    masks = (rng.random((gates, 6, n)) > 0.3) / 0.7
+    for v in (rng.normal(size=(6, n)), rng.normal(size=(2, 6, n))):  # one step, and all steps at once
+        blocks = [w[:, g * units : (g + 1) * units] for g in range(gates)]
+        expected = np.concatenate([(v * masks[g]) @ blocks[g] for g in range(gates)], axis=-1)
+        np.testing.assert_allclose(_project(v, masks, w), expected, rtol=1e-13)
+        np.testing.assert_allclose(_project(v, masks, w, _gate_blocks(w, gates)), expected, rtol=1e-13)
+        d = rng.normal(size=(*v.shape[:-1], gates * units))
+        grad = sum((d[..., g * units : (g + 1) * units] @ blocks[g].T) * masks[g] for g in range(gates))
+        np.testing.assert_allclose(_project_input_grad(d, masks, w), grad, rtol=1e-13)
+
+
+def test_bidirectional_is_bitwise_the_same_on_one_or_two_threads():
+    """The backward direction runs on a second thread (npnet.config.num_threads()); its dropout masks are
+    drawn before either direction runs, so the same computation gives the same bits on 1 or 2 threads,
+    and leaves the shared noise generator in the same state."""
+    from npnet import config
+
+    x, mask = _batch(5)
+    x = np.concatenate([x] * 8)  # rows enough for the masks to differ between draws
+    mask = np.concatenate([mask] * 8)
+    base = layers.Bidirectional(layers.LSTM(3, dropout=0.3, recurrent_dropout=0.2, return_sequences=True))
+    base.build(x.shape, dtype="float64")
+    results = []
+    for threads in (1, 2):
+        layer = copy.deepcopy(base)
+        rng = np.random.default_rng(7)
+        layer.forward_layer.noise_rng = layer.backward_layer.noise_rng = rng  # one generator, as in fit
+        config.set_num_threads(threads)
+        try:
+            y = layer.forward(x, mask=mask, training=True)
+            d_x = layer.backward(np.cos(y))
+        finally:
+            config.set_num_threads(None)
+        results.append((y, d_x, {k: g.copy() for k, g in layer.grads.items()}, rng.random()))
+    (y1, d1, g1, r1), (y2, d2, g2, r2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(d1, d2)
+    assert g1.keys() == g2.keys() and all(np.array_equal(g1[k], g2[k]) for k in g1)
+    assert r1 == r2
+    assert not np.array_equal(layer.forward_layer._cache[2], layer.backward_layer._cache[2])  # two draws

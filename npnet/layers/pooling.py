@@ -192,16 +192,36 @@ class MaxPooling1D(_WindowPooling1D):
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
         drop_mask(self.name, "MaxPooling1D", mask)
-        view = self._windows(x, -np.inf)
-        self._argmax = view.argmax(axis=2)  # (B, T_out, D): np.argmax picks the first of equal maxima
-        return np.take_along_axis(view, self._argmax[:, :, None], axis=2)[:, :, 0]
+        # Keeps the window view (x itself, or its padded copy) and the maxima; the winning taps are found
+        # in backward, and argmax only for kink_pattern: a max over the strided tap axis is ~9x faster
+        # than an argmax there plus the gather (cnn-lstm's (30, 96, 64) by 4: ~0.12 vs ~1.1 ms).
+        self._view = self._windows(x, -np.inf)
+        self._top = self._view.max(axis=2)
+        return self._top
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        taps = np.arange(self.pool_size)[None, None, :, None]
-        return self._scatter(np.where(taps == self._argmax[:, :, None], grad_out[:, :, None], 0))
+        shape, before, padded_length, count = self._geometry
+        batch, _, size, depth = self._view.shape
+        if self.strides == size:  # windows tile the axis: each tap's gradient is written in its place
+            dxp = np.zeros((batch, padded_length, depth), dtype=grad_out.dtype)
+            self._first_winner_grads(grad_out, dxp[:, : count * size].reshape(batch, count, size, depth))
+            return dxp[:, before : before + shape[1]]
+        per_tap = np.empty(self._view.shape, dtype=grad_out.dtype)
+        return self._scatter(self._first_winner_grads(grad_out, per_tap))
+
+    def _first_winner_grads(self, grad_out: np.ndarray, per_tap: np.ndarray) -> np.ndarray:
+        """per_tap[b, t, j] = grad_out[b, t] where tap j is the window's first maximum, else 0 (the
+        one-hot of `self._view.argmax(axis=2)`, built tap by tap: pool_size passes over (B, T_out, D))."""
+        unclaimed = np.ones(self._top.shape, bool)  # windows whose first maximum is not yet found
+        for j in range(per_tap.shape[2]):
+            wins = self._view[:, :, j] == self._top
+            wins &= unclaimed
+            unclaimed ^= wins
+            np.multiply(grad_out, wins, out=per_tap[:, :, j])
+        return per_tap
 
     def kink_pattern(self) -> np.ndarray:
-        return self._argmax.ravel()  # which tap won each window; a tie is a kink
+        return self._view.argmax(axis=2).ravel()  # which tap won each window; a tie is a kink
 
 
 class AveragePooling1D(_WindowPooling1D):
