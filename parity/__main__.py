@@ -101,7 +101,8 @@ def recurrent_rows(fold: Any) -> list[Row]:
         rows += fold(recurrent.model_forward_rows(dtype), "lstm, bilstm forward, mask_zero", "predictions")
         for name in recurrent.MODEL_SIZES:
             rows += recurrent.training_rows(name, dtype)
-            rows += recurrent.training_rows(name, dtype, mask_zero=True, padding="post")
+            if name in recurrent.MASKED_MODELS:
+                rows += recurrent.training_rows(name, dtype, mask_zero=True, padding="post")
     return rows + recurrent.dropout_rows()
 
 

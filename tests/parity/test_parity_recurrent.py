@@ -37,9 +37,10 @@ def test_embedding_mask_reaches_the_recurrent_layer(dtype):
 
 
 @pytest.mark.parametrize(
-    ("mask_zero", "padding"), [(False, "pre"), (True, "post")], ids=["plain", "mask_zero"]
+    ("name", "mask_zero", "padding"),
+    [(name, False, "pre") for name in recurrent.MODEL_SIZES]
+    + [(name, True, "post") for name in recurrent.MASKED_MODELS],
 )
-@pytest.mark.parametrize("name", list(recurrent.MODEL_SIZES))
 @pytest.mark.parametrize("dtype", recurrent.DTYPES)
 def test_train_on_batch_steps(dtype, name, mask_zero, padding):
     rows = recurrent.training_rows(name, dtype, mask_zero=mask_zero, padding=padding, steps=20)

@@ -2,10 +2,10 @@
 default initializers (npnet's defaults are Keras's, so the twin is what the Keras example builds).
 
 npnet's layers carry Keras's names and `get_config()` keys, so the twin of a layer is
-`keras.layers.<ClassName>(**config)` minus what only npnet records (name, dtype, initializers, the
-deprecated `input_length`, an unset seed) and with activation layers named as Keras names them. Used by the
-benchmarks that run a Keras counterpart of a preset (benchmarks.seeds, benchmarks.systems); Keras is a
-benchmark extra, never a runtime dependency of npnet.
+`keras.layers.<ClassName>(**config)` minus what only npnet records (name, dtype, initializers, the deprecated
+`input_length`, an unset seed) and with activation layers named as Keras names them. Used by the benchmarks
+that run a Keras counterpart of a preset (benchmarks.seeds, benchmarks.systems) and by the parity of the cnn-
+lstm model (parity.recurrent); Keras is a benchmark extra, never a runtime dependency of npnet.
 """
 
 from __future__ import annotations
