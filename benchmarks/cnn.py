@@ -29,10 +29,10 @@ from benchmarks.systems import CNN_SYSTEMS
 from benchmarks.workload import Workload, synthetic
 from npnet.atomic import atomic_write
 from npnet.fast.conv_max_pool import FusedConvMaxPool
-from npnet.fast.threads import blas_threads
 from npnet.layers import Conv1D, GlobalMaxPooling1D
 from npnet.layers.convolutional import im2col, input_grad_col2im, input_grad_full_correlation
 from npnet.layers.windows import windows
+from npnet.threads import blas_threads
 
 BATCH, LENGTH, CHANNELS, FILTERS, KERNEL, VOCAB = 32, 400, 50, 250, 3, 5000
 

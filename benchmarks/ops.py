@@ -174,7 +174,7 @@ SPLIT_THRESHOLDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 2.0)
 def main(argv: list[str]) -> int:
     data, repeats = Workload.load(Path(argv[0])), int(argv[1])
     small = len(data.x_train) < 10_000
-    with blas_threads(1):  # as npnet trains (npnet.fast.threads); no naive operation here calls BLAS
+    with blas_threads(1):  # as npnet trains (npnet.threads); no naive operation here calls BLAS
         say(
             {
                 "bound": unavoidable_work(data, 16, repeats),

@@ -58,10 +58,10 @@ from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.fast.fused_layer import FusedEmbeddingPool
 from npnet.fast.fusions import fused_stack, has_pair_twin, starts_with_embedding_pool
-from npnet.fast.threads import blas_threads
 from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.layers.embedding import Embedding
 from npnet.sparse import SparseRows
+from npnet.threads import blas_threads
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -143,7 +143,7 @@ class Trainer:
         """(the layer stack, a function from inputs to their batch source) for one fit/evaluate/predict call.
 
         BLAS runs on one thread inside: the products are small, and one thread is faster and robust on a
-        busy machine (`npnet.fast.threads`)."""
+        busy machine (`npnet.threads`)."""
         with blas_threads(1):
             if not self.uses_fused_path():
                 yield self.layers, ArrayBatches

@@ -12,7 +12,7 @@ from npnet.fast.batches import ArrayBatches, BagBatches, BatchSource
 from npnet.fast.conv_max_pool import FusedConvMaxPool
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
 from npnet.fast.fused_layer import FusedEmbeddingPool
-from npnet.fast.threads import Workers, blas_threads
+from npnet.threads import Workers, blas_threads
 
 __all__ = [
     "DEFAULT_DENSE_MIN_DF",

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
-from npnet.fast.threads import Workers
+from npnet.threads import Workers
 
 # Which samples form a batch: consecutive rows (a slice) or a shuffled selection of them.
 Rows = slice | np.ndarray

@@ -25,12 +25,12 @@ from npnet.fast import embedding_pool
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import BagBatches, Pooled
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
-from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.base import Layer, Shape
 from npnet.layers.embedding import Embedding
+from npnet.threads import SERIAL, Workers
 
 # A batch's tail (forward sums, backward scatter) goes to the second thread only from this many tokens:
-# the caller waits for it, and waking a thread costs ~45 us (`npnet.fast.threads`), as much as the whole
+# the caller waits for it, and waking a thread costs ~45 us (`npnet.threads`), as much as the whole
 # tail of a small batch (IMDB-like, ~34 tail tokens a review: batch 32 ~1,100 tokens, 20 us forward and
 # 57 us backward; batch 512 ~18,000 tokens, 0.2 and 0.45 ms). Measured (fit, 2 threads, paired runs,
 # load 4-14 on 2 cores; benchmarks/RESULTS.md): handing every tail over against this threshold, batch 32

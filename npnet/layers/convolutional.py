@@ -12,10 +12,16 @@ Shapes: x (B, T, C) -> y (B, T_out, F); kernel (K, C, F), bias (F,). `xp` is x p
 computes the same sum as one gemm into the window matrix followed by K shifted adds, which skips the zeros
 the stuffing and padding put into the readable version's gemm (benchmarks/RESULTS.md, "cnn": it is the
 faster, so the layer uses it; tests/test_conv.py holds them equal).
+
+The three gemms are the layer's cost, and BLAS runs on one thread in fit (`npnet.threads`), so each
+large one is split in two halves of its output on the process's kept pair of threads (`_split_product`):
+the forward and dL/dxp by rows (samples), dL/dkernel by its filters. Each half is an ordinary gemm of its
+own rows, so the result equals the one-thread product (tests/test_conv.py) and no sum crosses threads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +31,7 @@ from npnet.layers import activations
 from npnet.layers.base import Layer, Shape, serialize
 from npnet.layers.windows import PADDINGS, drop_mask, output_length, pad_time, padding_amounts, positive_int
 from npnet.layers.windows import windows as window_view
+from npnet.threads import shared_workers
 
 
 def im2col(xp: np.ndarray, size: int, stride: int, dilation: int, count: int) -> np.ndarray:
@@ -32,6 +39,19 @@ def im2col(xp: np.ndarray, size: int, stride: int, dilation: int, count: int) ->
     kernel order. The only copy the forward makes."""
     view = window_view(xp, size, stride, dilation, count)  # (B, count, size, C)
     return view.reshape(-1, size * xp.shape[2])
+
+
+# Below this many multiply-adds (~0.1 ms of one core) a product is not split: waking a thread costs more.
+_SPLIT_MIN_MACS = 4_000_000
+
+
+def _split_product(rows: int, macs: int, part_product: Callable[[slice], object]) -> None:
+    """part_product(part) for every part of range(rows): on the kept pool's threads when the whole product
+    is worth it (`macs` multiply-adds), else at once as one part."""
+    if macs < _SPLIT_MIN_MACS:
+        part_product(slice(0, rows))
+    else:
+        shared_workers().split(part_product, rows)
 
 
 def input_grad_full_correlation(
@@ -67,6 +87,11 @@ def input_grad_col2im(
         start = j * dilation
         dxp[:, start : start + (count - 1) * stride + 1 : stride] += dcols[:, :, j]
     return dxp
+
+
+def _rows(samples: slice, count: int) -> slice:
+    """The rows of the window matrix (B * count, ...) that belong to `samples`."""
+    return slice(samples.start * count, samples.stop * count)
 
 
 class Conv1D(Layer):
@@ -163,7 +188,15 @@ class Conv1D(Layer):
         self.cols = im2col(
             pad_time(x, before, after), self.kernel_size, self.strides, self.dilation_rate, count
         )
-        z = (self.cols @ kernel.reshape(-1, self.filters)).reshape(x.shape[0], count, self.filters)
+        weights = kernel.reshape(-1, self.filters)
+        z = np.empty((x.shape[0], count, self.filters), np.result_type(self.cols, weights))
+        z_rows = z.reshape(-1, self.filters)
+
+        def product(part: slice) -> None:  # the windows of samples `part`
+            rows = _rows(part, count)
+            np.matmul(self.cols[rows], weights, out=z_rows[rows])
+
+        _split_product(x.shape[0], self.cols.size * self.filters, product)
         if self.use_bias:
             z += self.params["bias"]  # in place: z is the gemm's fresh output
         return z
@@ -176,10 +209,22 @@ class Conv1D(Layer):
         # dW = colsᵀ g2, computed as (g2ᵀ cols)ᵀ: the same product, but OpenBLAS splits this orientation's
         # long inner axis (B*T') better over its threads: 104 vs 890 ms at imdb_cnn's shape on the 2 busy
         # cores (benchmarks/RESULTS.md, "cnn"; equal with one thread).
-        self.grads["kernel"][...] = (g2.T @ self.cols).T.reshape(kernel.shape)
+        kernel_t = np.empty((self.filters, self.cols.shape[1]), g2.dtype)  # dW transposed, (F, K*C)
+        macs = self.cols.size * self.filters
+
+        def kernel_grad(part: slice) -> None:  # filters `part`
+            np.matmul(g2[:, part].T, self.cols, out=kernel_t[part])
+
+        _split_product(self.filters, macs, kernel_grad)
+        self.grads["kernel"][...] = kernel_t.T.reshape(kernel.shape)
         if self.use_bias:
             self.grads["bias"][...] = g2.sum(axis=0)
-        dxp = input_grad_col2im(g, kernel, padded_length, self.strides, self.dilation_rate)
+        dxp = np.empty((g.shape[0], padded_length, kernel.shape[1]), g.dtype)
+
+        def input_grad(part: slice) -> None:  # samples `part`
+            dxp[part] = input_grad_col2im(g[part], kernel, padded_length, self.strides, self.dilation_rate)
+
+        _split_product(g.shape[0], macs, input_grad)
         return dxp[:, before : before + length]  # the padding's gradient goes nowhere
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:

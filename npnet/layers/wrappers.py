@@ -8,10 +8,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from npnet.config import num_threads
-from npnet.fast.threads import Workers
 from npnet.layers.base import Layer, Shape, deserialize, serialize
 from npnet.layers.recurrent import Recurrent
+from npnet.threads import shared_workers
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
@@ -103,10 +102,9 @@ class Bidirectional(Layer):
         # (NumPy releases the GIL in its loops and products). Both directions' dropout masks are drawn
         # first, in order, so the noise (and every result) is bitwise the same for any thread count.
         masks = [part.draw_dropout_masks(x, training) for part in (self.forward_layer, self.backward_layer)]
-        with Workers(min(num_threads(), 2)) as workers:
-            wait = workers.start(self.backward_layer.run, x, mask, *masks[1])
-            y = self.forward_layer.run(x, mask, *masks[0])
-            y_rev = wait()
+        wait = shared_workers().start(self.backward_layer.run, x, mask, *masks[1])
+        y = self.forward_layer.run(x, mask, *masks[0])
+        y_rev = wait()
         states: list[np.ndarray] = []
         if self.return_state:
             assert isinstance(y, list) and isinstance(y_rev, list)
@@ -147,10 +145,10 @@ class Bidirectional(Layer):
         parts: list[Any] = [g, g_rev]
         if self.return_state:
             parts = [[g, *grad_states[:states]], [g_rev, *grad_states[states:]]]
-        with Workers(min(num_threads(), 2)) as workers:  # each direction writes only its own gradients
-            wait = workers.start(self.backward_layer.backward, parts[1])
-            d_x = self.forward_layer.backward(parts[0])
-            return d_x + wait()
+        # each direction writes only its own gradients
+        wait = shared_workers().start(self.backward_layer.backward, parts[1])
+        d_x = self.forward_layer.backward(parts[0])
+        return d_x + wait()
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> Any:
         output_mask = mask if self.return_sequences else None

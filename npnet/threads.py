@@ -7,15 +7,23 @@ runs 5-10x slower. One thread is the robust choice. NumPy cannot set BLAS thread
 threadpoolctl can (a runtime dependency for this reason); without it this is a no-op.
 
 The second core is used instead by `Workers`: Python threads that each run a whole independent part of a
-step (see `Workers`). Waking a thread costs ~45 us here, so a part must be worth ~0.1 ms or more.
+step (see `Workers`), or one half of a large product (`Workers.split`: Conv1D's gemms). Waking a kept
+thread costs ~45-100 us here, so a part must be worth ~0.1 ms or more; making a pool costs ~0.2 ms quiet
+and ~2 ms on a busy machine, so a layer that splits every step takes the process's kept pool,
+`shared_workers()`, rather than making its own.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
+
+from npnet.config import num_threads
 
 T = TypeVar("T")
 
@@ -42,22 +50,45 @@ class Workers:
     `threads=1` runs every part at once on the caller's thread: the plain single-threaded computation.
     Waiting for a part blocks (a lock, never a spin), so a busy core only slows the threads, not the rest
     (measured: with another process spinning on one of 2 cores, an epoch takes ~10% longer with 2 threads
-    than with 1; on a quiet machine ~20% less).
+    than with 1; on a quiet machine ~20% less). A part started from one of the pool's own threads runs at
+    once on that thread: a part that splits again cannot wait on a queue it is blocking.
     """
 
     def __init__(self, threads: int = 1) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         self.threads = threads
+        self._own: set[int] = set()  # the pool's thread idents
         # The caller's thread is one of them: it runs its own part while the pool runs the others.
-        self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="npnet") if threads > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(threads - 1, thread_name_prefix="npnet", initializer=self._register)
+            if threads > 1
+            else None
+        )
+
+    def _register(self) -> None:
+        self._own.add(threading.get_ident())
 
     def start(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
         """Begin fn(*args) on another thread; the returned function waits for and returns its result."""
-        if self._pool is None:
+        if self._pool is None or threading.get_ident() in self._own:
             result = fn(*args)
             return lambda: result
         return self._pool.submit(fn, *args).result
+
+    def split(self, fn: Callable[[slice], object], n: int) -> None:
+        """fn(part) for each of `threads` contiguous parts of range(n), one per thread, all at once; returns
+        when every part is done. fn must write only its own part (e.g. rows of a product's output), so the
+        result is that of fn(slice(0, n)) up to how BLAS rounds a smaller product."""
+        bounds = [n * i // self.threads for i in range(self.threads + 1)]
+        parts = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+        waits = [self.start(fn, part) for part in parts[1:]]
+        try:
+            if parts:
+                fn(parts[0])
+        finally:
+            for wait in waits:
+                wait()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -72,3 +103,22 @@ class Workers:
 
 # Most callers have no second thread: the kernels' default.
 SERIAL = Workers(1)
+
+_SHARED: dict[tuple[int, str, int], Workers] = {}  # (process id, pool, threads) -> the kept pool
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_workers(pool: str = "parts") -> Workers:
+    """The process's kept pool of `num_threads()` threads (at most 2), made at its first use: "parts" for
+    layers that split a part of every step (Conv1D, Bidirectional); "background" for a long part that runs
+    beside a whole backward (Adam's pass over a large table, `optimizers.Adam.begin_step`), which must not
+    queue ahead of the layers' short parts. SERIAL when num_threads() is 1 (a sweep worker). Keyed by
+    process id too, since a forked child inherits the pool objects but not their threads."""
+    threads = min(num_threads(), 2)
+    if threads == 1:
+        return SERIAL
+    key = (os.getpid(), pool, threads)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Workers(threads)
+        return _SHARED[key]
