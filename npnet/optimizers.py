@@ -11,8 +11,9 @@ Each `_update` is the formula written plainly. Where a faster form exists it is 
 is tested equal to the plain form (tests/test_fast_adam.py).
 
 Row-sparse gradients (`npnet.sparse.SparseRows`, an embedding table's rows a batch looked up): an optimizer
-whose `sparse_rows` is True (`Adam(lazy=True)`) asks for them, and the trainer then hands it the layers'
-`step_grad` (see `npnet.trainer`); any other optimizer that is handed one applies it as the dense array.
+asks for them per parameter (`takes_sparse_rows(param)`: `Adam(lazy=True)` for every table, fused dense
+Adam for a large one), and the trainer then hands it the layers' `step_grad` (see `npnet.trainer`); an
+optimizer handed one it did not ask for applies it as the dense array.
 """
 
 from __future__ import annotations
@@ -22,18 +23,25 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from npnet import checks
-from npnet.fast.adam import adam_update_, scratch_for, scratch_shape
+from npnet.fast.adam import (
+    BACKGROUND_BLOCK,
+    StartedRowsStep,
+    adam_update_,
+    adam_update_rows_,
+    finish_rows_step_,
+    scratch_for,
+    scratch_shape,
+    start_rows_step_,
+)
 from npnet.sparse import SparseRows, lazy_adam_rows_
+from npnet.threads import shared_workers
 
 
 class Optimizer:
     """Shared bookkeeping: learning rate with Keras 2 decay, the step counter, slot state.
 
-    `sparse_rows`: whether this optimizer wants row-sparse gradients (`SparseRows`) where a layer can give
-    them; the base class applies any it gets as the dense array, so only a rule that updates the touched
-    rows alone (lazy Adam) sets it."""
-
-    sparse_rows = False
+    `takes_sparse_rows(param)`: whether this optimizer wants `param`'s gradient row-sparse (`SparseRows`)
+    where a layer can give it; the base class applies any it gets as the dense array, and asks for none."""
 
     def __init__(
         self,
@@ -58,28 +66,47 @@ class Optimizer:
         """The rate the next step will use: lr / (1 + decay * iterations), iterations = steps taken so far."""
         return self.learning_rate / (1 + self.decay * self.iterations)
 
+    def takes_sparse_rows(self, param: np.ndarray) -> bool:
+        """Whether `param`'s gradient should come as `SparseRows` (the trainer asks before each backward)."""
+        return False
+
+    def begin_step(self, params: list[np.ndarray], looked_up: dict[int, np.ndarray]) -> None:
+        """Called by the trainer between a step's forward and its backward, when no layer will read a lookup
+        table again before the update: the step's parameters in `apply_gradients` order, and for each table
+        among them (by index) the ids the batch looked up. An optimizer may start there the part of its step
+        that needs no gradient (`Adam`); the base class does nothing."""
+
+    def abandon_step(self) -> None:
+        """The step after `begin_step` failed before its update: wait for whatever `begin_step` started."""
+
     def apply_gradients(self, grads_and_params: Iterable[tuple[np.ndarray | SparseRows, np.ndarray]]) -> None:
         """One step: update every parameter in place from its gradient, then count the step. A gradient may
-        be `SparseRows`; unless `sparse_rows`, it is applied as its dense array."""
+        be `SparseRows`; unless `takes_sparse_rows(param)`, it is applied as its dense array."""
         pairs = list(grads_and_params)
-        self._ensure_slots([p for _, p in pairs])
-        for i, (g, p) in enumerate(pairs):
-            if g.shape != p.shape:
-                raise ValueError(f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}")
-            if isinstance(g, SparseRows):
-                if not self.sparse_rows:  # a dense rule moves every row anyway
-                    self._update(i, p, g.to_dense())
+        try:
+            self._ensure_slots([p for _, p in pairs])
+            for i, (g, p) in enumerate(pairs):
+                if g.shape != p.shape:
+                    raise ValueError(
+                        f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}"
+                    )
+                if isinstance(g, SparseRows):
+                    if not self.takes_sparse_rows(p):
+                        self._update(i, p, g.to_dense())
+                    else:
+                        self._update_rows(i, p, g)
                 else:
-                    self._update_rows(i, p, g)
-            else:
-                self._update(i, p, g)
+                    self._update(i, p, g)
+        except BaseException:
+            self.abandon_step()
+            raise
         self.iterations += 1
 
     def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
     def _update_rows(self, i: int, p: np.ndarray, g: SparseRows) -> None:
-        """Only for optimizers with `sparse_rows`: update the rows `g.ids` of parameter `i`."""
+        """For a parameter this optimizer `takes_sparse_rows` of: its step from the rows `g` alone."""
         raise NotImplementedError
 
     def _ensure_slots(self, params: list[np.ndarray]) -> None:
@@ -163,6 +190,13 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+# Tables of at least this many elements take dense Adam's gradient row-sparse. Below it a batch looks up
+# most rows (the notebook's 512 reviews touch most of its 10000 x 16 table, the cnn preset's 32 reviews
+# ~60% of its 5000 x 50), and keeping and scattering back the touched rows costs more than the dense
+# gradient saves.
+SPARSE_TABLE_MIN = 1 << 20
+
+
 class Adam(Optimizer):
     """Adam as in Keras 2 (`keras.optimizers.Adam`), step k = 1, 2, ... with it = k - 1:
 
@@ -178,10 +212,17 @@ class Adam(Optimizer):
     slots and one scratch buffer per parameter (`out=`), so a step allocates nothing (for the (10000, 16)
     embedding table the plain expressions allocate ~7 temporaries of 640 KB each). m, v and vhat come out
     bitwise equal to the plain form; p equals it up to rounding (a_k * (m / d) rather than (a_k * m) / d).
+    A table of `SPARSE_TABLE_MIN` elements or more (the recurrent presets' 20000 x 128, fastText's) takes
+    its gradient as `SparseRows` and runs `npnet.fast.adam_update_rows_`: the same dense step, without
+    making, zero-filling and reading the (V, D) gradient. In `fit` its first half, the g = 0 pass over every
+    row (all but the batch's rows need nothing else), starts at `begin_step` on a background thread and
+    runs beside the backward; `apply_gradients` finishes it. If the step fails in between (an interrupt),
+    `abandon_step` waits for the pass and puts the looked-up rows back: the table's other rows have then
+    taken that step's g = 0 update, and `iterations` has not counted it.
     fused=False: the plain expressions of `_plain_update`, to read or step through.
 
-    lazy=True (not Keras's semantics; TF Addons' LazyAdam, PyTorch's SparseAdam): `sparse_rows` is True, so
-    the trainer hands over an embedding table's gradient as `SparseRows` (the rows the batch looked up), and
+    lazy=True (not Keras's semantics; TF Addons' LazyAdam, PyTorch's SparseAdam): every table takes
+    `SparseRows`, so the trainer hands over an embedding table's gradient as the rows the batch looked up, and
     only those rows' m, v (vhat) and values move, with a_k from the global step; untouched rows stay exactly
     as they are. Dense gradients (the other layers) get the rule above. The state (m, v, iterations) is the
     same as dense Adam's. fused=True runs `npnet.sparse.lazy_adam_rows_`, fused=False `_plain_rows_update`.
@@ -211,10 +252,29 @@ class Adam(Optimizer):
         self.fused = fused
         self.lazy = bool(lazy)
         self._scratch: dict[int, np.ndarray] = {}  # fused: per parameter, reused every step; not state
+        self._started: dict[int, StartedRowsStep] = {}  # begin_step's started tables, by parameter index
 
-    @property
-    def sparse_rows(self) -> bool:  # type: ignore[override]  # a setting of this optimizer, not a constant
-        return self.lazy
+    def takes_sparse_rows(self, param: np.ndarray) -> bool:
+        return self.lazy or (self.fused and param.size >= SPARSE_TABLE_MIN)
+
+    def begin_step(self, params: list[np.ndarray], looked_up: dict[int, np.ndarray]) -> None:
+        """Dense Adam on a large table: start its g = 0 pass on the background thread (see the class)."""
+        if self.lazy or not self.fused:
+            return
+        self.abandon_step()  # a step begun and never applied (only when called by hand) is dropped
+        self._ensure_slots(params)
+        background = shared_workers("background")
+        for i, ids in looked_up.items():
+            p = params[i]
+            if self.takes_sparse_rows(p):
+                vhat = self.vhat[i] if self.amsgrad else None
+                scratch = self._scratch_of(i, p, BACKGROUND_BLOCK if background.threads > 1 else None)
+                self._started[i] = start_rows_step_(p, ids, self.m[i], self.v[i], vhat, scratch=scratch,
+                                                    workers=background, **self._step_args(p))  # fmt: skip
+
+    def abandon_step(self) -> None:
+        while self._started:
+            self._started.popitem()[1].put_back()
 
     @property
     def m(self) -> list[np.ndarray]:
@@ -256,40 +316,38 @@ class Adam(Optimizer):
         p -= a_k * m / (np.sqrt(v) + self.epsilon)
 
     def _fused_update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        scratch = self._scratch.get(i)
-        if scratch is None or scratch.dtype != p.dtype or scratch.shape != scratch_shape(p):
-            scratch = self._scratch[i] = scratch_for(p)
         vhat = self.vhat[i] if self.amsgrad else None
-        a_k = float(self._step_size(p.dtype))
-        adam_update_(
-            p,
-            g,
-            self.m[i],
-            self.v[i],
-            vhat,
-            step_size=a_k,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
-            scratch=scratch,
-        )
+        adam_update_(p, g, self.m[i], self.v[i], vhat, scratch=self._scratch_of(i, p), **self._step_args(p))
+
+    def _scratch_of(self, i: int, p: np.ndarray, block: int | None = None) -> np.ndarray:
+        """Parameter i's scratch buffer for the fused kernels (blocks of `block` elements), made at its
+        first step and kept."""
+        scratch = self._scratch.get(i)
+        if scratch is None or scratch.dtype != p.dtype or scratch.shape != scratch_shape(p, block):
+            scratch = self._scratch[i] = scratch_for(p, block)
+        return scratch
+
+    def _step_args(self, p: np.ndarray) -> dict[str, float]:
+        """The fused kernels' keyword arguments for this step: a_k (in p's dtype) and the constants."""
+        return {
+            "step_size": float(self._step_size(p.dtype)),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
 
     def _update_rows(self, i: int, p: np.ndarray, g: SparseRows) -> None:
         if g.dtype != p.dtype:
             g = SparseRows(g.ids, g.values.astype(p.dtype), g.shape)
-        if self.fused:
-            vhat = self.vhat[i] if self.amsgrad else None
-            lazy_adam_rows_(
-                p,
-                g,
-                self.m[i],
-                self.v[i],
-                vhat,
-                step_size=float(self._step_size(p.dtype)),
-                beta_1=self.beta_1,
-                beta_2=self.beta_2,
-                epsilon=self.epsilon,
-            )
+        vhat = self.vhat[i] if self.amsgrad else None
+        started = self._started.pop(i, None)
+        if started is not None:  # dense Adam, begun at begin_step: its g = 0 pass has been running
+            finish_rows_step_(started, g, **self._step_args(p))
+        elif not self.lazy:  # dense Adam (fused, a large table): every row moves
+            scratch = self._scratch_of(i, p)
+            adam_update_rows_(p, g, self.m[i], self.v[i], vhat, scratch=scratch, **self._step_args(p))
+        elif self.fused:
+            lazy_adam_rows_(p, g, self.m[i], self.v[i], vhat, **self._step_args(p))
         else:
             self._plain_rows_update(i, p, g)
 

@@ -25,9 +25,10 @@ once (`_route`) and never asks what kind of batch it holds:
   (`npnet.config.num_threads()`) belong to it and to its batch source, never to this loop; every thread
   count gives bitwise the same numbers.
 
-Row-sparse gradients, for an optimizer that updates only the table rows a batch looked up (its
-`sparse_rows` is True: `Adam(lazy=True)`): the protocol carries them, not this loop. For the step's backward
-`_sparse_grads_asked` sets `emit_sparse_grads` on the stack's layers to the optimizer's `sparse_rows`; a
+Row-sparse gradients, for an optimizer that asks for a table's gradient as the rows a batch looked up
+(`takes_sparse_rows(param)`: `Adam(lazy=True)`, and fused dense Adam for a large table): the protocol
+carries them, not this loop. For the step's backward `_sparse_grads_asked` sets `emit_sparse_grads` on each
+layer of the stack that holds such a parameter; a
 layer that can (the Embedding, the fused layer) then leaves a `SparseRows` in `sparse_grads` instead of
 filling its dense (V, D) gradient, and the optimizer gets every layer's `step_grad(key)` (the sparse one
 where there is one, else `grads[key]`). After the step the flags are off again, so `gradients`, `backward`
@@ -259,10 +260,17 @@ class Trainer:
                 "those from before it. Lower the learning rate or check the inputs"
             )
         logs = {"loss": loss, **{m.name: m(y, y_pred) for m in self.metrics}}
-        with _sparse_grads_asked(stack, self.optimizer.sparse_rows):
-            backward_through(stack, self.loss.gradient(y, y_pred))
-        source.prefetch()
-        self.optimizer.apply_gradients(zip(self._step_grads(), self._params(), strict=True))
+        params = self._params()
+        # The forward has read the tables: the optimizer may begin the gradient-free part of its step.
+        self.optimizer.begin_step(params, _looked_up_rows(stack[0], x, params))
+        try:
+            with _sparse_grads_asked(stack, self.optimizer):
+                backward_through(stack, self.loss.gradient(y, y_pred))
+            source.prefetch()
+        except BaseException:
+            self.optimizer.abandon_step()
+            raise
+        self.optimizer.apply_gradients(zip(self._step_grads(), params, strict=True))
         return logs
 
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> list[float]:
@@ -385,12 +393,24 @@ class Trainer:
         return xv, self._prepare_y(data[1], len(xv), "validation y")
 
 
+def _looked_up_rows(first: Layer, x: Any, params: list[np.ndarray]) -> dict[int, np.ndarray]:
+    """For `Optimizer.begin_step`: the ids the batch x selects from each lookup table of the stack's first
+    layer (the only one that sees the batch itself), keyed by the table's index in `params`."""
+    looked_up = {}
+    for key, table in first.params.items():
+        ids = first.table_ids(key, x)
+        if ids is not None:
+            looked_up[next(i for i, p in enumerate(params) if p is table)] = ids
+    return looked_up
+
+
 @contextmanager
-def _sparse_grads_asked(stack: Sequence[Layer], sparse_rows: bool) -> Iterator[None]:
-    """Inside: every layer of `stack` has `emit_sparse_grads = sparse_rows` (see the module docstring);
-    after: False again, so a later backward fills the dense gradients."""
+def _sparse_grads_asked(stack: Sequence[Layer], optimizer: optimizers.Optimizer) -> Iterator[None]:
+    """Inside: a layer of `stack` has `emit_sparse_grads` where the optimizer `takes_sparse_rows` of one of
+    its parameters (see the module docstring); after: False again, so a later backward fills the dense
+    gradients."""
     for layer in stack:
-        layer.emit_sparse_grads = sparse_rows
+        layer.emit_sparse_grads = any(optimizer.takes_sparse_rows(p) for p in layer.params.values())
     try:
         yield
     finally:

@@ -145,6 +145,6 @@ def test_ngrams_on_a_model_that_does_not_average_embeddings_is_refused() -> None
     ):
         runs.preset_config("cnn", ngrams=2)
     assert runs.preset_config("fasttext").lazy is False  # Keras's dense Adam, chosen on validation
-    assert runs.preset_config("fasttext", lazy=True).optimizer().sparse_rows is True
+    assert runs.preset_config("fasttext", lazy=True).optimizer().takes_sparse_rows(np.zeros((3, 2))) is True
     with pytest.raises(RunError, match="lazy must be true or false"):
         runs.TrainConfig.from_dict({"lazy": "yes"})

@@ -12,11 +12,21 @@ out bitwise equal to the plain formula (same operations in the same order); p di
 
 A large table (fastText's 1.19M x 50) is updated in cache-sized blocks (`_BLOCK` elements): the same
 elementwise passes per block, so memory is read and written about once instead of once per pass.
+
+`adam_update_rows_` is the same dense step (every row moves) from a row-sparse gradient (`SparseRows`, the
+rows a batch looked up), without the (V, D) gradient array: a row outside the batch has g = 0, so its step
+is m = b1 m; v = b2 v; p -= lr_t m / (sqrt(v) + eps), which needs no gradient at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
+
+from npnet.sparse import SparseRows, lazy_adam_rows_
+from npnet.threads import SERIAL, Workers
 
 
 def adam_update_(
@@ -44,18 +54,153 @@ def adam_update_(
             raise ValueError(
                 f"{name} must match param ({param.dtype} {param.shape}); got {array.dtype} {array.shape}"
             )
+    _update_in_blocks(param, grad, m, v, vhat, scratch, step_size, beta_1, beta_2, epsilon)
+
+
+def adam_update_rows_(
+    param: np.ndarray,
+    grad: SparseRows,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None = None,
+    *,
+    step_size: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    scratch: np.ndarray | None = None,
+) -> None:
+    """`adam_update_(param, grad.to_dense(), ...)` without the dense gradient: the same numbers.
+
+    Every row first takes the g = 0 step (one blocked pass over p, m, v: the gradient is neither made, nor
+    filled with zeros, nor read), after the rows `grad.ids` are kept aside; those rows are then put back and
+    take the whole formula (`lazy_adam_rows_`, the dense kernel's operations in the same order). The g = 0
+    step differs from the dense kernel's only by its missing `+ 0` terms, so m, v and p come out bitwise
+    equal (up to the sign of a zero; tests/test_dense_adam_rows.py).
+
+    The two halves are `start_rows_step_` (which needs only the ids, so it can run on another thread while
+    the gradient is computed: `optimizers.Adam.begin_step`) and `finish_rows_step_`.
+    """
+    _check_rows_grad(param, grad)  # before the first half writes anything
+    started = start_rows_step_(param, grad.ids, m, v, vhat, step_size=step_size, beta_1=beta_1,
+                               beta_2=beta_2, epsilon=epsilon, scratch=scratch)  # fmt: skip
+    finish_rows_step_(started, grad, step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+
+
+@dataclass
+class StartedRowsStep:
+    """A dense step begun by `start_rows_step_` on `arrays` (p, m, v and vhat if any): `kept`, their rows
+    `ids` (sorted, distinct) as they were before it, and `wait`, which returns once the g = 0 pass over
+    every row is done."""
+
+    ids: np.ndarray
+    arrays: list[np.ndarray]
+    kept: list[np.ndarray]
+    wait: Callable[[], None]
+
+    def put_back(self) -> None:
+        """Wait for the g = 0 pass, then restore the kept rows: rows `ids` are as before the step, the
+        others have taken its g = 0 update."""
+        self.wait()
+        for array, rows in zip(self.arrays, self.kept, strict=True):
+            array[self.ids] = rows  # ids are distinct, so this buffered scatter is exact
+
+
+def start_rows_step_(
+    param: np.ndarray,
+    ids: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None = None,
+    *,
+    step_size: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    scratch: np.ndarray | None = None,
+    workers: Workers = SERIAL,
+) -> StartedRowsStep:
+    """The first half of `adam_update_rows_`, for a step whose gradient will be zero outside rows `ids`:
+    keep those rows, then run the g = 0 step over every row on `workers` (SERIAL: at once), in blocks of
+    the scratch's size (`scratch_for(param, BACKGROUND_BLOCK)` on another thread). Until `wait` returns,
+    p, m, v (vhat) are being written: nothing may read them, and rows `ids` are not yet right."""
+    ids = np.unique(np.asarray(ids, dtype=np.intp))
+    if ids.size and (ids[0] < 0 or ids[-1] >= param.shape[0]):
+        raise ValueError(f"sparse gradient row ids must lie in [0, {param.shape[0]})")
+    arrays = [a for a in (param, m, v, vhat) if a is not None]
+    kept = [np.take(a, ids, axis=0) for a in arrays]  # before the g = 0 pass moves them
+    wait = workers.start(
+        _update_in_blocks, param, None, m, v, vhat, scratch, step_size, beta_1, beta_2, epsilon
+    )
+    return StartedRowsStep(ids, arrays, kept, wait)
+
+
+def finish_rows_step_(
+    started: StartedRowsStep,
+    grad: SparseRows,
+    *,
+    step_size: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+) -> None:
+    """The second half: wait for the g = 0 pass, put the kept rows back, and give them the whole formula
+    with their gradient rows (zero for a kept row `grad` omits: a masked id). `grad.ids` must be among the
+    kept rows; if not, the step is undone as far as it can be (`put_back`) and refused."""
+    ids, (param, m, v, *rest) = started.ids, started.arrays
+    vhat = rest[0] if rest else None
+    try:
+        _check_rows_grad(param, grad)
+        if not np.array_equal(grad.ids, ids):  # spread the rows onto the kept ones
+            at = np.searchsorted(ids, grad.ids)
+            if np.any(at >= ids.size) or np.any(ids[np.minimum(at, ids.size - 1)] != grad.ids):
+                raise ValueError("sparse gradient rows lie outside the rows kept when the step was started")
+            values = np.zeros((ids.size, param.shape[1]), param.dtype)
+            values[at] = grad.values
+            grad = SparseRows(ids, values, grad.shape)
+    finally:
+        started.put_back()  # never return (or raise) while the pass still writes
+    lazy_adam_rows_(
+        param, grad, m, v, vhat, step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+    )
+
+
+def _check_rows_grad(param: np.ndarray, grad: SparseRows) -> None:
+    if grad.shape != param.shape or grad.dtype != param.dtype:
+        raise ValueError(
+            f"the sparse gradient ({grad.dtype} {grad.shape}) must match its parameter "
+            f"({param.dtype} {param.shape})"
+        )
+
+
+def _update_in_blocks(
+    param: np.ndarray,
+    grad: np.ndarray | None,
+    m: np.ndarray,
+    v: np.ndarray,
+    vhat: np.ndarray | None,
+    scratch: np.ndarray | None,
+    step_size: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+) -> None:
+    """`_update_block` over the whole arrays, a large contiguous table in blocks of the scratch buffer's
+    size (`scratch_for`). grad None: g = 0."""
     tmp = scratch_for(param) if scratch is None else scratch
-    arrays = [param, grad, m, v] + ([vhat] if vhat is not None else [])
-    if param.size > _BLOCK and all(a.flags.c_contiguous for a in arrays):
+    arrays = [param, m, v] + [a for a in (grad, vhat) if a is not None]
+    if param.size > tmp.size and all(a.flags.c_contiguous for a in arrays):
         # A large table in cache-sized blocks: each block's ~12 passes run in L2, so memory sees about one
         # read of p, g, m, v and one write of p, m, v instead of ~29 array passes. Elementwise operations,
         # so every element gets exactly the operations (and result) of the single pass.
-        p_, g_, m_, v_, *h_ = (a.reshape(-1) for a in arrays)
+        p_, m_, v_ = (a.reshape(-1) for a in (param, m, v))
+        g_ = None if grad is None else grad.reshape(-1)
+        h_ = None if vhat is None else vhat.reshape(-1)
         t_ = tmp.reshape(-1)
-        for at in range(0, param.size, _BLOCK):
-            block = slice(at, at + _BLOCK)
-            vhat_block = h_[0][block] if h_ else None
-            _update_block(p_[block], g_[block], m_[block], v_[block], vhat_block, t_[: p_[block].size],
+        for at in range(0, param.size, t_.size):
+            block = slice(at, at + t_.size)
+            _update_block(p_[block], None if g_ is None else g_[block], m_[block], v_[block],
+                          None if h_ is None else h_[block], t_[: p_[block].size],
                           step_size, beta_1, beta_2, epsilon)  # fmt: skip
         return
     if tmp.shape != param.shape:  # a large table that is not contiguous: whole-array passes
@@ -63,27 +208,34 @@ def adam_update_(
     _update_block(param, grad, m, v, vhat, tmp, step_size, beta_1, beta_2, epsilon)
 
 
-def scratch_shape(param: np.ndarray) -> tuple[int, ...]:
-    """The shape of the scratch buffer `adam_update_` needs for `param`: param's own, or one block for a
-    table of more than `_BLOCK` elements, which is updated block by block (a table-sized buffer would only
+def scratch_shape(param: np.ndarray, block: int | None = None) -> tuple[int, ...]:
+    """The shape of the scratch buffer `adam_update_` needs for `param`: param's own, or one block (of
+    `block` elements, default `_BLOCK`) for a larger table, which is updated block by block in blocks of
+    the scratch's size (a table-sized buffer would only
     add the table's size to the peak memory: 239 MB for the fastText table)."""
-    return param.shape if param.size <= _BLOCK else (_BLOCK,)
+    block = _BLOCK if block is None else block
+    return param.shape if param.size <= block else (block,)
 
 
-def scratch_for(param: np.ndarray) -> np.ndarray:
+def scratch_for(param: np.ndarray, block: int | None = None) -> np.ndarray:
     """A scratch buffer for `adam_update_(param, ...)` (see `scratch_shape`)."""
-    return np.empty(scratch_shape(param), param.dtype)
+    return np.empty(scratch_shape(param, block), param.dtype)
 
 
 # Elements per block of a large update: 64k float32 = 256 KB per array, 5-6 arrays in the 1 MB L2 of the
 # 2-core machine. Measured on the fastText table (1,193,401 x 50 float32, busy machine, load ~20): 3.24 s
 # unblocked, 2.61 / 1.96 / 2.48 s with blocks of 16k / 64k / 256k elements (min of 3; fasttext branch).
 _BLOCK = 65_536
+# The g = 0 pass on a background thread (`start_rows_step_` beside a backward) takes 16x larger blocks: each
+# of a block's ~10 calls takes the GIL back from the backward's many small NumPy calls, and with 64k blocks
+# (~400 handoffs a step) the overlap gained nothing. cnn-lstm, ms a step, median of 5 (quiet 2 cores): the
+# pass in the step 28.9; in the background with 256k / 1M / unblocked 26.7 / 26.4 / 27.0.
+BACKGROUND_BLOCK = 1 << 20
 
 
 def _update_block(
     param: np.ndarray,
-    grad: np.ndarray,
+    grad: np.ndarray | None,
     m: np.ndarray,
     v: np.ndarray,
     vhat: np.ndarray | None,
@@ -93,16 +245,19 @@ def _update_block(
     beta_2: float,
     epsilon: float,
 ) -> None:
-    """The update's passes over whole arrays (or one block of them), `tmp` carrying the intermediates."""
+    """The update's passes over whole arrays (or one block of them), `tmp` carrying the intermediates.
+    grad None: a zero gradient, whose terms (1 - b) g are left out rather than added as zeros."""
 
     np.multiply(m, beta_1, out=m)
-    np.multiply(grad, 1 - beta_1, out=tmp)
-    np.add(m, tmp, out=m)
+    if grad is not None:
+        np.multiply(grad, 1 - beta_1, out=tmp)
+        np.add(m, tmp, out=m)
 
     np.multiply(v, beta_2, out=v)
-    np.multiply(grad, 1 - beta_2, out=tmp)
-    np.multiply(tmp, grad, out=tmp)
-    np.add(v, tmp, out=v)
+    if grad is not None:
+        np.multiply(grad, 1 - beta_2, out=tmp)
+        np.multiply(tmp, grad, out=tmp)
+        np.add(v, tmp, out=v)
 
     if vhat is not None:
         np.maximum(vhat, v, out=vhat)

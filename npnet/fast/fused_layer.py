@@ -9,7 +9,8 @@ place of the model's layers when a model starts with that pair (see `npnet.train
 The layer shares the Embedding's `params` and `grads` dictionaries (the same arrays): the optimizer,
 callbacks, checkpoints and `get_weights` see the table and its gradient where they always are, on the
 Embedding, whichever path ran. It shares the Embedding's `sparse_grads` too: with `emit_sparse_grads` set
-(the trainer sets it for an optimizer whose `sparse_rows` is True, `Adam(lazy=True)`), `backward` computes
+(the trainer sets it for an optimizer that `takes_sparse_rows` of the table: `Adam(lazy=True)`, or fused
+dense Adam on a table of `optimizers.SPARSE_TABLE_MIN` elements or more), `backward` computes
 only the looked-up rows (`embedding_pool.backward_rows`, a `SparseRows`) and leaves the (V, D)
 `grads["embeddings"]` unwritten, so the fastText table's 240 MB gradient is never touched.
 

@@ -12,12 +12,13 @@ activation, Bidirectional its two directions), `astype(dtype)` (recast, as if bu
 `table_ids(key, x)` (which rows of a lookup-table parameter the input ids select) and
 `activation_stats(output)` (what an activation's output says about its health: dead or saturated units).
 
-Row-sparse gradients (`npnet.sparse.SparseRows`), for an optimizer that updates only the rows a batch
-looked up (`Adam(lazy=True)`, whose `sparse_rows` is True): the trainer sets `emit_sparse_grads` on the
-layers of the stack for the step, and a layer that can (the Embedding, `npnet.fast.FusedEmbeddingPool`) then
-puts the table's gradient in `sparse_grads[key]` instead of filling `grads[key]`; with the flag off its
-`backward` fills `grads` and drops any sparse entry. `step_grad(key)` is the gradient of the last backward,
-either form: what the trainer hands the optimizer and what the backprop monitor reads.
+Row-sparse gradients (`npnet.sparse.SparseRows`), for an optimizer that asks for a table's gradient as the
+rows a batch looked up (its `takes_sparse_rows(param)`: `Adam(lazy=True)`, fused dense Adam for a large
+table): the trainer sets `emit_sparse_grads` on those layers of the stack for the step, and a layer that
+can (the Embedding, `npnet.fast.FusedEmbeddingPool`) then puts the table's gradient in `sparse_grads[key]`
+instead of filling `grads[key]`; with the flag off its `backward` fills `grads` and drops any sparse entry.
+`step_grad(key)` is the gradient of the last backward, either form: what the trainer hands the optimizer
+and what the backprop monitor reads.
 """
 
 from __future__ import annotations
