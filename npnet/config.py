@@ -1,8 +1,9 @@
 """Global numeric configuration: the default float dtype (Keras's `floatx`) and the thread count.
 
 float32 is the default, as in Keras; float64 is there for gradient checks and exact parity work.
-`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.fast.Workers`), and
-how many `Bidirectional` uses for its two directions (at most 2).
+`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.threads.Workers`),
+and the size (at most 2) of the kept pools that `Bidirectional`'s two directions, `Conv1D`'s halves of its
+large products and dense Adam's g = 0 pass beside the backward use (`npnet.threads.shared_workers`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ _NUM_THREADS: int | None = None
 def num_threads() -> int:
     """Threads for the fused kernels: `set_num_threads(n)`, else $NPNET_NUM_THREADS, else
     min(2, CPUs). Two, because a step splits into two independent parts (the dense head and the sparse
-    tail). Results are bitwise the same for every count; 1 runs everything on the caller's thread."""
+    tail). Results are bitwise the same for every count, except a Conv1D's large products, split into two
+    gemms that BLAS may round differently; 1 runs everything on the caller's thread."""
     if _NUM_THREADS is not None:
         return _NUM_THREADS
     env = os.environ.get("NPNET_NUM_THREADS")
