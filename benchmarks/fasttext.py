@@ -30,14 +30,17 @@ import numpy as np
 from benchmarks.worker import say
 from npnet import runs
 from npnet.atomic import atomic_write
-from npnet.fast.adam import adam_update_
+from npnet.fast.adam import adam_update_, adam_update_rows_, scratch_for
 from npnet.ngrams import NgramTable
 from npnet.preprocessing import add_ngrams
+from npnet.sparse import SparseRows
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 # Passes over a (V, D) array in one dense Adam step of npnet.fast.adam (reads + writes, counted per
 # operation) and the fewest any implementation needs (read p, g, m, v; write p, m, v).
 ADAM_PASSES, ADAM_MIN_PASSES = 29, 7
+# From the batch's rows: p, m, v read and written (no gradient table), the touched rows' share aside.
+ROWS_ADAM_MIN_PASSES = 6
 
 
 def ngram_build_seconds(data_dir: str) -> dict[str, float]:
@@ -89,24 +92,34 @@ def npnet_stepper(
     return one_round
 
 
-def adam_and_copy(rows: int, width: int, repeats: int = 5) -> dict[str, float]:
-    """Seconds of one dense Adam update and of one copy of a (rows, width) float32 array; GB/s of each."""
+def adam_and_copy(rows: int, width: int, repeats: int = 5, touched: int = 15_000) -> dict[str, float]:
+    """Seconds of one dense Adam update of a (rows, width) float32 table, from a dense gradient (the
+    kernel `adam_update_`) and from the `touched` rows of a batch (`adam_update_rows_`, what the preset's
+    step runs: a batch of 32 reviews looks up ~10-20k of the table's rows), and of one copy of the table;
+    GB/s of each, and each update's time against its fewest bytes at the copy's bandwidth."""
     rng = np.random.default_rng(0)
     p = rng.random((rows, width), dtype=np.float32)
     g, m, v = (rng.random((rows, width), dtype=np.float32) for _ in range(3))
-    scratch = np.empty_like(p)
+    ids = np.sort(rng.choice(rows, min(touched, rows), replace=False))
+    sparse = SparseRows(ids, g[ids], g.shape)
+    scratch = scratch_for(p)
     dst = np.empty_like(p)
-    adam, copy = [], []
+    kwargs = {"step_size": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "scratch": scratch}
+    adam, adam_rows, copy = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        adam_update_(p, g, m, v, step_size=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, scratch=scratch)
+        adam_update_(p, g, m, v, **kwargs)
         adam.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        adam_update_rows_(p, sparse, m, v, **kwargs)
+        adam_rows.append(time.perf_counter() - start)
         start = time.perf_counter()
         np.copyto(dst, p)
         copy.append(time.perf_counter() - start)
     nbytes = p.nbytes
-    adam_s, copy_s = statistics.median(adam), statistics.median(copy)
+    adam_s, rows_s, copy_s = statistics.median(adam), statistics.median(adam_rows), statistics.median(copy)
     copy_gbs = 2 * nbytes / copy_s / 1e9  # read + write
+    bound_s = nbytes / (copy_gbs * 1e9)  # one pass over one table at the copy's bandwidth
     return {
         "table_mb": nbytes / 1e6,
         "adam_seconds": adam_s,
@@ -114,7 +127,10 @@ def adam_and_copy(rows: int, width: int, repeats: int = 5) -> dict[str, float]:
         "copy_seconds": copy_s,
         "copy_gbs": copy_gbs,
         # the one-pass bound: the fewest bytes at the copy's bandwidth, over the measured time
-        "adam_fraction_of_bound": (ADAM_MIN_PASSES * nbytes / (copy_gbs * 1e9)) / adam_s,
+        "adam_fraction_of_bound": ADAM_MIN_PASSES * bound_s / adam_s,
+        "rows_adam_seconds": rows_s,
+        "rows_touched": int(ids.size),
+        "rows_adam_fraction_of_bound": ROWS_ADAM_MIN_PASSES * bound_s / rows_s,
     }
 
 
