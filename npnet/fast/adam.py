@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npnet.sparse import SparseRows, lazy_adam_rows_
+from npnet.sparse import SparseRows, adam_on_rows_
 from npnet.threads import SERIAL, Workers
 
 
@@ -73,8 +73,9 @@ def adam_update_rows_(
     """`adam_update_(param, grad.to_dense(), ...)` without the dense gradient: the same numbers.
 
     Every row first takes the g = 0 step (one blocked pass over p, m, v: the gradient is neither made, nor
-    filled with zeros, nor read), after the rows `grad.ids` are kept aside; those rows are then put back and
-    take the whole formula (`lazy_adam_rows_`, the dense kernel's operations in the same order). The g = 0
+    filled with zeros, nor read), after the rows `grad.ids` are kept aside; those kept rows then take the
+    whole formula (`npnet.sparse.adam_on_rows_`, the dense kernel's operations in the same order) and are
+    written back over the pass's values. The g = 0
     step differs from the dense kernel's only by its missing `+ 0` terms, so m, v and p come out bitwise
     equal (up to the sign of a zero; tests/test_dense_adam_rows.py).
 
@@ -144,11 +145,11 @@ def finish_rows_step_(
     beta_2: float,
     epsilon: float,
 ) -> None:
-    """The second half: wait for the g = 0 pass, put the kept rows back, and give them the whole formula
-    with their gradient rows (zero for a kept row `grad` omits: a masked id). `grad.ids` must be among the
-    kept rows; if not, the step is undone as far as it can be (`put_back`) and refused."""
-    ids, (param, m, v, *rest) = started.ids, started.arrays
-    vhat = rest[0] if rest else None
+    """The second half: wait for the g = 0 pass, give the kept rows the whole formula with their gradient
+    rows (zero for a kept row `grad` omits: a masked id), and write them back over the pass's values.
+    `grad.ids` must be among the kept rows; if not, the step is undone as far as it can be (`put_back`)
+    and refused."""
+    ids, param = started.ids, started.arrays[0]
     try:
         _check_rows_grad(param, grad)
         if not np.array_equal(grad.ids, ids):  # spread the rows onto the kept ones
@@ -158,11 +159,17 @@ def finish_rows_step_(
             values = np.zeros((ids.size, param.shape[1]), param.dtype)
             values[at] = grad.values
             grad = SparseRows(ids, values, grad.shape)
-    finally:
-        started.put_back()  # never return (or raise) while the pass still writes
-    lazy_adam_rows_(
-        param, grad, m, v, vhat, step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
-    )
+    except BaseException:
+        started.put_back()  # never raise while the pass still writes
+        raise
+    started.wait()
+    # The kept rows are the rows as they were before the step: the whole formula runs on them in place (no
+    # second gather), and the scatter writes them over the g = 0 pass's values.
+    p_rows, m_rows, v_rows, *vhat_rows = started.kept
+    adam_on_rows_(p_rows, m_rows, v_rows, vhat_rows[0] if vhat_rows else None, grad.values,
+                  step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)  # fmt: skip
+    for array, rows in zip(started.arrays, started.kept, strict=True):
+        array[ids] = rows  # ids are distinct, so this buffered scatter is exact
 
 
 def _check_rows_grad(param: np.ndarray, grad: SparseRows) -> None:
