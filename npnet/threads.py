@@ -1,4 +1,5 @@
-"""Threads on the fused path: BLAS kept to one (`blas_threads`), our own for independent parts (`Workers`).
+"""Threads: BLAS kept to one (`blas_threads`), our own for independent parts and halves of one product
+(`Workers`, and the process's kept pools `shared_workers`).
 
 The dense-head products are small (512 x ~1,000 x 16). Measured on 2 shared cores (OpenBLAS 0.3.31): one
 thread takes 0.27 ms each; two threads take 0.14 ms on an idle machine but 3-16 ms as soon as another

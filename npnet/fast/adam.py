@@ -75,9 +75,9 @@ def adam_update_rows_(
     Every row first takes the g = 0 step (one blocked pass over p, m, v: the gradient is neither made, nor
     filled with zeros, nor read), after the rows `grad.ids` are kept aside; those kept rows then take the
     whole formula (`npnet.sparse.adam_on_rows_`, the dense kernel's operations in the same order) and are
-    written back over the pass's values. The g = 0
-    step differs from the dense kernel's only by its missing `+ 0` terms, so m, v and p come out bitwise
-    equal (up to the sign of a zero; tests/test_dense_adam_rows.py).
+    written back over the pass's values. The g = 0 step differs from the dense kernel's only by its missing
+    `+ 0` terms, so m, v and p come out bitwise equal (up to the sign of a zero;
+    tests/test_dense_adam_rows.py).
 
     The two halves are `start_rows_step_` (which needs only the ids, so it can run on another thread while
     the gradient is computed: `optimizers.Adam.begin_step`) and `finish_rows_step_`.
@@ -217,9 +217,8 @@ def _update_in_blocks(
 
 def scratch_shape(param: np.ndarray, block: int | None = None) -> tuple[int, ...]:
     """The shape of the scratch buffer `adam_update_` needs for `param`: param's own, or one block (of
-    `block` elements, default `_BLOCK`) for a larger table, which is updated block by block in blocks of
-    the scratch's size (a table-sized buffer would only
-    add the table's size to the peak memory: 239 MB for the fastText table)."""
+    `block` elements, default `_BLOCK`) for a larger table, which is updated in blocks of the scratch's
+    size (a table-sized buffer would only add the table's size to the peak memory: 239 MB for fastText's)."""
     block = _BLOCK if block is None else block
     return param.shape if param.size <= block else (block,)
 
