@@ -2,8 +2,9 @@
 
 During `on_batch_end` a callback sees the model right after the step: `self.model.layers[i].params` hold
 the updated weights and `self.model.layers[i].step_grad(key)` the gradients that produced the update
-(computed with the weights before it): `grads[key]`, except a lazy optimizer's embedding table gradient,
-which is the row-sparse `npnet.sparse.SparseRows` and leaves `grads[key]` unwritten.
+(computed with the weights before it): `grads[key]`, except an embedding table's gradient where the optimizer
+takes it row-sparse (`Adam(lazy=True)`; fused dense Adam on a table of >= 2^20 elements): that one is the
+`npnet.sparse.SparseRows` of the looked-up rows, and `grads[key]` is left unwritten.
 `self.model.layer_outputs(x)` gives every layer's activations for a probe batch.
 
 Logs: `on_batch_end(batch, logs)` gets this batch's own pre-update values {"batch", "size", "loss",

@@ -12,8 +12,9 @@ a resumed run continues the same grid) the monitor records, for each parameter o
 - `zero_grad_rows`: for a lookup-table parameter (one for which the layer's `table_ids` is not None: an
   Embedding's table), the fraction of rows whose gradient is exactly zero (ids absent from the batch)
 
-The gradient is the layer's `step_grad`: under a lazy optimizer (`Adam(lazy=True)`) the table's is the
-row-sparse `SparseRows` of the looked-up rows, and the statistics are computed from its rows alone, equal to
+The gradient is the layer's `step_grad`: where the optimizer takes a table's gradient row-sparse
+(`Adam(lazy=True)`; fused dense Adam on a table of >= 2^20 elements) the table's is the `SparseRows` of the
+looked-up rows, and the statistics are computed from its rows alone, equal to
 those of the dense array it stands for (the absent rows are zero: they add nothing to the norm or the
 maximum, and count as zero rows) without building that (V, D) array.
 
