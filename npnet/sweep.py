@@ -3,6 +3,7 @@ this machine or on a Dask distributed cluster, resumable, summarised as distribu
 
 The sweep folder (`sweeps/<name>/`):
 - `sweep.json`    the plan: preset, data folder, the grid of settings, the seeds; a rerun must match it
+  but for the seeds: a rerun with other seeds grows the sweep to both sets (`effective_plan`)
 - `runs/<cell>/`  one run folder per setting combination x seed (`npnet evaluate/predict/inspect` and
   `npnet train --resume` work on it), plus `sweep_row.json`, its results row, written last: a run with one
   is finished and is never trained again
@@ -185,25 +186,38 @@ def check_plan(plan: Plan) -> None:
                 )
 
 
-def open_sweep(sweep_dir: Path, plan: Plan) -> None:
-    """Create the sweep folder with its plan, or check that an existing one holds the same plan."""
+def effective_plan(sweep_dir: Path, plan: Plan) -> Plan:
+    """The plan that running `plan` in `sweep_dir` carries out: `plan` itself in a new folder; in a folder
+    holding a sweep of the same preset, data folder and grid, that sweep's seeds and `plan`'s together
+    (sorted), so a rerun with more seeds grows the sweep, keeping its finished runs, and a rerun with fewer
+    still reports every seed it has. RunError for a folder that holds another sweep or an unreadable plan."""
     path = sweep_dir / SWEEP_JSON
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise RunError(f"cannot read {path} ({e}); pick another --name") from None
-        mine = json.loads(json.dumps(plan.to_dict()))
-        if {k: v for k, v in saved.items() if k != "select_on"} != {
-            k: v for k, v in mine.items() if k != "select_on"
-        }:
-            raise RunError(
-                f"{sweep_dir} holds another sweep (its {SWEEP_JSON} differs from these settings); "
-                "rerun it with its own settings or pick another --name"
-            )
-        return
+    if not path.exists():
+        return plan
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved_seeds = [int(seed) for seed in saved["seeds"]]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise RunError(f"cannot read {path} ({e}); pick another --name") from None
+    mine = json.loads(json.dumps(plan.to_dict()))  # as it would read back from sweep.json
+    apart = ("seeds", "select_on")  # what a rerun may change
+    if {k: v for k, v in saved.items() if k not in apart} != {
+        k: v for k, v in mine.items() if k not in apart
+    }:
+        raise RunError(
+            f"{sweep_dir} holds another sweep (its {SWEEP_JSON} differs from these settings in more than "
+            "the seeds); rerun it with its own settings or pick another --name"
+        )
+    return dataclasses.replace(plan, seeds=sorted({*saved_seeds, *plan.seeds}))
+
+
+def open_sweep(sweep_dir: Path, plan: Plan) -> Plan:
+    """Create the sweep folder with its plan, or grow an existing one's seeds (`effective_plan`); returns
+    the plan to run."""
+    plan = effective_plan(sweep_dir, plan)
     (sweep_dir / RUNS).mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps(plan.to_dict(), indent=2) + "\n")
+    _write_text(sweep_dir / SWEEP_JSON, json.dumps(plan.to_dict(), indent=2) + "\n")
+    return plan
 
 
 # ---- one run (in a worker)
@@ -469,9 +483,10 @@ def sweep(
     scheduler: Any = None,
     on_done: Callable[[dict[str, Any] | str], None] = lambda result: None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run (or resume) the sweep `plan` in `sweep_dir` and write its results; (rows, failures)."""
+    """Run (or resume, or grow: `effective_plan`) the sweep `plan` in `sweep_dir` and write its results;
+    (rows, failures)."""
     check_plan(plan)
-    open_sweep(sweep_dir, plan)
+    plan = open_sweep(sweep_dir, plan)
     specs = plan.specs(sweep_dir)
     if scheduler is not None:
         results = run_dask(specs, scheduler, on_done)

@@ -5,7 +5,9 @@ redoing finished runs and with the same numbers; summaries and selection on vali
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -160,6 +162,40 @@ def test_kill_9_then_rerun_completes_without_redoing_finished_runs(
     for name, mtime in finished.items():
         assert (runs_dir / name / "weights.npz").stat().st_mtime_ns == mtime  # not trained again
     assert _rows(tmp_path / "s") == _rows(local_sweep)
+
+
+def test_a_rerun_with_other_seeds_grows_the_sweep_and_keeps_its_finished_runs(
+    local_sweep: Path, data_dir: Path, tmp_path: Path, time_limit
+) -> None:
+    sweep_dir = tmp_path / "s"
+    rows, failures = sweep.sweep(sweep_dir, dataclasses.replace(_plan(data_dir), seeds=[1]), workers=2)
+    assert failures == [] and len(rows) == 2
+
+    def trained() -> dict[str, int]:
+        return {p.parent.name: p.stat().st_mtime_ns for p in (sweep_dir / sweep.RUNS).glob("*/weights.npz")}
+
+    first = trained()
+
+    def rerun(seeds: str) -> str:
+        code, out, err = run_cli(
+            "sweep", "--preset", "notebook", "--seeds", seeds, "--set", "lr=0.01,0.003", *SET_ARGS,
+            "--select-on", "validation", "--data-dir", data_dir, "--sweeps-dir", tmp_path, "--name", "s",
+            "--workers", "2",
+        )  # fmt: skip
+        assert code == 0, err
+        return out
+
+    out = rerun("0")
+    assert (
+        "2 setting(s) x 2 seeds = 4 runs" in out and "also has seeds [1]: this run covers seeds [0, 1]" in out
+    )
+    grown = trained()
+    assert len(grown) == 4 and {name: grown[name] for name in first} == first  # seed 1 not trained again
+    assert json.loads((sweep_dir / sweep.SWEEP_JSON).read_text(encoding="utf-8"))["seeds"] == [0, 1]
+    assert _rows(sweep_dir) == _rows(local_sweep)  # the same four runs as the sweep of seeds 0-1 at once
+
+    rerun("1")  # fewer seeds than the folder has: nothing to train, every seed still reported
+    assert trained() == grown and _rows(sweep_dir) == _rows(local_sweep)
 
 
 def test_a_rerun_with_another_plan_and_selection_without_a_split_are_refused(

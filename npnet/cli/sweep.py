@@ -5,7 +5,9 @@ npnet sweep --preset tuned --seeds 0-4 --set lr=1e-3,3e-4 --set maxlen=256,512 -
     --select-on validation                                      # pick on validation, report test apart
 npnet sweep ... --scheduler tcp://host:8786                     # on a Dask cluster (the dask extra)
 
-Rerunning the same command resumes the sweep: finished runs are kept, interrupted ones continue.
+Rerunning the same command resumes the sweep: finished runs are kept, interrupted ones continue. Rerunning
+it with other --seeds (the same preset, --set and data) grows the sweep: it trains the seeds it lacks and
+reports every seed it has, old and new.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 (the dask extra)"
     )
     parser.add_argument(
-        "--name", help="the sweep folder's name under --sweeps-dir (default: <preset>-<time>)"
+        "--name",
+        help="the sweep folder's name under --sweeps-dir (default: <preset>-<time>); name an existing "
+        "sweep to resume it or to add seeds",
     )
     parser.add_argument("--sweeps-dir", type=Path, default=Path("sweeps"), help="default: sweeps")
     parser.add_argument(
@@ -86,6 +90,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     if Path(name).name != name or name in ("", ".", ".."):
         raise RunError(f"--name must be a plain folder name, got {name!r}")
     sweep_dir = args.sweeps_dir / name
+    asked = plan.seeds
+    plan = sweep.effective_plan(sweep_dir, plan)
     total = len(plan.cells()) * len(plan.seeds)
     engine = (
         f"Dask at {args.scheduler}" if args.scheduler else f"{args.workers or os.cpu_count()} local processes"
@@ -94,6 +100,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         f"Sweep {sweep_dir}: {len(plan.cells())} setting(s) x {len(plan.seeds)} seeds = {total} runs "
         f"on {engine}"
     )
+    if set(plan.seeds) != set(asked):
+        kept = sorted(set(plan.seeds) - set(asked))
+        print(f"The folder's sweep also has seeds {kept}: this run covers seeds {plan.seeds}")
     done = [0]
 
     def show(result: dict[str, Any] | str) -> None:
