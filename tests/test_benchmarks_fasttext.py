@@ -37,6 +37,9 @@ def test_the_report_shows_every_system_beside_keras_jax_and_the_other_figures():
     assert "0.50 of the copy-bandwidth bound" in text and "1,173,400 n-grams" in text and "5.2 s CPU" in text
     assert "from a batch's 15,000 rows (the preset's step) 0.100 s, 0.75 of its bound" in text
     assert "**1234 MB**" in text and "load 3.0 before" in text
+    adam = {k: v for k, v in RESULT["adam_and_copy"].items() if not k.startswith("rows_")}
+    older = "\n".join(fasttext_lines({**RESULT, "adam_and_copy": adam}))  # saved before the rows kernel
+    assert "GB/s). N-gram build" in older and "rows" not in older
 
 
 def test_no_result_no_section_and_a_failure_says_why():
