@@ -18,7 +18,7 @@ import statistics
 import time
 
 from npnet import runs
-from npnet.monitor import DEFAULT_EVERY, BackpropMonitor
+from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 
 PROBE_SIZE = 256  # as `npnet train --inspect`
 

@@ -31,8 +31,8 @@ from benchmarks.worker import say
 from npnet import runs
 from npnet.atomic import atomic_write
 from npnet.fast.adam import adam_update_, adam_update_rows_, scratch_for
-from npnet.ngrams import NgramTable
 from npnet.preprocessing import add_ngrams
+from npnet.preprocessing.ngrams import NgramTable
 from npnet.sparse import SparseRows
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"

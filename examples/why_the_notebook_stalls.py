@@ -19,8 +19,8 @@ import argparse
 from collections.abc import Sequence
 
 from npnet import runs
-from npnet.monitor import OUTPUT, BackpropMonitor, Record
-from npnet.report_backprop import findings, update_ratios
+from npnet.callbacks.backprop_monitor import OUTPUT, BackpropMonitor, Record
+from npnet.reports.backprop_report import findings, update_ratios
 
 PRESETS = ("notebook", "tuned")
 

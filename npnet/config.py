@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from npnet import checks
+from npnet import validation
 
 _FLOATX: str = "float32"
 _ALLOWED = ("float32", "float64")
@@ -68,4 +68,4 @@ def set_num_threads(value: int | None) -> None:
 
 
 def _check_threads(value: int) -> int:
-    return checks.positive_int(value, "the thread count (1 = no extra thread)")
+    return validation.positive_int(value, "the thread count (1 = no extra thread)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +83,29 @@ def precision_recall_f1(matrix: np.ndarray) -> dict[str, np.ndarray]:
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def classification_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, loss: float, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """loss, accuracy, confusion matrix and per-class precision/recall/F1 of thresholded probabilities (p >
+    0.5), the classes named by `class_names` (index = label)."""
+    y_true = np.asarray(y_true).astype(np.int64).ravel()
+    y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(np.int64)
+    matrix = confusion_matrix(y_true, y_pred)
+    per_class = precision_recall_f1(matrix)
+    return {
+        "loss": float(loss),
+        "accuracy": float(np.trace(matrix) / matrix.sum()),
+        "samples": int(matrix.sum()),
+        "confusion_matrix": matrix.tolist(),
+        "per_class": {
+            name: {
+                "precision": float(per_class["precision"][i]),
+                "recall": float(per_class["recall"][i]),
+                "f1": float(per_class["f1"][i]),
+                "support": int(per_class["support"][i]),
+            }
+            for i, name in enumerate(class_names)
+        },
+    }

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from npnet import io, saving
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
+from npnet.saving import archive, model_file
 from npnet.sparse import SparseRows
 from npnet.trainer import Trainer
 
@@ -199,17 +199,17 @@ class Sequential(Trainer):
     def save_weights(self, path: str | os.PathLike) -> None:
         """Write all parameters to `path` (an .npz archive, atomically, no pickle)."""
         self._ensure_built()
-        io.save_weights(path, self.layers)
+        archive.save_weights(path, self.layers)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole model to one safe file: architecture, weights and optimizer state
-        (`npnet.saving`; read back with `npnet.models.load_model`)."""
-        saving.save_model(self, path)
+        (`npnet.saving.model_file`; read back with `npnet.models.load_model`)."""
+        model_file.save_model(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by `save_weights` from a model with the same layers and shapes."""
         self._ensure_built()
-        io.load_weights(path, self.layers)
+        archive.load_weights(path, self.layers)
 
     def summary(self, print_fn: Any = print) -> str:
         """A Keras-like table of layers, output shapes and parameter counts; printed with `print_fn`

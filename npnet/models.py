@@ -12,6 +12,7 @@ seed model here.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from npnet import layers
 from npnet.errors import RunError
 from npnet.model import Sequential
-from npnet.saving import load_model
+from npnet.saving import model_file
 
 __all__ = ["ARCHITECTURES", "Sequential", "build", "fasttext", "load_model", "notebook"]
 
@@ -170,7 +171,7 @@ def fasttext(
     dtype: str | np.dtype | None = None,
 ) -> Sequential:
     """Keras's `examples/imdb_fasttext.py`: Embedding(num_words, embedding_dim) -> GlobalAveragePooling1D ->
-    Dense(1, sigmoid). With n-grams (`npnet.ngrams`) `num_words` is the table's `input_dim` (words and
+    Dense(1, sigmoid). With n-grams (`npnet.preprocessing.ngrams`) `num_words` is the table's `input_dim` (words and
     n-gram ids; `npnet.runs.build_model` passes it). Input (batch, T) ids, output (batch, 1) probabilities."""
     return Sequential(
         [
@@ -201,3 +202,10 @@ def build(name: str, **settings: Any) -> Sequential:
     builder = ARCHITECTURES[name]
     accepted = inspect.signature(builder).parameters
     return builder(**{key: value for key, value in settings.items() if key in accepted})
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """The model `model.save(path)` wrote: same layers, weights and (if it was compiled) optimizer state,
+    compiled again, so training continues where it stopped (Keras's `keras.models.load_model`).
+    `npnet.saving.model_file.ModelFileError` for anything that is not such a file."""
+    return model_file.load_model(path, Sequential)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from npnet import checks
+from npnet import validation
 from npnet.fast.adam import (
     BACKGROUND_BLOCK,
     StartedRowsStep,
@@ -55,8 +55,8 @@ class Optimizer:
             raise ValueError("pass the learning rate once: learning_rate=... (lr= is the Keras 2 alias)")
         rate = learning_rate if learning_rate is not None else lr if lr is not None else default_lr
         # Keras's rule: any rate >= 0 (Keras accepts 0, a frozen model); decay >= 0.
-        self.learning_rate = checks.non_negative_float(rate, "learning_rate")
-        self.decay = checks.non_negative_float(decay, "decay")
+        self.learning_rate = validation.non_negative_float(rate, "learning_rate")
+        self.decay = validation.non_negative_float(decay, "decay")
         self.iterations = 0  # steps taken so far
         self.slot_names = slot_names
         self._slots: dict[str, list[np.ndarray]] = {name: [] for name in slot_names}
@@ -168,7 +168,7 @@ class SGD(Optimizer):
         lr: float | None = None,
     ) -> None:
         super().__init__(learning_rate, lr, default_lr=0.01, decay=decay, slot_names=("velocity",))
-        self.momentum = checks.fraction(momentum, "momentum", one=True)
+        self.momentum = validation.fraction(momentum, "momentum", one=True)
         self.nesterov = nesterov
 
     @property
@@ -245,9 +245,9 @@ class Adam(Optimizer):
         # vhat is only kept when it is used.
         slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
         super().__init__(learning_rate, lr, default_lr=0.001, decay=decay, slot_names=slots)
-        self.beta_1 = checks.fraction(beta_1, "beta_1")
-        self.beta_2 = checks.fraction(beta_2, "beta_2")
-        self.epsilon = checks.non_negative_float(1e-7 if epsilon is None else epsilon, "epsilon")
+        self.beta_1 = validation.fraction(beta_1, "beta_1")
+        self.beta_2 = validation.fraction(beta_2, "beta_2")
+        self.epsilon = validation.non_negative_float(1e-7 if epsilon is None else epsilon, "epsilon")
         self.amsgrad = amsgrad
         self.fused = fused
         self.lazy = bool(lazy)

@@ -241,7 +241,11 @@ def run_cell(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
-    from npnet import checkpoint, report, runs
+    from npnet import runs
+    from npnet.metrics import classification_metrics
+    from npnet.reports import run_report
+    from npnet.reports.run_report import CLASS_NAMES
+    from npnet.saving import checkpoints
 
     config = runs.preset_config(spec["preset"], **spec["settings"], seed=spec["seed"])
     if not (run_dir / runs.CONFIG_JSON).exists():
@@ -249,16 +253,16 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
         runs.create_run(run_dir, config, spec["data_dir"], ngrams=ngrams)
     run = runs.open_run(run_dir)
     path = run_dir / runs.CHECKPOINT_NPZ
-    state = checkpoint.load(path) if path.exists() else None  # None: it never finished an epoch
+    state = checkpoints.load(path) if path.exists() else None  # None: it never finished an epoch
     data = runs.load_imdb(run.config, run.data_dir, ngrams=run.ngrams).without_reviews()
     model = runs.build_model(run.config, run.ngrams)
     history = runs.fit_run(run, model, data, resume=state, verbose=0)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
     probabilities = model.predict(data.x_test, batch_size=config.batch_size)
-    metrics = runs.classification_metrics(data.test_labels, probabilities, loss)
+    metrics = classification_metrics(data.test_labels, probabilities, loss, CLASS_NAMES)
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
-    report.write_run_report(
+    run_report.write_run_report(
         run_dir, run_name=run.name, config=config.to_dict(), metrics=metrics, history=history,
         val_name=config.val_name,
     )  # fmt: skip
@@ -453,7 +457,7 @@ def _cell(d: Mapping[str, float]) -> str:
 
 def plot_sweep(path: Path, plan: Plan, rows: Sequence[Mapping[str, Any]]) -> None:
     """Test accuracy per setting: one dot per seed, a bar at the median."""
-    from npnet.report import _pyplot, _save_figure
+    from npnet.reports.run_report import _pyplot, _save_figure
 
     groups = _by_setting(plan, rows)
     fig, ax = _pyplot().subplots(figsize=(max(5, 1.4 * len(groups) + 2), 4))

@@ -53,7 +53,6 @@ import numpy as np
 from npnet import losses, optimizers
 from npnet import metrics as metrics_lib
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
-from npnet.checks import positive_int
 from npnet.config import num_threads
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
@@ -63,6 +62,7 @@ from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.layers.embedding import Embedding
 from npnet.sparse import SparseRows
 from npnet.threads import blas_threads
+from npnet.validation import positive_int
 
 if TYPE_CHECKING:
     from npnet.model import Sequential

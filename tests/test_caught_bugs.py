@@ -9,11 +9,12 @@ import stat
 import numpy as np
 import pytest
 
-from npnet import atomic, callbacks, gradcheck, io, layers, models, optimizers, runs
+from npnet import atomic, callbacks, gradcheck, layers, models, optimizers, runs
 from npnet.datasets import imdb
 from npnet.datasets.build import write_npz
 from npnet.datasets.ragged import object_array
 from npnet.errors import FileFormatError
+from npnet.saving import archive
 
 
 def small_model(seed: int = 0) -> models.Sequential:
@@ -81,11 +82,11 @@ def test_load_weights_matches_classes_and_names_not_only_shapes(tmp_path):
     """A file whose shapes fit but whose manifest names another layer class or parameter is refused."""
     path = tmp_path / "w.npz"
     small_model().save_weights(path)
-    arrays, header = io.load_arrays(path, kind="weights")
+    arrays, header = archive.load_arrays(path, kind="weights")
     for field, value in (("class", "Conv1D"), ("param", "recurrent_kernel")):
         manifest = [dict(entry) for entry in header["manifest"]]
         manifest[2][field] = value  # the hidden Dense's kernel, same shape
-        io.save_arrays(path, arrays, kind="weights", meta={"manifest": manifest})
+        archive.save_arrays(path, arrays, kind="weights", meta={"manifest": manifest})
         with pytest.raises(FileFormatError, match="different architecture"):
             small_model(seed=1).load_weights(path)
 

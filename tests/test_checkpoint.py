@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from training_helpers import build_data
 
-from npnet import callbacks, checkpoint, io, runs
+from npnet import callbacks, runs
 from npnet.cli import main
+from npnet.saving import archive, checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 # Small settings; decay > 0 so that the optimizer's step count matters to the result.
@@ -43,7 +44,7 @@ def new_run(path: Path, data_dir: Path, config: runs.TrainConfig = CONFIG) -> ru
 
 
 def weights_of(run_dir: Path) -> dict[str, np.ndarray]:
-    return io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
+    return archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
 
 
 def assert_bitwise_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -85,7 +86,7 @@ def test_save_load_round_trip(data_dir: Path, data: runs.IMDBData, tmp_path: Pat
     run = new_run(tmp_path / "run", data_dir, runs.TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
     model = runs.build_model(run.config)
     history = runs.fit_run(run, model, data, verbose=0)
-    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    saved = checkpoints.load(run.path / runs.CHECKPOINT_NPZ)
     assert saved.epochs_done == 1
     assert saved.config == run.config.to_dict()
     assert saved.history == history
@@ -99,24 +100,24 @@ def test_save_load_round_trip(data_dir: Path, data: runs.IMDBData, tmp_path: Pat
     assert saved.rng_state == model.fit_rng.bit_generator.state
 
     fresh = runs.build_model(run.config)
-    checkpoint.restore(fresh, saved)
+    checkpoints.restore(fresh, saved)
     assert fresh.fit_rng.permutation(50).tolist() == model.fit_rng.permutation(50).tolist()
 
 
 def test_foreign_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
-        checkpoint.load(tmp_path / "none.npz")
+        checkpoints.load(tmp_path / "none.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable npnet checkpoint file"):
-        checkpoint.load(tmp_path / "junk.npz")
-    io.save_arrays(tmp_path / "w.npz", {"a": np.zeros(2)}, kind="weights")
+        checkpoints.load(tmp_path / "junk.npz")
+    archive.save_arrays(tmp_path / "w.npz", {"a": np.zeros(2)}, kind="weights")
     with pytest.raises(ValueError, match="not a checkpoint file"):
-        checkpoint.load(tmp_path / "w.npz")
-    io.save_arrays(
+        checkpoints.load(tmp_path / "w.npz")
+    archive.save_arrays(
         tmp_path / "half.npz", {"weights/0": np.zeros(2)}, kind="checkpoint", meta={"n_weights": 2}
     )
     with pytest.raises(ValueError, match="not a valid checkpoint: epochs_done is None"):
-        checkpoint.load(tmp_path / "half.npz")
+        checkpoints.load(tmp_path / "half.npz")
 
 
 def test_resume_after_an_interrupt_mid_epoch_is_bitwise_identical(
@@ -131,14 +132,14 @@ def test_resume_after_an_interrupt_mid_epoch_is_bitwise_identical(
             callbacks=[StopAt(2, 4, KeyboardInterrupt())],
             verbose=0,
         )
-    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    saved = checkpoints.load(run.path / runs.CHECKPOINT_NPZ)
     assert saved.epochs_done == 2  # the broken third epoch left no trace
     assert not (run.path / runs.WEIGHTS_NPZ).exists()
 
     history = runs.fit_run(run, runs.build_model(run.config), data, resume=saved, verbose=0)
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
-    final = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
-    expected = checkpoint.load(reference / runs.CHECKPOINT_NPZ)
+    final = checkpoints.load(run.path / runs.CHECKPOINT_NPZ)
+    expected = checkpoints.load(reference / runs.CHECKPOINT_NPZ)
     assert_bitwise_equal(final.optimizer_state, expected.optimizer_state)
     assert final.rng_state == expected.rng_state
     assert without_seconds(history) == without_seconds(expected.history)
@@ -158,7 +159,7 @@ def test_a_resumed_run_differs_without_the_saved_shuffle_state(
             callbacks=[StopAt(2, 0, KeyboardInterrupt())],
             verbose=0,
         )
-    saved = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    saved = checkpoints.load(run.path / runs.CHECKPOINT_NPZ)
     saved.rng_state = runs.build_model(run.config).fit_rng.bit_generator.state
     runs.fit_run(run, runs.build_model(run.config), data, resume=saved, verbose=0)
     resumed, expected = weights_of(run.path), weights_of(reference)
@@ -199,7 +200,7 @@ def test_sigkill_mid_epoch_then_cli_resume_is_bitwise_identical(
         timeout=120,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    assert checkpoint.load(run.path / runs.CHECKPOINT_NPZ).epochs_done == 3
+    assert checkpoints.load(run.path / runs.CHECKPOINT_NPZ).epochs_done == 3
 
     assert main(["train", "--resume", str(run.path), "--verbose", "0"]) == 0
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))
@@ -220,7 +221,7 @@ def _wait_for_epochs(path: Path, process: subprocess.Popen, at_least: int) -> in
     while time.monotonic() < deadline:
         assert process.poll() is None, "training ended before it could be interrupted"
         if path.exists():
-            done = checkpoint.load(path).epochs_done  # safe mid-write: files are replaced atomically
+            done = checkpoints.load(path).epochs_done  # safe mid-write: files are replaced atomically
             if done >= at_least:
                 return done
         time.sleep(0.002)
@@ -245,7 +246,7 @@ def test_sigkill_of_the_cli_while_training_then_resume(
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    done = checkpoint.load(tmp_path / "run" / runs.CHECKPOINT_NPZ).epochs_done
+    done = checkpoints.load(tmp_path / "run" / runs.CHECKPOINT_NPZ).epochs_done
     assert 1 <= done < LONG
 
     assert main(["train", "--resume", str(tmp_path / "run"), "--verbose", "0"]) == 0
@@ -262,7 +263,7 @@ def test_ctrl_c_stops_cleanly_after_saving_complete_epochs(
     assert process.returncode == 130, err
     assert "Traceback" not in err
     run_dir = tmp_path / "run"
-    done = checkpoint.load(run_dir / runs.CHECKPOINT_NPZ).epochs_done
+    done = checkpoints.load(run_dir / runs.CHECKPOINT_NPZ).epochs_done
     assert f"Interrupted: {done} complete epoch(s) saved" in out
     assert f"npnet train --resume {run_dir}" in out
     # what is complete is saved: the checkpoint, and the history and curves of those epochs
@@ -276,10 +277,10 @@ def test_ctrl_c_stops_cleanly_after_saving_complete_epochs(
 
 def test_sigint_during_a_checkpoint_write_waits_for_the_write(tmp_path: Path) -> None:
     """Ctrl-C while the file is being written: the write completes, then KeyboardInterrupt is raised."""
-    with pytest.raises(KeyboardInterrupt), checkpoint.deferred_sigint():
+    with pytest.raises(KeyboardInterrupt), checkpoints.deferred_sigint():
         os.kill(os.getpid(), signal.SIGINT)
-        io.save_arrays(tmp_path / "c.npz", {"a": np.arange(3)}, kind="checkpoint")
-    assert io.load_arrays(tmp_path / "c.npz", kind="checkpoint")[0]["a"].tolist() == [0, 1, 2]
+        archive.save_arrays(tmp_path / "c.npz", {"a": np.arange(3)}, kind="checkpoint")
+    assert archive.load_arrays(tmp_path / "c.npz", kind="checkpoint")[0]["a"].tolist() == [0, 1, 2]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -311,8 +312,8 @@ def test_a_run_saved_before_a_setting_existed_resumes(
     for key in ("lazy", "ngrams"):
         del saved["config"][key]
     config_json.write_text(json.dumps(saved))
-    state = checkpoint.load(run.path / runs.CHECKPOINT_NPZ)
+    state = checkpoints.load(run.path / runs.CHECKPOINT_NPZ)
     state.config = {k: v for k, v in state.config.items() if k not in ("lazy", "ngrams")}
-    checkpoint.save(run.path / runs.CHECKPOINT_NPZ, state)
+    checkpoints.save(run.path / runs.CHECKPOINT_NPZ, state)
     assert main(["train", "--resume", str(run.path), "--epochs", str(CONFIG.epochs), "--verbose", "0"]) == 0
     assert_bitwise_equal(weights_of(run.path), weights_of(reference))

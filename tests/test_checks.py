@@ -6,36 +6,36 @@ import re
 import numpy as np
 import pytest
 
-from npnet import checks
+from npnet import validation
 
 
 def test_positive_int_accepts_integers_and_returns_a_plain_int():
-    assert checks.positive_int(3, "epochs") == 3
-    value = checks.positive_int(np.int64(7), "units")
+    assert validation.positive_int(3, "epochs") == 3
+    value = validation.positive_int(np.int64(7), "units")
     assert value == 7 and type(value) is int
 
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "3", None])
 def test_positive_int_refuses_everything_else_naming_the_argument(bad):
     with pytest.raises(ValueError, match=rf"^batch_size must be a positive integer, got {re_repr(bad)}$"):
-        checks.positive_int(bad, "batch_size")
+        validation.positive_int(bad, "batch_size")
 
 
 def test_float_rules():
-    assert checks.positive_float(0.5, "step") == 0.5
-    assert checks.non_negative_float(0, "decay") == 0.0
-    assert checks.fraction(0.0, "beta_1") == 0.0 and checks.fraction(1, "momentum", one=True) == 1.0
+    assert validation.positive_float(0.5, "step") == 0.5
+    assert validation.non_negative_float(0, "decay") == 0.0
+    assert validation.fraction(0.0, "beta_1") == 0.0 and validation.fraction(1, "momentum", one=True) == 1.0
     for check, bad, message in [
-        (checks.positive_float, 0.0, "step must be > 0, got 0.0"),
-        (checks.positive_float, math.nan, "step must be > 0, got nan"),
-        (checks.non_negative_float, -1e-9, "step must be >= 0, got -1e-09"),
-        (checks.non_negative_float, False, "step must be >= 0, got False"),
-        (checks.fraction, 1.0, r"step must be in \[0, 1\), got 1.0"),
+        (validation.positive_float, 0.0, "step must be > 0, got 0.0"),
+        (validation.positive_float, math.nan, "step must be > 0, got nan"),
+        (validation.non_negative_float, -1e-9, "step must be >= 0, got -1e-09"),
+        (validation.non_negative_float, False, "step must be >= 0, got False"),
+        (validation.fraction, 1.0, r"step must be in \[0, 1\), got 1.0"),
     ]:
         with pytest.raises(ValueError, match=f"^{message}$"):
             check(bad, "step")
     with pytest.raises(ValueError, match=r"must be in \[0, 1\], got 1.5"):
-        checks.fraction(1.5, "momentum", one=True)
+        validation.fraction(1.5, "momentum", one=True)
 
 
 def re_repr(value):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from training_helpers import build_data, run_cli
 
-from npnet import io, runs
+from npnet import runs
 from npnet.errors import RunError
+from npnet.saving import archive
 
 SMALL_CNN = [
     "--preset",
@@ -50,7 +51,7 @@ def trained(data_dir: Path, runs_dir: Path) -> Path:
 
 
 def weights_of(run_dir: Path) -> dict[str, np.ndarray]:
-    return io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
+    return archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
 
 
 def test_the_cnn_run_has_its_settings_report_and_plots(trained: Path) -> None:

@@ -11,8 +11,9 @@ import pytest
 from training_helpers import POSITIVE, SMALL, build_data, run_cli
 
 from npnet import runs
-from npnet.ngrams import NgramTable
+from npnet.datasets.ragged import Ragged
 from npnet.preprocessing import add_ngrams
+from npnet.preprocessing.ngrams import NgramTable
 
 # The fastText preset on the synthetic reviews' ~30 words: SMALL's vocabulary, length and rate.
 FAST = ["--preset", "fasttext", *SMALL, "--maxlen", "64", "--verbose", "2"]  # 2: the printout says "N-grams:"
@@ -128,7 +129,7 @@ def test_the_preset_has_keras_settings() -> None:
     assert (config.ngrams, config.learning_rate, config.decay, config.padding, config.truncating) == (
         2, 1e-3, 0.0, "pre", "pre",
     )  # fmt: skip
-    model = runs.build_model(config, NgramTable.build(runs.Ragged.from_lists([[1, 2, 3]]), 2, base=20_000))
+    model = runs.build_model(config, NgramTable.build(Ragged.from_lists([[1, 2, 3]]), 2, base=20_000))
     assert [type(layer).__name__ for layer in model.layers] == [
         "Embedding",
         "GlobalAveragePooling1D",

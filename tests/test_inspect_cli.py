@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from npnet.report_backprop import ACTIVATIONS_PNG, BACKPROP_CSV, GRADIENTS_PNG, UPDATES_PNG
+from npnet.reports.backprop_report import ACTIVATIONS_PNG, BACKPROP_CSV, GRADIENTS_PNG, UPDATES_PNG
 from tests.training_helpers import SMALL, build_data, run_cli
 
 PLOTS = (GRADIENTS_PNG, UPDATES_PNG, ACTIVATIONS_PNG)

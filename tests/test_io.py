@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import npnet
-from npnet import io, layers
+from npnet import layers
+from npnet.saving import archive
 
 
 def model(vocab=100, seed=0, hidden=16, dtype=None):
@@ -39,9 +40,9 @@ def test_round_trip_is_bitwise(tmp_path):
 def test_file_is_plain_npz_with_a_manifest(tmp_path):
     path = tmp_path / "w.npz"
     model().save_weights(path)
-    with np.load(path, allow_pickle=False) as archive:  # readable without pickle
-        names = set(archive.files)
-        header = json.loads(str(archive["__npnet__"]))
+    with np.load(path, allow_pickle=False) as stored:  # readable without pickle
+        names = set(stored.files)
+        header = json.loads(str(stored["__npnet__"]))
     assert names == {
         "__npnet__",
         "0/embedding/embeddings",
@@ -50,7 +51,7 @@ def test_file_is_plain_npz_with_a_manifest(tmp_path):
         "3/dense_1/kernel",
         "4/dense_1/bias",
     }
-    assert header["kind"] == "weights" and header["version"] == io.VERSION
+    assert header["kind"] == "weights" and header["version"] == archive.VERSION
     assert header["manifest"][1] == {"layer": "dense", "class": "Dense", "param": "kernel", "shape": [8, 16]}
 
 
@@ -111,7 +112,7 @@ def test_pickled_content_is_never_loaded(tmp_path):
     with pytest.raises(ValueError, match="not a readable npnet weights file"):
         model().load_weights(path)
     with pytest.raises(ValueError, match="dtype object"):
-        io.save_arrays(tmp_path / "o.npz", {"a": np.array([None], dtype=object)}, kind="weights")
+        archive.save_arrays(tmp_path / "o.npz", {"a": np.array([None], dtype=object)}, kind="weights")
 
 
 @pytest.mark.parametrize(
@@ -137,10 +138,10 @@ def test_other_architecture_is_refused_and_nothing_changes(tmp_path, other):
 
 def test_other_kind_is_refused(tmp_path):
     path = tmp_path / "c.npz"
-    io.save_arrays(path, {"a": np.ones(2)}, kind="checkpoint")
+    archive.save_arrays(path, {"a": np.ones(2)}, kind="checkpoint")
     with pytest.raises(ValueError, match="holds npnet 'checkpoint' data, not a weights file"):
         model().load_weights(path)
-    arrays, header = io.load_arrays(path, kind="checkpoint")
+    arrays, header = archive.load_arrays(path, kind="checkpoint")
     assert np.array_equal(arrays["a"], np.ones(2)) and header["kind"] == "checkpoint"
 
 

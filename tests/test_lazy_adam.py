@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npnet
-from npnet import checkpoint, layers, optimizers
+from npnet import layers, optimizers
 from npnet.fast import BagOfWords, backward
 from npnet.fast.embedding_pool import backward_rows
+from npnet.saving import checkpoints
 from npnet.sparse import SparseRows
 
 
@@ -183,9 +184,9 @@ def test_a_lazy_run_resumes_bitwise_from_its_checkpoint(tmp_path):
     straight.fit(x, y, epochs=2, batch_size=8, verbose=0)
     first = model(lazy=True)
     first.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    checkpoint.save(tmp_path / "c.npz", checkpoint.capture(first, 1, {}, {}))
+    checkpoints.save(tmp_path / "c.npz", checkpoints.capture(first, 1, {}, {}))
     resumed = model(lazy=True)
-    checkpoint.restore(resumed, checkpoint.load(tmp_path / "c.npz"))
+    checkpoints.restore(resumed, checkpoints.load(tmp_path / "c.npz"))
     assert resumed.optimizer.get_config()["lazy"] is True
     resumed.fit(x, y, epochs=2, batch_size=8, verbose=0, initial_epoch=1)
     for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
@@ -232,7 +233,7 @@ def test_after_a_lazy_fit_gradients_and_backward_fill_the_dense_array():
 def test_the_backprop_monitor_reports_a_lazy_steps_table_gradient_as_the_dense_one(fused):
     """BackpropMonitor under Adam(lazy=True): the table's statistics come from the SparseRows and equal
     those of the dense gradient it stands for (absent rows zero)."""
-    from npnet.monitor import BackpropMonitor, parameter_stats
+    from npnet.callbacks.backprop_monitor import BackpropMonitor, parameter_stats
 
     x, y = every_batch_touches_the_same_rows(n=16)
     monitor = BackpropMonitor(every=1)
@@ -263,7 +264,7 @@ def test_a_saved_lazy_model_loads_with_a_lazy_optimizer(tmp_path):
 
 def test_tensorboard_histograms_a_lazy_tables_looked_up_rows(tmp_path):
     pytest.importorskip("tensorboardX")
-    from npnet.tensorboard import TensorBoardLogger
+    from npnet.callbacks.tensorboard import TensorBoardLogger
 
     x, y = every_batch_touches_the_same_rows(n=16)
     lazy = model(lazy=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 import npnet
-from npnet import checkpoint, initializers, layers, optimizers, saving
+from npnet import initializers, layers, optimizers
+from npnet.saving import checkpoints, model_file
 
 ROWS, DIM = 60_000, 50
 TABLE_BYTES = ROWS * DIM * 4
@@ -51,7 +52,7 @@ def test_the_uniform_initializer_allocates_only_its_result() -> None:
 
 def test_an_epoch_checkpoint_writes_the_live_arrays_without_copying_them(tmp_path: Path) -> None:
     model = trained_model()
-    saver = checkpoint.EpochCheckpoint(tmp_path / "c.npz", config={})
+    saver = EpochCheckpoint(tmp_path / "c.npz", config={})
     saver.set_model(model)
     saver.on_epoch_begin(0)
     peak = peak_bytes(lambda: saver.on_epoch_end(0, {"loss": 0.5}))
@@ -59,7 +60,7 @@ def test_an_epoch_checkpoint_writes_the_live_arrays_without_copying_them(tmp_pat
     # writes an array into a zip member through a bytes chunk of up to 16 MB (the whole of this 12 MB
     # table), so the write alone holds at most one table's worth.
     assert peak < 1.5 * TABLE_BYTES
-    restored = checkpoint.load(tmp_path / "c.npz")
+    restored = checkpoints.load(tmp_path / "c.npz")
     for written, live in zip(restored.weights, model.weights, strict=True):
         np.testing.assert_array_equal(written, live)
     for key, value in model.optimizer.get_state().items():
@@ -68,8 +69,8 @@ def test_an_epoch_checkpoint_writes_the_live_arrays_without_copying_them(tmp_pat
 
 def test_capture_copies_unless_told_not_to() -> None:
     model = trained_model()
-    copied = checkpoint.capture(model, 1, {}, {})
-    live = checkpoint.capture(model, 1, {}, {}, copy=False)
+    copied = checkpoints.capture(model, 1, {}, {})
+    live = checkpoints.capture(model, 1, {}, {}, copy=False)
     table = model.weights[0]
     assert not np.shares_memory(copied.weights[0], table)
     assert live.weights[0] is table
@@ -80,7 +81,7 @@ def test_capture_copies_unless_told_not_to() -> None:
 
 def test_saving_a_model_does_not_copy_its_weights_or_optimizer_state(tmp_path: Path) -> None:
     model = trained_model(lazy=False)
-    peak = peak_bytes(lambda: saving.save_model(model, tmp_path / "m.npz"))
+    peak = peak_bytes(lambda: model_file.save_model(model, tmp_path / "m.npz"))
     assert peak < 1.5 * TABLE_BYTES  # one write chunk (see above); copies were >= 3 tables
     loaded = npnet.models.load_model(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.get_weights()[0], model.weights[0])

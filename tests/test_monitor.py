@@ -12,8 +12,8 @@ import pytest
 import npnet
 from npnet import layers
 from npnet.callbacks import BackpropMonitor
-from npnet.monitor import OUTPUT, Record, read_csv, write_csv
-from npnet.report_backprop import findings, with_section
+from npnet.callbacks.backprop_monitor import OUTPUT, Record, read_csv, write_csv
+from npnet.reports.backprop_report import findings, with_section
 
 VOCAB, T, N, BATCH = 12, 5, 16, 4
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npnet.datasets.ragged import Ragged
-from npnet.ngrams import NgramTable, window_codes
 from npnet.preprocessing import add_ngrams
+from npnet.preprocessing.ngrams import NgramTable, window_codes
 
 
 def reference_ngram_set(sequences, ngram_range):
@@ -131,10 +131,10 @@ def test_save_and_load_round_trip(tmp_path):
     ],
 )
 def test_a_bad_table_file_is_a_clear_error(tmp_path, arrays, problem):
-    from npnet import io
+    from npnet.saving import archive
 
     path = tmp_path / "ngrams.npz"
-    io.save_arrays(path, arrays, kind="ngrams", meta={"base": 8})
+    archive.save_arrays(path, arrays, kind="ngrams", meta={"base": 8})
     with pytest.raises(ValueError, match=problem):
         NgramTable.load(path)
 

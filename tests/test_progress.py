@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from npnet.progress import Progress
+from npnet.datasets.progress import Progress
 
 
 class _Clock:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from training_helpers import build_data, run_cli
 
-from npnet import io, runs
+from npnet import runs
+from npnet.saving import archive
 
 # The presets' layers at toy sizes: 60 words, 8-wide embeddings, 16 steps.
 TINY = ["--num-words", "60", "--maxlen", "16", "--embedding-dim", "8", "--batch-size", "16", "--verbose", "0"]
@@ -23,7 +24,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _weights(run_dir: Path) -> list[np.ndarray]:
-    arrays, _ = io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")
+    arrays, _ = archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")
     return [arrays[key] for key in sorted(arrays)]
 
 

@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from npnet import report
+from npnet.reports import run_report
 
 HISTORY = {
     "loss": [0.69, 0.5, 0.4],
@@ -38,26 +38,26 @@ def test_backend_is_agg_so_no_window_ever_opens() -> None:
 
 def test_history_csv_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "history.csv"
-    report.write_history_csv(path, HISTORY)
+    run_report.write_history_csv(path, HISTORY)
     lines = path.read_text().splitlines()
     assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds"
     assert lines[1].startswith("1,0.69,0.5,0.68,0.52,0.001,1.5")
     assert len(lines) == 4
-    assert report.read_history_csv(path) == HISTORY
+    assert run_report.read_history_csv(path) == HISTORY
 
 
 def test_history_csv_leaves_missing_columns_empty(tmp_path: Path) -> None:
     path = tmp_path / "history.csv"
-    report.write_history_csv(path, {"loss": [0.5], "accuracy": [0.75]})
+    run_report.write_history_csv(path, {"loss": [0.5], "accuracy": [0.75]})
     assert path.read_text().splitlines()[1] == "1,0.5,0.75,,,,"
-    assert report.read_history_csv(path) == {"loss": [0.5], "accuracy": [0.75]}
+    assert run_report.read_history_csv(path) == {"loss": [0.5], "accuracy": [0.75]}
 
 
 def test_history_with_ragged_columns_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'accuracy' has 1 values but 'loss' has 2"):
-        report.write_history_csv(tmp_path / "h.csv", {"loss": [0.5, 0.4], "accuracy": [0.5]})
+        run_report.write_history_csv(tmp_path / "h.csv", {"loss": [0.5, 0.4], "accuracy": [0.5]})
     with pytest.raises(ValueError, match="no 'loss' column"):
-        report.write_history_csv(tmp_path / "h.csv", {"accuracy": [0.5]})
+        run_report.write_history_csv(tmp_path / "h.csv", {"accuracy": [0.5]})
     assert not (tmp_path / "h.csv").exists()
 
 
@@ -66,7 +66,7 @@ def test_metric_plot_draws_training_and_validation_with_axis_labels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: str, ylabel: str
 ) -> None:
     drawn = {}
-    real_save = report._save_figure
+    real_save = run_report._save_figure
 
     def spy(fig, path):  # read the axes back before the figure is closed
         ax = fig.axes[0]
@@ -74,9 +74,9 @@ def test_metric_plot_draws_training_and_validation_with_axis_labels(
         drawn["lines"] = {line.get_label(): line.get_ydata().tolist() for line in ax.get_lines()}
         real_save(fig, path)
 
-    monkeypatch.setattr(report, "_save_figure", spy)
+    monkeypatch.setattr(run_report, "_save_figure", spy)
     path = tmp_path / f"{metric}.png"
-    report.plot_metric(path, HISTORY, metric, val_name="Test")
+    run_report.plot_metric(path, HISTORY, metric, val_name="Test")
     assert path.read_bytes().startswith(PNG_MAGIC)
     assert (drawn["xlabel"], drawn["ylabel"]) == ("Epoch", ylabel)
     assert drawn["title"] == f"Training and test {metric}"
@@ -88,22 +88,22 @@ def test_metric_plot_draws_training_and_validation_with_axis_labels(
 
 def test_confusion_heatmap_shows_the_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = []
-    real_save = report._save_figure
+    real_save = run_report._save_figure
 
     def spy(fig, path):
         texts.extend(t.get_text() for t in fig.axes[0].texts)
         texts.extend([fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()])
         real_save(fig, path)
 
-    monkeypatch.setattr(report, "_save_figure", spy)
+    monkeypatch.setattr(run_report, "_save_figure", spy)
     path = tmp_path / "confusion.png"
-    report.plot_confusion(path, np.array([[11, 2], [3, 14]]))
+    run_report.plot_confusion(path, np.array([[11, 2], [3, 14]]))
     assert path.read_bytes().startswith(PNG_MAGIC)
     assert texts == ["11", "2", "3", "14", "Predicted label", "True label"]
 
 
 def test_run_report_writes_every_file_and_embeds_plots_and_numbers(tmp_path: Path) -> None:
-    paths = report.write_run_report(
+    paths = run_report.write_run_report(
         tmp_path, run_name="r1", config={"learning_rate": 1e-3}, metrics=METRICS, history=HISTORY
     )
     names = {p.name for p in paths}
@@ -130,14 +130,14 @@ def test_run_report_writes_every_file_and_embeds_plots_and_numbers(tmp_path: Pat
 
 def test_metrics_json_turns_numpy_values_into_plain_json(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
-    report.write_metrics_json(path, {"a": np.float32(0.5), "m": np.array([[1, 2], [3, 4]]), "t": (1, 2)})
+    run_report.write_metrics_json(path, {"a": np.float32(0.5), "m": np.array([[1, 2], [3, 4]]), "t": (1, 2)})
     assert json.loads(path.read_text()) == {"a": 0.5, "m": [[1, 2], [3, 4]], "t": [1, 2]}
 
 
 def _drawn_axes(monkeypatch: pytest.MonkeyPatch) -> list:
     """Each saved figure's first axes, read back before the figure is closed."""
     seen = []
-    real_save = report._save_figure
+    real_save = run_report._save_figure
 
     def spy(fig, path):
         ax = fig.axes[0]
@@ -153,14 +153,16 @@ def _drawn_axes(monkeypatch: pytest.MonkeyPatch) -> list:
         )
         real_save(fig, path)
 
-    monkeypatch.setattr(report, "_save_figure", spy)
+    monkeypatch.setattr(run_report, "_save_figure", spy)
     return seen
 
 
 def test_a_one_epoch_run_plots_a_visible_point_on_whole_epoch_ticks(tmp_path, monkeypatch):
     seen = _drawn_axes(monkeypatch)
     one = {key: values[:1] for key, values in HISTORY.items()}
-    report.plot_metric(tmp_path / "a.png", one, "accuracy", val_name="Test", run="run r1, preset notebook")
+    run_report.plot_metric(
+        tmp_path / "a.png", one, "accuracy", val_name="Test", run="run r1, preset notebook"
+    )
     (drawn,) = seen
     assert drawn["xticks"] == [1.0]  # no 0.8, 0.9, 1.1 ... for a single epoch
     marker, values = drawn["lines"]["Test accuracy"]
@@ -170,7 +172,7 @@ def test_a_one_epoch_run_plots_a_visible_point_on_whole_epoch_ticks(tmp_path, mo
 
 def test_the_learning_rate_curve_is_drawn_and_titles_name_the_run(tmp_path, monkeypatch):
     seen = _drawn_axes(monkeypatch)
-    report.write_run_report(
+    run_report.write_run_report(
         tmp_path, run_name="r1", config={"preset": "tuned"}, metrics=METRICS, history=HISTORY
     )
     titles = [drawn["title"] for drawn in seen]

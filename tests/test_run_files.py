@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from training_helpers import SMALL, build_data, run_cli
 
-from npnet import io, report, runs
+from npnet import runs
+from npnet.reports import run_report
+from npnet.saving import archive
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [*SMALL, "--epochs", "2", "--verbose", "0"]
@@ -51,10 +53,10 @@ def refused(code: int, err: str, *words: str) -> bool:
 
 
 def rewrite_arrays(path: Path, kind: str, change: Callable[[dict, dict], None]) -> None:
-    arrays, header = io.load_arrays(path, kind=kind)
+    arrays, header = archive.load_arrays(path, kind=kind)
     change(arrays, header)
     meta = {k: v for k, v in header.items() if k not in ("format", "kind", "version")}
-    io.save_arrays(path, arrays, kind=kind, meta=meta)
+    archive.save_arrays(path, arrays, kind=kind, meta=meta)
 
 
 def set_item(key: str, value: object) -> Callable[[dict, dict], None]:
@@ -146,7 +148,7 @@ def test_a_bad_word_index_is_refused(run_dir: Path, index: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "lost", [runs.WEIGHTS_NPZ, report.REPORT_MD, report.METRICS_JSON, report.HISTORY_CSV]
+    "lost", [runs.WEIGHTS_NPZ, run_report.REPORT_MD, run_report.METRICS_JSON, run_report.HISTORY_CSV]
 )
 def test_resume_finishes_what_a_killed_run_lacks(run_dir: Path, lost: str) -> None:
     """Killed after the last checkpoint, before (or while) writing the outputs: resume writes them."""
@@ -163,10 +165,10 @@ def test_resume_finishes_what_a_killed_run_lacks(run_dir: Path, lost: str) -> No
 
 
 def test_resumed_weights_equal_the_checkpoint(run_dir: Path) -> None:
-    weights = io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
+    weights = archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
     (run_dir / runs.WEIGHTS_NPZ).unlink()
     assert run_cli("train", "--resume", run_dir, "--verbose", "0")[0] == 0
-    again = io.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
+    again = archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
     assert all(weights[k].tobytes() == again[k].tobytes() for k in weights)  # the same computation, saved
 
 

@@ -14,7 +14,7 @@ import npnet
 from npnet import layers, optimizers
 from npnet.layers.base import LAYER_CLASSES, Layer, deserialize, serialize
 from npnet.models import load_model
-from npnet.saving import ModelFileError
+from npnet.saving.model_file import ModelFileError
 
 
 def _model(**compile_options) -> npnet.Sequential:

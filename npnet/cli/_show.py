@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet.report import CLASS_NAMES
+from npnet.reports.run_report import CLASS_NAMES
 
 
 def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from npnet import runs
 from npnet.cli._show import show_test_results
 from npnet.cli.errors import error
+from npnet.metrics import classification_metrics
+from npnet.reports.run_report import CLASS_NAMES
 
 COMMAND = "evaluate"
 
@@ -43,7 +45,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=args.batch_size)
     probabilities = model.predict(data.x_test, batch_size=args.batch_size)
-    metrics = runs.classification_metrics(data.test_labels, probabilities, loss)
+    metrics = classification_metrics(data.test_labels, probabilities, loss, CLASS_NAMES)
     print(f"Run {run.path} ({run.config.preset} preset, {run.config.epochs} epochs)")
     show_test_results(metrics, data.test_labels, probabilities)
     return 0

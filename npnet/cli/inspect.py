@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from npnet import report, report_backprop
+from npnet.callbacks.backprop_monitor import OUTPUT, read_csv
 from npnet.errors import RunError
-from npnet.monitor import OUTPUT, read_csv
+from npnet.reports import backprop_report, run_report
 
 COMMAND = "inspect"
 # The statistics the summary table shows at the last recorded step, by the kind of row.
@@ -39,7 +39,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 def _inspect(run_dir: Path) -> int:
     if not run_dir.is_dir():
         raise RunError(f"no run folder at {run_dir}: pass runs/<name> of a run made by `npnet train`")
-    path = run_dir / report_backprop.BACKPROP_CSV
+    path = run_dir / backprop_report.BACKPROP_CSV
     if not path.exists():
         raise RunError(
             f"{run_dir} has no backprop statistics ({path.name} is missing): it was trained without "
@@ -51,7 +51,7 @@ def _inspect(run_dir: Path) -> int:
         raise RunError(f"cannot read {path} ({e})") from None
     if not rows:
         raise RunError(f"{path} holds no statistics yet: the run stopped before its first recorded step")
-    written = report_backprop.write_backprop_report(run_dir, rows, report.REPORT_MD)
+    written = backprop_report.write_backprop_report(run_dir, rows, run_report.REPORT_MD)
     last = max(r.step for r in rows)
     print(f"Backprop statistics of {run_dir}: {len({r.step for r in rows})} recorded steps, the last {last}")
     table: dict[str, dict[str, float]] = {}
@@ -64,7 +64,7 @@ def _inspect(run_dir: Path) -> int:
         shown = [k for k in _PARAMETER_COLUMNS if k in stats] or sorted(stats)
         print(f"  {name:<28} " + "  ".join(f"{k} {stats[k]:.3g}" for k in shown))
     print("\nFindings:")
-    for sentence in report_backprop.findings(rows):
+    for sentence in backprop_report.findings(rows):
         print(f"- {sentence}")
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0

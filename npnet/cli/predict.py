@@ -25,7 +25,7 @@ from pathlib import Path
 from npnet import runs
 from npnet.cli.errors import EXIT_USAGE, error
 from npnet.datasets import imdb
-from npnet.report import CLASS_NAMES
+from npnet.reports.run_report import CLASS_NAMES
 from npnet.runs import RunError
 
 COMMAND = "predict"

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from npnet import checkpoint, report, report_backprop, runs
+from npnet import runs
 from npnet.callbacks import Callback
+from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
@@ -30,8 +31,11 @@ from npnet.datasets import bootstrap, imdb
 from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
 from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import FileFormatError
-from npnet.monitor import DEFAULT_EVERY, BackpropMonitor
+from npnet.metrics import classification_metrics
+from npnet.reports import backprop_report, run_report
+from npnet.reports.run_report import CLASS_NAMES
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
+from npnet.saving import checkpoints
 
 COMMAND = "train"
 PROBE_SIZE = 256  # reviews of the validation data whose activations --inspect follows
@@ -197,7 +201,7 @@ def _start(args: argparse.Namespace) -> int:
     """A new run, or the one --resume names, with its data (fetched or built first when missing)."""
     overrides = _setting_overrides(args)
     if args.tensorboard is not None:
-        from npnet.tensorboard import require_tensorboardx
+        from npnet.callbacks.tensorboard import require_tensorboardx
 
         require_tensorboardx()  # before any run folder exists
     if args.resume is None or args.data_dir is not None:
@@ -229,7 +233,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _train(
-    run: runs.Run, state: checkpoint.Checkpoint | None, data: runs.IMDBData, args: argparse.Namespace
+    run: runs.Run, state: checkpoints.Checkpoint | None, data: runs.IMDBData, args: argparse.Namespace
 ) -> int:
     """Train (or finish) `run` from `state` and write its weights and report. `data` without its raw reviews:
     the caller printed them and dropped them, so they are not held through training (~70 MB on IMDB)."""
@@ -259,7 +263,7 @@ def _train(
         if not path.exists():
             _close_observers(monitor, observers)
             raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
-        history = checkpoint.load(path).history
+        history = checkpoints.load(path).history
         _write_curves(run, history)
         _close_observers(monitor, observers)
         print(
@@ -272,11 +276,11 @@ def _train(
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
     probabilities = model.predict(data.x_test, batch_size=config.batch_size)  # the test bag: cached
     model.bag_cache.clear()  # the data's last use: kept, the bag would sit under the report's plotting peak
-    metrics = runs.classification_metrics(data.test_labels, probabilities, loss)
+    metrics = classification_metrics(data.test_labels, probabilities, loss, CLASS_NAMES)
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
     show_test_results(metrics, data.test_labels, probabilities)
-    report.write_run_report(
+    run_report.write_run_report(
         run.path,
         run_name=run.name,
         config=config.to_dict(),
@@ -285,8 +289,8 @@ def _train(
         val_name=config.val_name,
     )
     if monitor is not None and monitor.rows:
-        report_backprop.write_backprop_report(run.path, monitor.rows, report.REPORT_MD)
-    print(f"\nRun folder: {run.path}  (report: {run.path / report.REPORT_MD})")
+        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD)
+    print(f"\nRun folder: {run.path}  (report: {run.path / run_report.REPORT_MD})")
     return 0
 
 
@@ -298,11 +302,13 @@ def _observers(
     monitor = None
     observers: list[Callback] = []
     if args.inspect is not None:
-        path = run.path / report_backprop.BACKPROP_CSV
+        path = run.path / backprop_report.BACKPROP_CSV
         monitor = BackpropMonitor(every=args.inspect, probe=x_val[:PROBE_SIZE], path=path)
         observers.append(monitor)
     if args.tensorboard is not None:
-        from npnet.tensorboard import TensorBoardLogger  # the optional extra: imported only when asked
+        from npnet.callbacks.tensorboard import (
+            TensorBoardLogger,  # the optional extra: imported only when asked
+        )
 
         observers.append(TensorBoardLogger(args.tensorboard, monitor))
     return monitor, observers
@@ -313,12 +319,12 @@ def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback])
     for observer in observers:
         observer.on_train_end()  # the monitor appends its last rows, the logger closes its event file
     if monitor is not None and monitor.rows and monitor.path is not None:
-        report_backprop.write_backprop_report(monitor.path.parent, monitor.rows, report.REPORT_MD)
+        backprop_report.write_backprop_report(monitor.path.parent, monitor.rows, run_report.REPORT_MD)
 
 
 def _resume(
     args: argparse.Namespace, overrides: dict[str, Any]
-) -> tuple[runs.Run, checkpoint.Checkpoint | None]:
+) -> tuple[runs.Run, checkpoints.Checkpoint | None]:
     """The run to continue and its last checkpoint (None when it stopped before its first epoch ended)."""
     if args.run_name is not None:
         raise RunError("--resume continues the run it names; drop --run-name")
@@ -331,7 +337,7 @@ def _resume(
         )
     run = runs.open_run(args.resume)
     path = run.path / CHECKPOINT_NPZ
-    state = checkpoint.load(path) if path.exists() else None
+    state = checkpoints.load(path) if path.exists() else None
     # Both sides through TrainConfig, so settings added to npnet since the run began (saved by neither)
     # compare as their defaults: a run started by an older npnet resumes.
     if state is not None and runs.TrainConfig.from_dict(state.config) != run.config:
@@ -352,7 +358,7 @@ def _resume(
         )
     if state is not None:  # prove it fits this run's model now, not after the data is loaded
         try:
-            checkpoint.restore(runs.build_model(run.config, run.ngrams), state)
+            checkpoints.restore(runs.build_model(run.config, run.ngrams), state)
         except FileFormatError as e:
             raise FileFormatError(f"{path}: {e}") from None
     return run, state
@@ -366,7 +372,7 @@ def _show_data(run: runs.Run, data: runs.IMDBData) -> None:
     print(f"Length of the first two training reviews: {', '.join(str(len(review)) for review in first)}")
     print(f"After padding: x_train {data.x_train.shape}, x_test {data.x_test.shape}")
     for i, review in enumerate(first):
-        label = report.CLASS_NAMES[int(data.train_labels[i])]
+        label = run_report.CLASS_NAMES[int(data.train_labels[i])]
         print(f"\nReview {i} ({label}), ids: {review[:20]} ...")
         print(imdb.decode(review, run.word_index))
     print()
@@ -374,6 +380,6 @@ def _show_data(run: runs.Run, data: runs.IMDBData) -> None:
 
 def _write_curves(run: runs.Run, history: dict[str, list[float]]) -> None:
     """history.csv and the two curves of the epochs done so far (an interrupted run)."""
-    report.write_history_csv(run.path / report.HISTORY_CSV, history)
-    title = report.run_title(run.name, run.config.to_dict())
-    report.write_curves(run.path, history, val_name=run.config.val_name, run=title)
+    run_report.write_history_csv(run.path / run_report.HISTORY_CSV, history)
+    title = run_report.run_title(run.name, run.config.to_dict())
+    run_report.write_curves(run.path, history, val_name=run.config.val_name, run=title)

@@ -42,11 +42,11 @@ from npnet.datasets.files import (
     sha256_file,
 )
 from npnet.datasets.imdb import write_flat_cache
+from npnet.datasets.progress import Progress
 from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays
 from npnet.datasets.tokenizer import RULE, TIE_BREAK, rank_corpus
 from npnet.errors import DataError
-from npnet.progress import Progress
 
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
@@ -88,7 +88,7 @@ def build_imdb(
     Returns the provenance record (also written to imdb_provenance.json). The files (and the flat cache) are
     staged and then replace the old dataset together (`files.dataset_update`): a failure changes nothing.
     DataError when `source` is missing or is not aclImdb-shaped, the data directory is not writable, or it
-    already holds data and `force` is not set. `progress`: show each phase on stderr (`npnet.progress`).
+    already holds data and `force` is not set. `progress`: show each phase on stderr (`npnet.datasets.progress`).
     """
     source = Path(source)
     target_dir = resolve_data_dir(data_dir)

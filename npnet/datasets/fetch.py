@@ -24,8 +24,8 @@ import urllib3.exceptions
 
 from npnet.atomic import atomic_write
 from npnet.datasets.files import ensure_writable_dir, file_digests
+from npnet.datasets.progress import Progress
 from npnet.errors import DownloadError
-from npnet.progress import Progress
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npnet import checks
+from npnet import validation
 from npnet.datasets.imdb import INDEX_FROM, OOV_CHAR, PAD_CHAR, START_CHAR
 
 FIRST_WORD = INDEX_FROM + 1  # the id of the most frequent word (rank 1)
@@ -33,14 +33,14 @@ def imdb_like_ids(
     median_length: the median review length before padding or truncation (IMDB's by default; a test with
     short rows passes about `length` to get both padded and truncated reviews).
     """
-    checks.positive_int(n, "n")
-    checks.positive_int(length, "length")
+    validation.positive_int(n, "n")
+    validation.positive_int(length, "length")
     if vocab_size <= FIRST_WORD:
         raise ValueError(
             f"vocab_size must exceed {FIRST_WORD} (ids 0-{INDEX_FROM} are reserved, as in Keras's IMDB), "
             f"got {vocab_size}"
         )
-    checks.positive_float(median_length, "median_length")
+    validation.positive_float(median_length, "median_length")
     lengths = np.clip(np.rint(rng.lognormal(np.log(median_length), LENGTH_SIGMA, n)), MIN_LENGTH, MAX_LENGTH)
     kept = np.minimum(lengths, length).astype(np.intp)
     ranks = np.arange(1, vocab_size - FIRST_WORD + 1, dtype=np.float64)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npnet import checks
+from npnet import validation
 
 # Noise floor multiplier: atol_i = NOISE_FACTOR * eps * max(1, |f|) / h_i (npnet.gradcheck docstring).
 NOISE_FACTOR = 10.0
@@ -45,7 +45,7 @@ def default_settings(dtype: str | np.dtype = "float64", **overrides: float | int
         raise TypeError(f"unknown gradcheck option(s) {', '.join(sorted(unknown))}: use {names}")
     for key in ("step", "rtol"):
         if key in given:
-            checks.positive_float(given[key], key)
+            validation.positive_float(given[key], key)
     if "atol" in given:
-        checks.non_negative_float(given["atol"], "atol")
+        validation.non_negative_float(given["atol"], "atol")
     return Settings(**{**base.__dict__, **given})

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import checks, initializers
+from npnet import initializers, validation
 from npnet.layers import activations
 from npnet.layers.base import Layer, Shape, serialize
 
@@ -31,7 +31,7 @@ class Dense(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        self.units = checks.positive_int(units, "Dense units")
+        self.units = validation.positive_int(units, "Dense units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

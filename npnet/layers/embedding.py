@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import checks, initializers
+from npnet import initializers, validation
 from npnet.layers.base import Layer, Shape
 from npnet.sparse import SparseRows
 
@@ -44,10 +44,10 @@ class Embedding(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        self.input_dim = checks.positive_int(input_dim, "Embedding input_dim")
-        self.output_dim = checks.positive_int(output_dim, "Embedding output_dim")
+        self.input_dim = validation.positive_int(input_dim, "Embedding input_dim")
+        self.output_dim = validation.positive_int(output_dim, "Embedding output_dim")
         if input_length is not None:
-            checks.positive_int(input_length, "Embedding input_length")
+            validation.positive_int(input_length, "Embedding input_length")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = mask_zero
         self.input_length = input_length

@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from npnet.callbacks import Callback, Logs
+from npnet.callbacks.backprop_monitor import BackpropMonitor
+from npnet.callbacks.base import Callback, Logs
 from npnet.errors import RunError
-from npnet.monitor import BackpropMonitor
 from npnet.sparse import SparseRows
 
 

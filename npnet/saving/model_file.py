@@ -1,6 +1,6 @@
 """`model.save(path)` / `load_model(path)`: a whole model in one safe file, as Keras's `.keras` file is.
 
-The file is an `npnet.io` array archive (an `.npz` read with `allow_pickle=False`, written atomically) of
+The file is an `npnet.saving.archive` array archive (an `.npz` read with `allow_pickle=False`, written atomically) of
 kind "model". Its JSON header holds the architecture (each layer as `{"class_name", "config"}` from the
 `Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`), the model's
 seed, dtype and fused setting, and the compile settings (optimizer config, loss, metrics); its arrays hold
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from npnet import io, losses, metrics, optimizers
+from npnet import losses, metrics, optimizers
 from npnet.errors import NpnetError
 from npnet.layers.base import deserialize, serialize
+from npnet.saving import archive
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -71,23 +72,24 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
             },
         },
     }
-    io.save_arrays(path, arrays, kind=KIND, meta=meta)
+    archive.save_arrays(path, arrays, kind=KIND, meta=meta)
 
 
-def load_model(path: str | os.PathLike[str]) -> Sequential:
-    """The model `save_model` wrote to `path`: same layers, weights and (if it was compiled) optimizer
-    state, compiled again, so training continues where it stopped. ModelFileError for anything else."""
-    from npnet.model import Sequential  # npnet.model imports this module for Sequential.save
+def load_model(path: str | os.PathLike[str], model_class: type[Sequential]) -> Sequential:
+    """The model `save_model` wrote to `path`, rebuilt as a `model_class` (`npnet.models.load_model` passes
+    `Sequential`: this module never imports the model, which imports it for `save`): same layers, weights
+    and (if it was compiled) optimizer state, compiled again, so training continues where it stopped.
+    ModelFileError for anything else."""
 
     try:
-        arrays, header = io.load_arrays(path, kind=KIND)
+        arrays, header = archive.load_arrays(path, kind=KIND)
     except (FileNotFoundError, ValueError) as e:
         raise ModelFileError(f"cannot load a model: {e}") from None
     where = f"{os.fspath(path)!r}"
     try:
         spec = header["model"]
         layers = [deserialize(entry) for entry in header["layers"]]
-        model = Sequential(
+        model = model_class(
             layers,
             seed=int(spec["seed"]),
             dtype=str(spec["dtype"]),

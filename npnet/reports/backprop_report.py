@@ -1,7 +1,7 @@
 """The Backprop part of a run's report: plots and plain-language findings from a `BackpropMonitor`'s records.
 
-Files (in the run folder, beside `npnet.report`'s):
-- `backprop.csv`     the records (written by the monitor itself, see `npnet.monitor`)
+Files (in the run folder, beside `npnet.reports.run_report`'s):
+- `backprop.csv`     the records (written by the monitor itself, see `npnet.callbacks.backprop_monitor`)
 - `gradients.png`    per layer and parameter, the gradient norm over the steps (log scale)
 - `updates.png`      per layer and parameter, the update/weight ratio over the steps, with the 1e-3 line
 - `activations.png`  per activation layer, mean, std and the dead/saturated fractions on the probe batch
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from npnet.atomic import atomic_write
-from npnet.monitor import OUTPUT, Record
-from npnet.report import _pyplot, _save_figure
+from npnet.callbacks.backprop_monitor import OUTPUT, Record
+from npnet.reports.run_report import _pyplot, _save_figure
 
 BACKPROP_CSV = "backprop.csv"
 GRADIENTS_PNG = "gradients.png"

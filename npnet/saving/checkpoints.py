@@ -1,6 +1,6 @@
 """Epoch checkpoints that let a run continue exactly where it stopped.
 
-A checkpoint is one `.npz` file (written by `npnet.io.save_arrays`: atomic, no pickle) holding everything the
+A checkpoint is one `.npz` file (written by `npnet.saving.archive.save_arrays`: atomic, no pickle) holding everything the
 next epoch depends on:
 - the weights, in `get_weights()` order               arrays `weights/<i>`
 - the optimizer state (Adam's m, v, iterations)       arrays `optimizer/<key>` (`Optimizer.get_state()`)
@@ -21,30 +21,20 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from npnet import io
-from npnet.callbacks import Callback, Logs
 from npnet.errors import FileFormatError, RunError
-from npnet.model import Sequential
+from npnet.saving import archive
+
+if TYPE_CHECKING:
+    from npnet.model import Sequential
 
 KIND = "checkpoint"
-
-# Epoch log keys -> history columns. "learning_rate" (the rate the next step will use) is logged by
-# callbacks.LearningRateLogger, which runs.fit_run places before this checkpoint callback.
-_LOG_KEYS = {
-    "loss": "loss",
-    "accuracy": "accuracy",
-    "val_loss": "val_loss",
-    "val_accuracy": "val_accuracy",
-    "learning_rate": "lr",
-}
 
 
 @dataclass
@@ -96,7 +86,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     }
     try:
         with deferred_sigint():
-            io.save_arrays(path, arrays, kind=KIND, meta=meta)
+            archive.save_arrays(path, arrays, kind=KIND, meta=meta)
     except OSError as e:  # a full disk, `ulimit -f`, a run folder made read-only
         raise RunError(
             f"cannot write the checkpoint {path} ({e.strerror or e}); the previous one is intact: free "
@@ -109,7 +99,7 @@ def load(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by `save`, validated: every field of the right type and range, weights and
     optimizer slots finite floats, slots shaped like the weights, a history of one number per epoch done.
     A missing, corrupt, foreign or inconsistent file is a `FileFormatError` naming the problem."""
-    arrays, meta = io.load_arrays(path, kind=KIND)
+    arrays, meta = archive.load_arrays(path, kind=KIND)
 
     def bad(problem: str) -> FileFormatError:
         return FileFormatError(f"{path} is not a valid checkpoint: {problem}; start the run again")
@@ -130,11 +120,11 @@ def load(path: str | Path) -> Checkpoint:
         if not key.startswith("optimizer/"):
             raise bad(f"it holds an unknown array {key!r}")
         optimizer_state[key.removeprefix("optimizer/")] = value
-    io.check_float_arrays(path, {f"weights/{i}": w for i, w in enumerate(weights)}, "array")
+    archive.check_float_arrays(path, {f"weights/{i}": w for i, w in enumerate(weights)}, "array")
     iterations = optimizer_state.pop("iterations", None)
     if iterations is None or iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
         raise bad(f"the optimizer's iterations is {iterations!r}, not an integer scalar >= 0")
-    io.check_float_arrays(path, {f"optimizer/{k}": v for k, v in optimizer_state.items()}, "array")
+    archive.check_float_arrays(path, {f"optimizer/{k}": v for k, v in optimizer_state.items()}, "array")
     for key, slot in optimizer_state.items():
         index = key.rpartition("/")[2]
         if not (index.isdigit() and int(index) < n_weights and slot.shape == weights[int(index)].shape):
@@ -194,40 +184,6 @@ def restore(model: Sequential, checkpoint: Checkpoint) -> None:
             "start the run again"
         ) from e
     model.set_weights(checkpoint.weights)
-
-
-class EpochCheckpoint(Callback):
-    """Saves a checkpoint to `path` at the end of every epoch, and keeps the run's full history.
-
-    `history` holds one value per epoch of loss, accuracy, val_loss, val_accuracy, lr (the learning rate the
-    next step uses) and seconds (wall time of the epoch, validation included). Pass the history of a
-    checkpoint when resuming, so that `self.history` covers the whole run.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        config: Mapping[str, Any],
-        history: Mapping[str, list[float]] | None = None,
-    ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.config = dict(config)
-        self.history: dict[str, list[float]] = {key: list(values) for key, values in (history or {}).items()}
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        seconds = time.perf_counter() - self._started
-        for key, column in _LOG_KEYS.items():
-            if logs and key in logs:
-                self.history.setdefault(column, []).append(float(logs[key]))
-        self.history.setdefault("seconds", []).append(seconds)
-        assert self.model is not None  # set by the model before training begins
-        # Live arrays: `save` is synchronous, so nothing changes them while they are written.
-        save(self.path, capture(self.model, epoch + 1, self.history, self.config, copy=False))
 
 
 @contextlib.contextmanager

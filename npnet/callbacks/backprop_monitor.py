@@ -34,7 +34,7 @@ the probe's forward pass; see benchmarks/RESULTS.md for the measured overhead at
 
 `rows` holds one tidy record per step x layer x parameter x statistic; `path` (optional) makes the monitor
 append its new rows to a CSV at every epoch end and at the end of training, and on a resumed run keep that
-file's rows up to the restored step. Nothing here prints or draws (`npnet.report_backprop` does).
+file's rows up to the restored step. Nothing here prints or draws (`npnet.reports.backprop_report` does).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from npnet.atomic import atomic_write
-from npnet.callbacks import Callback, Logs
+from npnet.callbacks.base import Callback, Logs
 from npnet.sparse import SparseRows
 
 if TYPE_CHECKING:
