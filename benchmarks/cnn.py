@@ -28,11 +28,12 @@ from benchmarks.run import DEFAULT_OUT, paired_ratios, race
 from benchmarks.systems import CNN_SYSTEMS
 from benchmarks.workload import Workload, synthetic
 from npnet.atomic import atomic_write
+from npnet.fast.conv import input_grad_col2im
 from npnet.fast.conv_max_pool import FusedConvMaxPool
+from npnet.fast.threads import blas_threads
 from npnet.layers import Conv1D, GlobalMaxPooling1D
-from npnet.layers.convolutional import im2col, input_grad_col2im, input_grad_full_correlation
+from npnet.layers.convolutional import im2col, input_grad_full_correlation
 from npnet.layers.windows import windows
-from npnet.threads import blas_threads
 
 BATCH, LENGTH, CHANNELS, FILTERS, KERNEL, VOCAB = 32, 400, 50, 250, 3, 5000
 
@@ -116,7 +117,7 @@ def conv_max_pool_operations(
     """Median ms of Conv1D(relu) -> GlobalMaxPooling1D, readable (the layers) and fused (FusedConvMaxPool,
     what fit runs), forward (training) and backward; and the fused backward when the input starts with
     100 identical steps (zero padding without dropout: exact ties in many filters' maxima). On one BLAS
-    thread, as fit runs them (`Trainer._route`)."""
+    thread, as fit runs them (`npnet.fast.plan`)."""
     with blas_threads(1):
         return _conv_max_pool_ms(x, kernel, g, repeats)
 

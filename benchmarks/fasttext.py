@@ -31,6 +31,7 @@ from benchmarks.worker import say
 from npnet import runs
 from npnet.atomic import atomic_write
 from npnet.fast.adam import adam_update_, adam_update_rows_, scratch_for
+from npnet.plan import make_plan
 from npnet.preprocessing import add_ngrams
 from npnet.preprocessing.ngrams import NgramTable
 from npnet.sparse import SparseRows
@@ -68,13 +69,13 @@ def ngram_build_seconds(data_dir: str) -> dict[str, float]:
 def npnet_stepper(
     config: runs.TrainConfig, data: runs.IMDBData, lazy: bool, steps: int, exits: ExitStack
 ) -> Callable[[], float]:
-    """A function that runs `steps` training steps (fit's own step on fit's own (layer stack, batch source)
-    pair: the fused path, `npnet.config.num_threads()` threads) on random batches and returns their median
-    seconds. The pair stays open until `exits` closes. The first call warms up (first touch of m and v)."""
+    """A function that runs `steps` training steps (fit's own step on fit's own plan: the fused path,
+    `npnet.config.num_threads()` threads) on random batches and returns their median seconds. The plan
+    stays open until `exits` closes. The first call warms up (first touch of m and v)."""
     model = runs.build_model(runs.TrainConfig.from_dict({**config.to_dict(), "lazy": lazy}), data.ngrams)
     model.build(data.x_train.shape)
-    stack, batches_of = exits.enter_context(model._route())
-    source = batches_of(model._prepare_x(data.x_train))
+    plan = exits.enter_context(make_plan(model, model.optimizer))
+    source = plan.batches(model._prepare_x(data.x_train))
     rng = np.random.default_rng(0)
     y = data.train_labels.astype(model.dtype).reshape(-1, 1)
 
@@ -84,7 +85,7 @@ def npnet_stepper(
             rows = np.sort(rng.choice(len(source), config.batch_size, replace=False))
             ((_, batch),) = source.epoch([rows])
             start = time.perf_counter()
-            model._train_step(stack, source, batch, y[rows], "benchmark")
+            model._train_step(plan, batch, y[rows], "benchmark")
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 

@@ -18,7 +18,9 @@ from benchmarks.numpy_loop import NaiveTrainer
 from benchmarks.systems import seed_model
 from benchmarks.worker import say
 from benchmarks.workload import Workload
-from npnet.fast import DEFAULT_DENSE_MIN_DF, BagOfWords, FusedEmbeddingPool, backward, blas_threads, forward
+from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagOfWords, backward, forward
+from npnet.fast.fused_layer import FusedEmbeddingPool
+from npnet.fast.threads import blas_threads
 from npnet.layers.base import backward_through, forward_through
 
 
@@ -174,7 +176,7 @@ SPLIT_THRESHOLDS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 2.0)
 def main(argv: list[str]) -> int:
     data, repeats = Workload.load(Path(argv[0])), int(argv[1])
     small = len(data.x_train) < 10_000
-    with blas_threads(1):  # as npnet trains (npnet.threads); no naive operation here calls BLAS
+    with blas_threads(1):  # as npnet trains (npnet.fast.threads); no naive operation here calls BLAS
         say(
             {
                 "bound": unavoidable_work(data, 16, repeats),

@@ -55,7 +55,7 @@ def step_profile(preset: str, workload: Workload, repeats: int = 5) -> dict[str,
     thread, as fit runs): what the time loop would cost if NumPy's per-call overhead were zero."""
     from benchmarks.systems import preset_model
     from npnet import layers
-    from npnet.threads import blas_threads
+    from npnet.fast.threads import blas_threads
 
     model = preset_model(preset, workload.vocab_size)
     x, y = workload.x_train[: workload.batch_size], workload.y_train[: workload.batch_size]

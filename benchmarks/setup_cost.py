@@ -20,8 +20,8 @@ from benchmarks.systems import seed_model
 from benchmarks.worker import say
 from benchmarks.workload import Workload
 from npnet import callbacks
-from npnet.fast import BagOfWords
 from npnet.fast.bag_cache import content_digest
+from npnet.fast.embedding_pool import BagOfWords
 
 
 class _EpochClock(callbacks.Callback):

@@ -1,9 +1,9 @@
 """Global numeric configuration: the default float dtype (Keras's `floatx`) and the thread count.
 
 float32 is the default, as in Keras; float64 is there for gradient checks and exact parity work.
-`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.threads.Workers`),
+`num_threads()` is how many threads fit/evaluate/predict use on the fused path (`npnet.fast.threads.Workers`),
 and the size (at most 2) of the kept pools that `Bidirectional`'s two directions, `Conv1D`'s halves of its
-large products and dense Adam's g = 0 pass beside the backward use (`npnet.threads.shared_workers`).
+large products and dense Adam's g = 0 pass beside the backward use (`npnet.fast.threads.shared_workers`).
 """
 
 from __future__ import annotations

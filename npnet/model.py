@@ -24,7 +24,6 @@ import numpy as np
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
 from npnet.saving import archive, model_file
-from npnet.sparse import SparseRows
 from npnet.trainer import Trainer
 
 
@@ -170,11 +169,6 @@ class Sequential(Trainer):
 
     def _grads(self) -> list[np.ndarray]:
         return [layer.grads[key] for layer in self.layers for key in layer.params]
-
-    def _step_grads(self) -> list[np.ndarray | SparseRows]:
-        """The last backward's gradients in `_params()` order, row-sparse where a layer emitted them
-        (`Layer.step_grad`; the fused layer shares the Embedding's `sparse_grads`)."""
-        return [layer.step_grad(key) for layer in self.layers for key in layer.params]
 
     # ---- weights -------------------------------------------------------------------------------------------
 

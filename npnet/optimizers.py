@@ -11,9 +11,9 @@ Each `_update` is the formula written plainly. Where a faster form exists it is 
 is tested equal to the plain form (tests/test_fast_adam.py).
 
 Row-sparse gradients (`npnet.sparse.SparseRows`, an embedding table's rows a batch looked up): an optimizer
-asks for them per parameter (`takes_sparse_rows(param)`: `Adam(lazy=True)` for every table, fused dense
-Adam for a large one), and the trainer then hands it the layers' `step_grad` (see `npnet.trainer`); an
-optimizer handed one it did not ask for applies it as the dense array.
+asks for them per parameter (`takes_sparse_rows(param)`: `Adam(lazy=True)` for every table), and the plan
+of the call then hands them over (`npnet.plan`); an optimizer handed one it did not ask for applies it as
+the dense array.
 """
 
 from __future__ import annotations
@@ -23,18 +23,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from npnet import validation
-from npnet.fast.adam import (
-    BACKGROUND_BLOCK,
-    StartedRowsStep,
-    adam_update_,
-    adam_update_rows_,
-    finish_rows_step_,
-    scratch_for,
-    scratch_shape,
-    start_rows_step_,
-)
-from npnet.sparse import SparseRows, lazy_adam_rows_
-from npnet.threads import shared_workers
+from npnet.fast.adam import adam_update_, lazy_adam_rows_, scratch_for, scratch_shape
+from npnet.sparse import SparseRows
 
 
 class Optimizer:
@@ -70,37 +60,31 @@ class Optimizer:
         """Whether `param`'s gradient should come as `SparseRows` (the trainer asks before each backward)."""
         return False
 
-    def begin_step(self, params: list[np.ndarray], looked_up: dict[int, np.ndarray]) -> None:
-        """Called by the trainer between a step's forward and its backward, when no layer will read a lookup
-        table again before the update: the step's parameters in `apply_gradients` order, and for each table
-        among them (by index) the ids the batch looked up. An optimizer may start there the part of its step
-        that needs no gradient (`Adam`); the base class does nothing."""
-
-    def abandon_step(self) -> None:
-        """The step after `begin_step` failed before its update: wait for whatever `begin_step` started."""
-
     def apply_gradients(self, grads_and_params: Iterable[tuple[np.ndarray | SparseRows, np.ndarray]]) -> None:
         """One step: update every parameter in place from its gradient, then count the step. A gradient may
         be `SparseRows`; unless `takes_sparse_rows(param)`, it is applied as its dense array."""
         pairs = list(grads_and_params)
-        try:
-            self._ensure_slots([p for _, p in pairs])
-            for i, (g, p) in enumerate(pairs):
-                if g.shape != p.shape:
-                    raise ValueError(
-                        f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}"
-                    )
-                if isinstance(g, SparseRows):
-                    if not self.takes_sparse_rows(p):
-                        self._update(i, p, g.to_dense())
-                    else:
-                        self._update_rows(i, p, g)
-                else:
-                    self._update(i, p, g)
-        except BaseException:
-            self.abandon_step()
-            raise
+        self.check_step(pairs)
+        for i, (g, p) in enumerate(pairs):
+            self.update(i, g, p)
         self.iterations += 1
+
+    def check_step(self, pairs: list[tuple[np.ndarray | SparseRows, np.ndarray]]) -> None:
+        """Before a step: the slots exist (made at the first step) and each gradient has its parameter's
+        shape. Nothing is changed when this raises."""
+        self.ensure_slots([p for _, p in pairs])
+        for i, (g, p) in enumerate(pairs):
+            if g.shape != p.shape:
+                raise ValueError(f"gradient {i} has shape {g.shape} but its parameter has shape {p.shape}")
+
+    def update(self, i: int, g: np.ndarray | SparseRows, p: np.ndarray) -> None:
+        """Parameter i's update from its gradient `g` (dense, or `SparseRows`)."""
+        if not isinstance(g, SparseRows):
+            self._update(i, p, g)
+        elif self.takes_sparse_rows(p):
+            self._update_rows(i, p, g)
+        else:
+            self._update(i, p, g.to_dense())
 
     def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
@@ -109,7 +93,7 @@ class Optimizer:
         """For a parameter this optimizer `takes_sparse_rows` of: its step from the rows `g` alone."""
         raise NotImplementedError
 
-    def _ensure_slots(self, params: list[np.ndarray]) -> None:
+    def ensure_slots(self, params: list[np.ndarray]) -> None:
         for name, slot in self._slots.items():
             if not slot:
                 slot.extend(np.zeros_like(p) for p in params)
@@ -190,13 +174,6 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-# Tables of at least this many elements take dense Adam's gradient row-sparse. Below it a batch looks up
-# most rows (the notebook's 512 reviews touch most of its 10000 x 16 table, the cnn preset's 32 reviews
-# ~60% of its 5000 x 50), and keeping and scattering back the touched rows costs more than the dense
-# gradient saves.
-SPARSE_TABLE_MIN = 1 << 20
-
-
 class Adam(Optimizer):
     """Adam as in Keras 2 (`keras.optimizers.Adam`), step k = 1, 2, ... with it = k - 1:
 
@@ -212,20 +189,15 @@ class Adam(Optimizer):
     slots and one scratch buffer per parameter (`out=`), so a step allocates nothing (for the (10000, 16)
     embedding table the plain expressions allocate ~7 temporaries of 640 KB each). m, v and vhat come out
     bitwise equal to the plain form; p equals it up to rounding (a_k * (m / d) rather than (a_k * m) / d).
-    A table of `SPARSE_TABLE_MIN` elements or more (the recurrent presets' 20000 x 128, fastText's) takes
-    its gradient as `SparseRows` and runs `npnet.fast.adam_update_rows_`: the same dense step, without
-    making, zero-filling and reading the (V, D) gradient. In `fit` its first half, the g = 0 pass over every
-    row (all but the batch's rows need nothing else), starts at `begin_step` on a background thread and
-    runs beside the backward; `apply_gradients` finishes it. If the step fails in between (an interrupt),
-    `abandon_step` waits for the pass and puts the looked-up rows back: the table's other rows have then
-    taken that step's g = 0 update, and `iterations` has not counted it.
+    In `fit`, a large table's dense step runs from its row-sparse gradient instead, its g = 0 pass begun
+    beside the backward (`npnet.fast.background_adam.BackgroundAdam`, the twin the fast plan swaps in).
     fused=False: the plain expressions of `_plain_update`, to read or step through.
 
     lazy=True (not Keras's semantics; TF Addons' LazyAdam, PyTorch's SparseAdam): every table takes
-    `SparseRows`, so the trainer hands over an embedding table's gradient as the rows the batch looked up, and
+    `SparseRows`, so the plan hands over an embedding table's gradient as the rows the batch looked up, and
     only those rows' m, v (vhat) and values move, with a_k from the global step; untouched rows stay exactly
     as they are. Dense gradients (the other layers) get the rule above. The state (m, v, iterations) is the
-    same as dense Adam's. fused=True runs `npnet.sparse.lazy_adam_rows_`, fused=False `_plain_rows_update`.
+    same as dense Adam's. fused=True runs `npnet.fast.adam.lazy_adam_rows_`, fused=False `_plain_rows_update`.
     The difference from dense Adam is derived in docs/gradients.md ("Lazy Adam").
     """
 
@@ -252,29 +224,9 @@ class Adam(Optimizer):
         self.fused = fused
         self.lazy = bool(lazy)
         self._scratch: dict[int, np.ndarray] = {}  # fused: per parameter, reused every step; not state
-        self._started: dict[int, StartedRowsStep] = {}  # begin_step's started tables, by parameter index
 
     def takes_sparse_rows(self, param: np.ndarray) -> bool:
-        return self.lazy or (self.fused and param.size >= SPARSE_TABLE_MIN)
-
-    def begin_step(self, params: list[np.ndarray], looked_up: dict[int, np.ndarray]) -> None:
-        """Dense Adam on a large table: start its g = 0 pass on the background thread (see the class)."""
-        if self.lazy or not self.fused:
-            return
-        self.abandon_step()  # a step begun and never applied (only when called by hand) is dropped
-        self._ensure_slots(params)
-        background = shared_workers("background")
-        for i, ids in looked_up.items():
-            p = params[i]
-            if self.takes_sparse_rows(p):
-                vhat = self.vhat[i] if self.amsgrad else None
-                scratch = self._scratch_of(i, p, BACKGROUND_BLOCK if background.threads > 1 else None)
-                self._started[i] = start_rows_step_(p, ids, self.m[i], self.v[i], vhat, scratch=scratch,
-                                                    workers=background, **self._step_args(p))  # fmt: skip
-
-    def abandon_step(self) -> None:
-        while self._started:
-            self._started.popitem()[1].put_back()
+        return self.lazy
 
     @property
     def m(self) -> list[np.ndarray]:
@@ -317,9 +269,9 @@ class Adam(Optimizer):
 
     def _fused_update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
         vhat = self.vhat[i] if self.amsgrad else None
-        adam_update_(p, g, self.m[i], self.v[i], vhat, scratch=self._scratch_of(i, p), **self._step_args(p))
+        adam_update_(p, g, self.m[i], self.v[i], vhat, scratch=self.scratch_of(i, p), **self.step_args(p))
 
-    def _scratch_of(self, i: int, p: np.ndarray, block: int | None = None) -> np.ndarray:
+    def scratch_of(self, i: int, p: np.ndarray, block: int | None = None) -> np.ndarray:
         """Parameter i's scratch buffer for the fused kernels (blocks of `block` elements), made at its
         first step and kept."""
         scratch = self._scratch.get(i)
@@ -327,7 +279,7 @@ class Adam(Optimizer):
             scratch = self._scratch[i] = scratch_for(p, block)
         return scratch
 
-    def _step_args(self, p: np.ndarray) -> dict[str, float]:
+    def step_args(self, p: np.ndarray) -> dict[str, float]:
         """The fused kernels' keyword arguments for this step: a_k (in p's dtype) and the constants."""
         return {
             "step_size": float(self._step_size(p.dtype)),
@@ -337,17 +289,12 @@ class Adam(Optimizer):
         }
 
     def _update_rows(self, i: int, p: np.ndarray, g: SparseRows) -> None:
+        """Lazy Adam: only rows `g.ids` move."""
         if g.dtype != p.dtype:
             g = SparseRows(g.ids, g.values.astype(p.dtype), g.shape)
-        vhat = self.vhat[i] if self.amsgrad else None
-        started = self._started.pop(i, None)
-        if started is not None:  # dense Adam, begun at begin_step: its g = 0 pass has been running
-            finish_rows_step_(started, g, **self._step_args(p))
-        elif not self.lazy:  # dense Adam (fused, a large table): every row moves
-            scratch = self._scratch_of(i, p)
-            adam_update_rows_(p, g, self.m[i], self.v[i], vhat, scratch=scratch, **self._step_args(p))
-        elif self.fused:
-            lazy_adam_rows_(p, g, self.m[i], self.v[i], vhat, **self._step_args(p))
+        if self.fused:
+            vhat = self.vhat[i] if self.amsgrad else None
+            lazy_adam_rows_(p, g, self.m[i], self.v[i], vhat, **self.step_args(p))
         else:
             self._plain_rows_update(i, p, g)
 

@@ -2,66 +2,38 @@
 
 Who owns which `fit` argument (as in Keras's `trainers/epoch_iterator.py`):
 
-- the batch source (`npnet.fast.batches`): `x`, how a batch is cut from it and on which thread, and the
-  `prefetch()` hook between a step's backward and its optimizer update;
+- the plan of the call (`npnet.plan`): the layer stack, the batch source of `x` (how a batch is cut from
+  it), the optimizer that takes each step and the gradients it takes;
 - this loop: `y`, `batch_size` and `shuffle` (the row selectors of each epoch, drawn from `model.fit_rng`),
   `epochs`, `initial_epoch`, `seed`, `callbacks`, `verbose`, `validation_data` and `validation_split`;
-- the layer stack: the forward and backward passes (`npnet.layers.base.forward_through` / `backward_through`),
+- the layers: the forward and backward passes (`npnet.layers.base.forward_through` / `backward_through`),
   with each layer's mask handed to the next;
-- the optimizer, loss and metrics (`compile`): the update, the loss and its gradient, the logged values.
+- `compile`: the optimizer, the loss and its gradient, the logged metrics.
 
-One loop for every model. Each `fit`/`evaluate`/`predict` call picks a `(layer stack, batch source)` pair
-once (`_route`) and never asks what kind of batch it holds:
-
-- readable: `model.layers` on `ArrayBatches(x)`, rows of `x` itself;
-- fused (the default for a model with a pair that has a fused twin, `npnet.fast.fusions`): each
-  Conv1D(activation="relu") -> GlobalMaxPooling1D pair replaced by one `FusedConvMaxPool` (on
-  `ArrayBatches(x)`), and, for a model that starts with exactly Embedding -> GlobalAveragePooling1D,
-  `[FusedEmbeddingPool(embedding), *layers[2:]]` on the fused layer's `BagBatches`, the bag of words of `x`
-  counted once and kept in the model's `bag_cache` (`npnet.fast.BagCache`, keyed by the ids' content), so
-  a later call on the same data counts nothing. The fused layer shares the Embedding's `params`/`grads`
-  arrays, so the optimizer, callbacks and checkpoints see the same weights and gradients (equal to the
-  readable path's up to rounding: the sums run in another order). Its threads
-  (`npnet.config.num_threads()`) belong to it and to its batch source, never to this loop; every thread
-  count gives bitwise the same numbers.
-
-Row-sparse gradients, for an optimizer that asks for a table's gradient as the rows a batch looked up
-(`takes_sparse_rows(param)`: `Adam(lazy=True)`, and fused dense Adam for a large table): the protocol
-carries them, not this loop. For the step's backward `_sparse_grads_asked` sets `emit_sparse_grads` on each
-layer of the stack that holds such a parameter; a
-layer that can (the Embedding, the fused layer) then leaves a `SparseRows` in `sparse_grads` instead of
-filling its dense (V, D) gradient, and the optimizer gets every layer's `step_grad(key)` (the sparse one
-where there is one, else `grads[key]`). After the step the flags are off again, so `gradients`, `backward`
-and a later dense optimizer see filled dense gradients.
-
-So a breakpoint in `Embedding.backward` (or `GlobalAveragePooling1D.forward`, `GlobalMaxPooling1D.backward`,
-the Conv1D's ReLU) fires during `fit`, `evaluate` and `predict` only with `Sequential(..., fused=False)`: by
-default the fused layer computes that pair's output and gradient without calling them. `train_on_batch`,
-`test_on_batch`, `gradients`, `forward`, `backward` and `layer_outputs` always run the readable layers.
+One loop for every model. Each `fit`/`evaluate`/`predict` call asks `make_plan` once and runs its
+`layers` on its `batches`: a training step is forward, loss, backward, optimizer step, as
+`examples/train_by_hand.py` writes it out, with the plan's two events between them. Which plan answers is
+not this module's business: by default `npnet.fast`'s, which runs fused pairs and threaded twins of the
+readable layers (each tested equal to them), so a breakpoint in `Embedding.backward` fires in `fit` only
+with `Sequential(..., fused=False)`. `train_on_batch`, `test_on_batch`, `gradients`, `forward`, `backward`
+and `layer_outputs` always run the readable layers (`readable_plan`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from npnet import losses, optimizers
 from npnet import metrics as metrics_lib
+from npnet.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
-from npnet.config import num_threads
-from npnet.fast.bag_cache import BagCache
-from npnet.fast.batches import ArrayBatches, BatchSource, batch_rows
-from npnet.fast.fused_layer import FusedEmbeddingPool
-from npnet.fast.fusions import fused_stack, has_pair_twin, starts_with_embedding_pool
 from npnet.layers.base import Layer, backward_through, forward_through
-from npnet.layers.embedding import Embedding
-from npnet.sparse import SparseRows
-from npnet.threads import blas_threads
+from npnet.plan import Gradient, Plan, make_plan, readable_plan
 from npnet.validation import positive_int
 
 if TYPE_CHECKING:
@@ -82,7 +54,6 @@ class Trainer:
         def backward(self, grad_out: np.ndarray) -> np.ndarray | None: ...
         def _params(self) -> list[np.ndarray]: ...
         def _grads(self) -> list[np.ndarray]: ...
-        def _step_grads(self) -> list[np.ndarray | SparseRows]: ...
         def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray: ...
 
     def __init__(self) -> None:
@@ -91,9 +62,8 @@ class Trainer:
         self.metrics: list[metrics_lib.BinaryAccuracy] = []
         self.stop_training = False  # a callback sets this to end fit after the current batch
         self.history: History | None = None
-        # Bags of words of the inputs fit/evaluate/predict saw last, by content (`BagCache.max_entries = 0`
-        # turns it off).
-        self.bag_cache = BagCache()
+        # The gradients of the last training step, by parameter (id of the array): what the optimizer took.
+        self._step_gradients: dict[int, Gradient] = {}
 
     # ---- compile -------------------------------------------------------------------------------------------
 
@@ -117,46 +87,6 @@ class Trainer:
     def metrics_names(self) -> list[str]:
         """Names of the values `evaluate` and `train_on_batch` return: ["loss", "accuracy", ...]."""
         return ["loss", *(m.name for m in self.metrics)]
-
-    # ---- the (layer stack, batch source) pair --------------------------------------------------------------
-
-    def uses_fused_path(self) -> bool:
-        """Whether fit/evaluate/predict run fused twins in place of some readable layers
-        (`npnet.fast.fusions`): `FusedEmbeddingPool` for a model that starts with Embedding ->
-        GlobalAveragePooling1D, `FusedConvMaxPool` for each Conv1D(activation="relu") ->
-        GlobalMaxPooling1D.
-
-        Automatic (`fused=None`) when the layers are exactly those classes (a subclass may change their
-        computation, so it keeps the readable path); `fused=True` on a model with no such pair is an error.
-        """
-        fits = starts_with_embedding_pool(self.layers) or has_pair_twin(self.layers)
-        if self.fused and not fits:
-            first_two = [type(layer).__name__ for layer in self.layers[:2]]
-            raise ValueError(
-                "fused=True needs a model that starts with Embedding -> GlobalAveragePooling1D or holds "
-                f"Conv1D(activation='relu') -> GlobalMaxPooling1D; this one starts with {first_two} and "
-                "holds no such pair; use fused=None (automatic) or False"
-            )
-        return fits and self.fused is not False
-
-    @contextmanager
-    def _route(self) -> Iterator[tuple[list[Layer], Callable[[np.ndarray], BatchSource]]]:
-        """(the layer stack, a function from inputs to their batch source) for one fit/evaluate/predict call.
-
-        BLAS runs on one thread inside: the products are small, and one thread is faster and robust on a
-        busy machine (`npnet.threads`)."""
-        with blas_threads(1):
-            if not self.uses_fused_path():
-                yield self.layers, ArrayBatches
-                return
-            stack = fused_stack(self.layers)
-            if not starts_with_embedding_pool(self.layers):
-                yield stack, ArrayBatches
-                return
-            embedding = self.layers[0]
-            assert isinstance(embedding, Embedding)
-            with FusedEmbeddingPool(embedding, threads=num_threads(), bags=self.bag_cache) as fused:
-                yield [fused, *stack[2:]], fused.batches
 
     # ---- training ------------------------------------------------------------------------------------------
 
@@ -217,9 +147,9 @@ class Trainer:
         )
         self.history = history
         self.stop_training = False
-        with self._route() as (stack, batches_of):
-            source = batches_of(x)
-            val_source = None if validation is None else batches_of(validation[0])
+        with make_plan(cast("Sequential", self), self.optimizer) as plan:
+            source = plan.batches(x)
+            val_source = None if validation is None else plan.batches(validation[0])
             cbs.on_train_begin()
             for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
@@ -230,7 +160,7 @@ class Trainer:
                     yb = y[rows]
                     cbs.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
                     where = f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}"
-                    logs = self._train_step(stack, source, xb, yb, where)
+                    logs = self._train_step(plan, xb, yb, where)
                     seen += len(xb)
                     for key, value in logs.items():
                         totals[key] = totals.get(key, 0.0) + value * len(xb)
@@ -239,7 +169,7 @@ class Trainer:
                         break
                 epoch_logs = {key: total / seen for key, total in totals.items()}
                 if val_source is not None and validation is not None:
-                    val_logs = self._evaluate_source(stack, val_source, validation[1], batch_size)
+                    val_logs = self._evaluate_source(plan.layers, val_source, validation[1], batch_size)
                     epoch_logs.update({f"val_{key}": value for key, value in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
@@ -247,12 +177,10 @@ class Trainer:
             cbs.on_train_end()
         return history
 
-    def _train_step(
-        self, stack: Sequence[Layer], source: BatchSource, x: Any, y: np.ndarray, where: str
-    ) -> dict[str, float]:
-        """Forward, loss and metrics (pre-update values), backward, `source.prefetch()`, optimizer step."""
-        assert self.loss is not None and self.optimizer is not None
-        y_pred = forward_through(stack, x, training=True)
+    def _train_step(self, plan: Plan, x: Any, y: np.ndarray, where: str) -> dict[str, float]:
+        """One step on batch (x, y): forward, loss and metrics (pre-update values), backward, optimizer step."""
+        assert self.loss is not None and plan.optimizer is not None
+        y_pred = forward_through(plan.layers, x, training=True)
         loss = self.loss(y, y_pred)
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -260,25 +188,27 @@ class Trainer:
                 "those from before it. Lower the learning rate or check the inputs"
             )
         logs = {"loss": loss, **{m.name: m(y, y_pred) for m in self.metrics}}
-        params = self._params()
-        # The forward has read the tables: the optimizer may begin the gradient-free part of its step.
-        self.optimizer.begin_step(params, _looked_up_rows(stack[0], x, params))
-        try:
-            with _sparse_grads_asked(stack, self.optimizer):
-                backward_through(stack, self.loss.gradient(y, y_pred))
-            source.prefetch()
-        except BaseException:
-            self.optimizer.abandon_step()
-            raise
-        self.optimizer.apply_gradients(zip(self._step_grads(), params, strict=True))
+        plan.after_forward(x)
+        backward_through(plan.layers, self.loss.gradient(y, y_pred))
+        plan.after_backward()
+        gradients_and_params = plan.gradients_and_params()
+        plan.optimizer.apply_gradients(gradients_and_params)
+        self._step_gradients = {id(p): g for g, p in gradients_and_params}
         return logs
+
+    def step_gradient(self, layer: Layer, key: str) -> Gradient:
+        """The gradient of `layer.params[key]` the last training step took: `layer.grads[key]`, or the
+        `SparseRows` of a lookup table whose gradient went to the optimizer row-sparse (lazy Adam, and a
+        large table's dense Adam in fit), in which case `grads[key]` was not written."""
+        return self._step_gradients.get(id(layer.params[key]), layer.grads[key])
 
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> list[float]:
         """One optimizer step on (x, y). Returns [loss, *metrics] computed before the update (as Keras)."""
         self._require_compiled("train_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
-        logs = self._train_step(self.layers, ArrayBatches(x), x, y, where="this batch (train_on_batch)")
+        with readable_plan(cast("Sequential", self), self.optimizer) as plan:
+            logs = self._train_step(plan, x, y, where="this batch (train_on_batch)")
         return list(logs.values())
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
@@ -305,8 +235,8 @@ class Trainer:
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
         start = time.perf_counter()
-        with self._route() as (stack, batches_of):
-            logs = self._evaluate_source(stack, batches_of(x), y, batch_size)
+        with make_plan(cast("Sequential", self)) as plan:
+            logs = self._evaluate_source(plan.layers, plan.batches(x), y, batch_size)
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             print(progress_line(steps, steps, time.perf_counter() - start, logs, bar=False))
@@ -338,9 +268,9 @@ class Trainer:
         _check_verbose(verbose)
         x = self._prepare_x(x)
         start = time.perf_counter()
-        with self._route() as (stack, batches_of):
+        with make_plan(cast("Sequential", self)) as plan:
             outputs = np.concatenate(
-                [y_pred for _, y_pred in self._predict_source(stack, batches_of(x), batch_size)]
+                [y_pred for _, y_pred in self._predict_source(plan.layers, plan.batches(x), batch_size)]
             )
         if verbose:
             steps = math.ceil(len(x) / batch_size)
@@ -391,31 +321,6 @@ class Trainer:
             raise ValueError("validation_data must be a pair (x_val, y_val)")
         xv = self._prepare_x(data[0], "validation x")
         return xv, self._prepare_y(data[1], len(xv), "validation y")
-
-
-def _looked_up_rows(first: Layer, x: Any, params: list[np.ndarray]) -> dict[int, np.ndarray]:
-    """For `Optimizer.begin_step`: the ids the batch x selects from each lookup table of the stack's first
-    layer (the only one that sees the batch itself), keyed by the table's index in `params`."""
-    looked_up = {}
-    for key, table in first.params.items():
-        ids = first.table_ids(key, x)
-        if ids is not None:
-            looked_up[next(i for i, p in enumerate(params) if p is table)] = ids
-    return looked_up
-
-
-@contextmanager
-def _sparse_grads_asked(stack: Sequence[Layer], optimizer: optimizers.Optimizer) -> Iterator[None]:
-    """Inside: a layer of `stack` has `emit_sparse_grads` where the optimizer `takes_sparse_rows` of one of
-    its parameters (see the module docstring); after: False again, so a later backward fills the dense
-    gradients."""
-    for layer in stack:
-        layer.emit_sparse_grads = any(optimizer.takes_sparse_rows(p) for p in layer.params.values())
-    try:
-        yield
-    finally:
-        for layer in stack:
-            layer.emit_sparse_grads = False
 
 
 def _split_off_validation(

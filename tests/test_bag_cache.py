@@ -8,9 +8,11 @@ import pytest
 
 import npnet
 from npnet import layers, optimizers
-from npnet.fast import BagCache, BagOfWords, Workers
 from npnet.fast import bag_cache as bag_cache_module
-from npnet.fast.bag_cache import content_digest
+from npnet.fast.bag_cache import BagCache, content_digest
+from npnet.fast.embedding_pool import BagOfWords
+from npnet.fast.plan import bag_cache
+from npnet.fast.threads import Workers
 from tests.test_fused_path import VOCAB, zipf_data
 
 
@@ -25,7 +27,7 @@ def model(cache_entries=4):
         seed=5,
     )
     m.compile(optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
-    m.bag_cache.max_entries = cache_entries
+    bag_cache(m).max_entries = cache_entries
     return m
 
 
@@ -42,8 +44,8 @@ def test_repeated_calls_build_each_bag_once_and_give_bitwise_the_uncached_result
     cached, uncached = model(), model(cache_entries=0)
     with_cache, without = loop_of_fits(cached, x, y, xv, yv), loop_of_fits(uncached, x, y, xv, yv)
     # x and xv built by the first fit; hits: two per later fit, then evaluate and predict (on xv)
-    assert cached.bag_cache.builds == 2 and cached.bag_cache.hits == 2 * 2 + 2
-    assert uncached.bag_cache.builds == 3 * 2 + 2 and len(uncached.bag_cache) == 0
+    assert bag_cache(cached).builds == 2 and bag_cache(cached).hits == 2 * 2 + 2
+    assert bag_cache(uncached).builds == 3 * 2 + 2 and len(bag_cache(uncached)) == 0
     assert with_cache[0] == without[0] and with_cache[1] == without[1]
     np.testing.assert_array_equal(with_cache[2], without[2])
     for a, b in zip(with_cache[3], without[3], strict=True):
@@ -55,7 +57,7 @@ def test_an_array_changed_in_place_is_never_served_its_old_bag():
     m = model()
     m.predict(x)
     x[7, 3] = (x[7, 3] + 1) % VOCAB  # the same object, the same shape, one id different
-    assert m.predict(x).shape == (200, 1) and m.bag_cache.builds == 2 and m.bag_cache.hits == 0
+    assert m.predict(x).shape == (200, 1) and bag_cache(m).builds == 2 and bag_cache(m).hits == 0
     fresh = model(cache_entries=0)
     fresh.set_weights(m.get_weights())
     np.testing.assert_array_equal(m.predict(x), fresh.predict(x))  # the changed data's own bag
@@ -116,4 +118,4 @@ def test_a_deep_copy_of_a_model_starts_with_an_empty_cache():
     x, _ = zipf_data(40)
     m = model()
     m.predict(x)
-    assert len(m.bag_cache) == 1 and len(copy.deepcopy(m).bag_cache) == 0
+    assert len(bag_cache(m)) == 1 and len(bag_cache(copy.deepcopy(m))) == 0

@@ -11,7 +11,9 @@ import pytest
 
 import npnet
 from npnet import gradcheck, layers
-from npnet.layers.convolutional import input_grad_col2im, input_grad_full_correlation
+from npnet.fast.conv import SplitConv1D, input_grad_col2im
+from npnet.fast.twin import twin
+from npnet.layers.convolutional import input_grad_full_correlation
 
 CONV_OPTIONS = [
     (padding, kernel_size, strides, dilation)
@@ -325,44 +327,51 @@ def test_max_pooling_backward_is_the_one_hot_of_the_argmax(pool_size, strides, p
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [("float64", 1e-12), ("float32", 2e-6)])
 @pytest.mark.parametrize(("padding", "strides"), [("valid", 1), ("same", 2), ("causal", 1)])
-def test_the_products_split_over_two_threads_equal_the_one_thread_layer(
-    monkeypatch, dtype, tolerance, padding, strides
-):
-    """Above `_SPLIT_MIN_MACS` the forward, dL/dkernel and dL/dx each run as two halves on the kept pair of
-    threads; each half is its own gemm, so only BLAS's rounding of a smaller product may differ."""
+def test_the_split_twin_equals_the_readable_layer(monkeypatch, dtype, tolerance, padding, strides):
+    """`SplitConv1D` (what fit runs): above `SPLIT_MIN_MACS` the forward, dL/dkernel and dL/dx each run as
+    two halves on the kept pair of threads, and dL/dx by col2im; each half is its own gemm, so it equals the
+    readable layer (one thread, the full correlation) up to rounding."""
     from npnet import config
-    from npnet.layers import convolutional
+    from npnet.fast import conv as fast_conv
 
     x = np.random.default_rng(3).standard_normal((9, 120, 40)).astype(dtype)
     conv = layers.Conv1D(48, 5, strides=strides, padding=padding, activation="relu", dtype=dtype)
     conv.build((None, 120, 40), np.random.default_rng(0))
-    results, splits = {}, {}
+    g = None
+
+    def run(layer):
+        nonlocal g
+        y = layer.forward(x, training=True)
+        g = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape) if g is None else g
+        dx = layer.backward(g)
+        return y.copy(), dx.copy(), conv.grads["kernel"].copy(), conv.grads["bias"].copy()
+
+    readable = run(conv)
     for threads in (1, 2):
         monkeypatch.setattr(config, "_NUM_THREADS", threads)
-        workers, calls = convolutional.shared_workers(), []
+        workers, calls = fast_conv.shared_workers(), []
 
         def spy(fn, n, split=workers.split, calls=calls, threads=workers.threads):
             calls.append((n, threads))
             split(fn, n)
 
         monkeypatch.setattr(workers, "split", spy)
-        y = conv.forward(x, training=True)
-        dx = conv.backward(np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape))
-        results[threads] = (y.copy(), dx.copy(), conv.grads["kernel"].copy(), conv.grads["bias"].copy())
-        splits[threads] = calls
+        fast = run(twin(conv, SplitConv1D))
         monkeypatch.undo()
-    # forward by samples, dkernel by filters, dx by samples; on one thread SERIAL runs each as one part
-    assert splits == {t: [(9, t), (48, t), (9, t)] for t in (1, 2)}
-    for one, two in zip(results[1], results[2], strict=True):  # rounding: relative to the array's scale
-        np.testing.assert_allclose(two, one, rtol=tolerance, atol=tolerance * np.abs(one).max())
+        # forward by window rows, dkernel by filters, dx by samples; on one thread SERIAL runs each as one part
+        rows = 9 * fast[0].shape[1]
+        assert calls == [(rows, threads), (48, threads), (9, threads)]
+        for got, want in zip(fast, readable, strict=True):  # rounding: relative to the array's scale
+            np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * np.abs(want).max())
 
 
 def test_a_small_conv_is_not_split(monkeypatch):
-    """Waking a thread costs more than a product under `_SPLIT_MIN_MACS` multiply-adds."""
-    from npnet.layers import convolutional
+    """Waking a thread costs more than a product under `SPLIT_MIN_MACS` multiply-adds."""
+    from npnet.fast import conv as fast_conv
 
-    monkeypatch.setattr(convolutional, "shared_workers", lambda: pytest.fail("a small product was split"))
+    monkeypatch.setattr(fast_conv, "shared_workers", lambda: pytest.fail("a small product was split"))
     conv = layers.Conv1D(4, 3)
     conv.build((None, 10, 5), np.random.default_rng(0))
-    y = conv.forward(np.ones((2, 10, 5)), training=True)
-    conv.backward(np.ones_like(y))
+    split = twin(conv, SplitConv1D)
+    y = split.forward(np.ones((2, 10, 5)), training=True)
+    split.backward(np.ones_like(y))

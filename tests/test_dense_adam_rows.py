@@ -1,6 +1,7 @@
-"""Dense Adam from a row-sparse gradient (`npnet.fast.adam_update_rows_`, what `Adam(fused=True)` runs on a
-table of `optimizers.SPARSE_TABLE_MIN` elements or more): the numbers of the dense kernel on the dense
-gradient, without that gradient; and in `fit`, the same training as the dense path."""
+"""Dense Adam from a row-sparse gradient (`npnet.fast.adam.adam_update_rows_`, what fit's plan runs for
+`Adam(fused=True)` on a table of `background_adam.SPARSE_TABLE_MIN` elements or more, through
+`BackgroundAdam`): the numbers of the dense kernel on the dense gradient, without that gradient; and in
+`fit`, the same training as the dense path."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 import npnet
 from npnet import layers, optimizers
-from npnet.fast import adam
+from npnet.fast import adam, background_adam
 from npnet.fast.adam import adam_update_, adam_update_rows_
 from npnet.sparse import SparseRows
 
@@ -61,13 +62,17 @@ def test_the_rows_kernel_refuses_a_mismatched_gradient():
                           step_size=1e-3, **KWARGS)  # fmt: skip
 
 
-def test_fused_dense_adam_takes_only_a_large_tables_gradient_row_sparse():
-    large, small = np.zeros((optimizers.SPARSE_TABLE_MIN // 8, 8)), np.zeros((100, 8))
-    assert optimizers.Adam().takes_sparse_rows(large)
-    assert not optimizers.Adam().takes_sparse_rows(small)
-    assert not optimizers.Adam(fused=False).takes_sparse_rows(large)  # the plain formula stays dense
-    assert optimizers.Adam(lazy=True).takes_sparse_rows(small)
-    assert not optimizers.SGD().takes_sparse_rows(large)
+def test_fused_dense_adam_takes_only_a_large_tables_step_from_its_rows():
+    large, small = np.zeros((background_adam.SPARSE_TABLE_MIN // 8, 8)), np.zeros((100, 8))
+    takes = background_adam.takes_rows_step
+    assert takes(optimizers.Adam(), large) and not takes(optimizers.Adam(), small)
+    assert not takes(optimizers.Adam(fused=False), large)  # the plain formula stays dense
+    assert not takes(optimizers.Adam(lazy=True), large)  # lazy Adam's rows are its own semantics
+    assert not takes(optimizers.SGD(), large)
+    # what the optimizer itself asks for is semantics only: lazy Adam's rows
+    assert optimizers.Adam(lazy=True).takes_sparse_rows(small) and not optimizers.Adam().takes_sparse_rows(
+        large
+    )
 
 
 def imdb_like(vocab=50, n=48, length=10, seed=0):
@@ -76,17 +81,15 @@ def imdb_like(vocab=50, n=48, length=10, seed=0):
     return x, (x[:, 0] > vocab // 2).astype(np.int64)
 
 
-@pytest.mark.parametrize("fused", [False, None])  # the readable layers; the fused Embedding+pool twin
-def test_fit_through_the_rows_kernel_equals_fit_through_the_dense_gradient(fused, monkeypatch):
+# the embedding twin (FastEmbedding) and the fused Embedding + pool twin
+@pytest.mark.parametrize("pool", [layers.GlobalMaxPooling1D, layers.GlobalAveragePooling1D])
+def test_fit_through_the_rows_kernel_equals_fit_through_the_dense_gradient(pool, monkeypatch):
     x, y = imdb_like()
     trained = {}
     for table_min in (10**12, 1):  # no table is large enough; every table is
-        monkeypatch.setattr(optimizers, "SPARSE_TABLE_MIN", table_min)
+        monkeypatch.setattr(background_adam, "SPARSE_TABLE_MIN", table_min)
         model = npnet.Sequential(
-            [layers.Embedding(50, 6), layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid")],
-            seed=0,
-            dtype="float64",
-            fused=fused,
+            [layers.Embedding(50, 6), pool(), layers.Dense(1, activation="sigmoid")], seed=0, dtype="float64"
         )
         model.compile(optimizers.Adam(learning_rate=1e-2), "binary_crossentropy", ["accuracy"])
         history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
@@ -103,38 +106,42 @@ def test_fit_through_the_rows_kernel_equals_fit_through_the_dense_gradient(fused
 
 
 def embedding_model(dtype="float64", layer=None):
-    stack = [layers.Embedding(50, 6), layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid")]
-    # fused=False: the readable Embedding sees the batch ids, so `fit` can begin the step early
-    model = npnet.Sequential(
-        stack if layer is None else [*stack[:2], layer, stack[2]], seed=0, dtype=dtype, fused=False
-    )
+    # Not Embedding -> average pooling (whose fused twin takes bags, not ids): the embedding twin sees the
+    # batch ids, so the plan can begin the step early
+    stack = [layers.Embedding(50, 6), layers.GlobalMaxPooling1D(), layers.Dense(1, activation="sigmoid")]
+    model = npnet.Sequential(stack if layer is None else [*stack[:2], layer, stack[2]], seed=0, dtype=dtype)
     model.compile(optimizers.Adam(learning_rate=1e-2), "binary_crossentropy", ["accuracy"])
     return model
 
 
 def test_the_g0_pass_begun_beside_the_backward_gives_the_serial_steps_numbers(monkeypatch):
-    """With two threads `fit` starts each step's g = 0 pass over the table at `begin_step`, on the
-    background pool, and finishes it in `apply_gradients`; with one it runs at once. Same numbers."""
+    """With two threads `fit` starts each step's g = 0 pass over the table after the forward
+    (`BackgroundAdam.begin`), on the background pool, and finishes it in `apply_gradients`; with one it
+    runs at once. Same numbers."""
     from npnet import config
-    from npnet.fast import adam as adam_module
 
-    monkeypatch.setattr(optimizers, "SPARSE_TABLE_MIN", 1)
+    monkeypatch.setattr(background_adam, "SPARSE_TABLE_MIN", 1)
     x, y = imdb_like()
     trained, pools = {}, {}
     for threads in (1, 2):
         monkeypatch.setattr(config, "_NUM_THREADS", threads)
-        seen = []
-        start = adam_module.start_rows_step_
+        seen, finished = [], []
+        start, finish = adam.start_rows_step_, adam.finish_rows_step_  # the kernels themselves
 
         def spy(*args, seen=seen, start=start, **kwargs):
             seen.append(kwargs["workers"].threads)
             return start(*args, **kwargs)
 
-        monkeypatch.setattr(optimizers, "start_rows_step_", spy)
+        def finish_spy(*args, finished=finished, finish=finish, **kwargs):
+            finished.append(True)
+            return finish(*args, **kwargs)
+
+        monkeypatch.setattr(background_adam, "start_rows_step_", spy)
+        monkeypatch.setattr(background_adam, "finish_rows_step_", finish_spy)
         model = embedding_model()
         history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         trained[threads], pools[threads] = (model.get_weights(), history.history["loss"]), seen
-        assert model.optimizer._started == {}  # every begun step was finished
+        assert len(finished) == len(seen)  # every begun step was finished
     assert pools == {1: [1] * 6, 2: [2] * 6}  # 3 steps an epoch, each begun; on the pair of threads with 2
     np.testing.assert_allclose(trained[2][1], trained[1][1], rtol=1e-13)
     for a, b in zip(trained[2][0], trained[1][0], strict=True):
@@ -156,11 +163,12 @@ class FailingBackward(layers.Activation):
 
 
 def test_a_step_interrupted_in_its_backward_leaves_the_looked_up_rows_as_they_were(monkeypatch):
-    """`abandon_step` waits for the g = 0 pass (no thread writes after fit returns) and puts the batch's
-    rows back; the other rows keep that pass (the documented cost of beginning it early)."""
+    """The plan's close after a failed step (`BackgroundAdam.abandon`) waits for the g = 0 pass (no thread
+    writes after fit returns) and puts the batch's rows back; the other rows keep that pass (the
+    documented cost of beginning it early)."""
     from npnet import config
 
-    monkeypatch.setattr(optimizers, "SPARSE_TABLE_MIN", 1)
+    monkeypatch.setattr(background_adam, "SPARSE_TABLE_MIN", 1)
     monkeypatch.setattr(config, "_NUM_THREADS", 2)
     x, y = imdb_like(n=32)
     model = embedding_model(layer=FailingBackward(fail_at=2))
@@ -168,7 +176,7 @@ def test_a_step_interrupted_in_its_backward_leaves_the_looked_up_rows_as_they_we
     before = [a.copy() for a in (model.get_weights()[0], model.optimizer.m[0], model.optimizer.v[0])]
     with pytest.raises(KeyboardInterrupt):
         model.fit(x[16:], y[16:], epochs=1, batch_size=16, verbose=0, shuffle=False)
-    assert model.optimizer._started == {} and model.optimizer.iterations == 1
+    assert model.optimizer.iterations == 1
     after = [model.get_weights()[0], model.optimizer.m[0], model.optimizer.v[0]]
     looked_up = np.unique(x[16:])
     others = np.setdiff1d(np.arange(50), looked_up)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npnet import optimizers
-from npnet.fast import adam_update_
+from npnet.fast.adam import adam_update_
 
 STEPS = 60
 

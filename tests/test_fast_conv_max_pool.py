@@ -12,6 +12,7 @@ import pytest
 from npnet import gradcheck, layers, models, optimizers
 from npnet.fast import fusions
 from npnet.fast.conv_max_pool import FusedConvMaxPool
+from npnet.fast.plan import uses_fused_path
 
 CONFIGS = [  # padding, kernel_size, strides, dilation_rate
     ("valid", 3, 1, 1),
@@ -214,7 +215,7 @@ def test_imdb_cnn_fit_through_the_twin_equals_the_readable_fit(dropout):
         history = model.fit(x, y, epochs=2, batch_size=16, validation_data=(xv, yv), verbose=0)
         runs[fused_option] = (model, history.history)
     (fused_model, h_fused), (readable_model, h_readable) = runs[None], runs[False]
-    assert fused_model.uses_fused_path() and not readable_model.uses_fused_path()
+    assert uses_fused_path(fused_model) and not uses_fused_path(readable_model)
     for key in h_readable:
         np.testing.assert_allclose(h_fused[key], h_readable[key], rtol=1e-11)
     for a, b in zip(fused_model.get_weights(), readable_model.get_weights(), strict=True):
@@ -243,12 +244,12 @@ def test_a_fused_fit_never_runs_the_readable_pair(monkeypatch):
 def test_fused_true_accepts_a_conv_pair_and_refuses_a_model_without_one():
     x, y = cnn_data(32)
     model = small_cnn(True, 0.0, "float32")
-    assert model.uses_fused_path()
+    assert uses_fused_path(model)
     model.fit(x, y, epochs=1, verbose=0)
     plain = models.imdb_cnn(40, 6, 8, 3, 10, 0.0, seed=1)
     plain.layers[2] = layers.Conv1D(8, 3, activation="tanh")
     plain.fused = True
     with pytest.raises(ValueError, match="Conv1D\\(activation='relu'\\) -> GlobalMaxPooling1D"):
-        plain.uses_fused_path()
+        uses_fused_path(plain)
     plain.fused = None
-    assert not plain.uses_fused_path()
+    assert not uses_fused_path(plain)

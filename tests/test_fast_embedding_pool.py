@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npnet.fast import BagOfWords, Workers, backward, embedding_pool, forward
+from npnet.fast import embedding_pool
+from npnet.fast.embedding_pool import BagOfWords, backward, forward
+from npnet.fast.threads import Workers
 from npnet.layers import Embedding, GlobalAveragePooling1D
 
 # dense_min_df values that exercise every split: all ids dense, a mix, only the tail (pure CSR).

@@ -13,8 +13,10 @@ import pytest
 import npnet
 from npnet import callbacks, layers, models, optimizers
 from npnet.datasets.synthetic import imdb_like_ids
-from npnet.fast import BagOfWords, fused_layer
 from npnet.fast import embedding_pool as fast_pair
+from npnet.fast import fused_layer
+from npnet.fast.embedding_pool import BagOfWords
+from npnet.fast.plan import uses_fused_path
 
 VOCAB = 300
 
@@ -63,7 +65,7 @@ def test_the_data_exercises_both_halves_of_the_bag():
 def test_fused_fit_equals_readable_fit_in_float64(mask_zero, shuffle):
     fused, h_fused, g_fused, (xv, yv) = train(None, "float64", mask_zero, shuffle)
     readable, h_readable, g_readable, _ = train(False, "float64", mask_zero, shuffle)
-    assert fused.uses_fused_path() and not readable.uses_fused_path()
+    assert uses_fused_path(fused) and not uses_fused_path(readable)
     assert h_fused.keys() == h_readable.keys()
     for key in h_readable:
         np.testing.assert_allclose(h_fused[key], h_readable[key], rtol=1e-12)
@@ -130,7 +132,7 @@ def test_fused_option_is_checked():
     dense_only.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="starts with Embedding -> GlobalAveragePooling1D"):
         dense_only.fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), verbose=0)
-    assert not npnet.Sequential([layers.Dense(4)]).uses_fused_path()
+    assert not uses_fused_path(npnet.Sequential([layers.Dense(4)]))
 
 
 @pytest.fixture

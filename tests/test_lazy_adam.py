@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 import npnet
 from npnet import layers, optimizers
-from npnet.fast import BagOfWords, backward
-from npnet.fast.embedding_pool import backward_rows
+from npnet.fast.embedding_pool import BagOfWords, backward, backward_rows
 from npnet.saving import checkpoints
 from npnet.sparse import SparseRows
 
@@ -147,7 +146,7 @@ def test_lazy_fit_equals_dense_fit_when_every_batch_touches_every_used_row():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(lazy.get_weights()[0][10:], initial[10:])  # never looked up
     np.testing.assert_array_equal(lazy.get_weights()[0][0], initial[0])
-    sparse = lazy.layers[0].step_grad("embeddings")
+    sparse = lazy.step_gradient(lazy.layers[0], "embeddings")
     assert isinstance(sparse, SparseRows) and sorted(sparse.ids) == list(range(1, 10))
     # the dense (V, D) gradient array was never written on the lazy fused path
     assert not lazy.layers[0].grads["embeddings"].any()
@@ -197,7 +196,7 @@ def test_a_lazy_run_resumes_bitwise_from_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_the_lazy_kernel_equals_the_plain_lazy_formula(amsgrad):
-    """Adam(lazy=True) (npnet.sparse.lazy_adam_rows_) against Adam(lazy=True, fused=False), the plain
+    """Adam(lazy=True) (npnet.fast.adam.lazy_adam_rows_) against Adam(lazy=True, fused=False), the plain
     expressions on the rows: m and v the same operations, p up to rounding (lr_t (m / d) vs (lr_t m) / d)."""
     rng = np.random.default_rng(6)
     p0 = rng.normal(size=(14, 3))
@@ -215,8 +214,8 @@ def test_the_lazy_kernel_equals_the_plain_lazy_formula(amsgrad):
 
 
 def test_after_a_lazy_fit_gradients_and_backward_fill_the_dense_array():
-    """The trainer asks for sparse gradients only inside a step: a later `gradients` call gets the filled
-    (V, D) array, equal to a dense model's."""
+    """Row-sparse gradients belong to fit's plan: a later `gradients` call gets the filled (V, D) array,
+    equal to a dense model's."""
     x, y = every_batch_touches_the_same_rows()
     lazy = model(lazy=True)
     lazy.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -226,7 +225,6 @@ def test_after_a_lazy_fit_gradients_and_backward_fill_the_dense_array():
     _, dense_grads = dense.gradients(x[:8], y[:8])
     assert lazy_grads[0][1:10].any()
     np.testing.assert_array_equal(lazy_grads[0], dense_grads[0])  # the same readable computation
-    assert "embeddings" not in lazy.layers[0].sparse_grads
 
 
 @pytest.mark.parametrize("fused", [None, False])
@@ -241,7 +239,7 @@ def test_the_backprop_monitor_reports_a_lazy_steps_table_gradient_as_the_dense_o
     lazy.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False, callbacks=[monitor])
     stats = {r.statistic: r.value for r in monitor.rows if r.parameter == "embeddings"}
     assert stats["zero_grad_rows"] == pytest.approx((VOCAB - 9) / VOCAB)  # rows 1..9 looked up
-    grad = lazy.layers[0].step_grad("embeddings")
+    grad = lazy.step_gradient(lazy.layers[0], "embeddings")
     assert isinstance(grad, SparseRows)
     table = lazy.get_weights()[0]
     expected = parameter_stats(table, table, grad.to_dense(), table=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 import npnet
 from npnet import initializers, layers, optimizers
+from npnet.callbacks import EpochCheckpoint
 from npnet.saving import checkpoints, model_file
 
 ROWS, DIM = 60_000, 50

@@ -13,6 +13,7 @@ import npnet
 from npnet import layers
 from npnet.callbacks import BackpropMonitor
 from npnet.callbacks.backprop_monitor import OUTPUT, Record, read_csv, write_csv
+from npnet.fast.plan import uses_fused_path
 from npnet.reports.backprop_report import findings, with_section
 
 VOCAB, T, N, BATCH = 12, 5, 16, 4
@@ -93,7 +94,7 @@ def test_statistics_match_a_hand_computation(fused: bool | None) -> None:
     x, y = _data()
     probe = x[:6]
     model = _model(fused)
-    assert model.uses_fused_path() is (fused is None)
+    assert uses_fused_path(model) is (fused is None)
     monitor = BackpropMonitor(every=2, probe=probe)
     model.fit(x, y, epochs=1, batch_size=BATCH, shuffle=False, verbose=0, callbacks=[monitor])
     got = _by_key(monitor.rows)

@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from npnet import config, threads
-from npnet.threads import SERIAL, Workers, blas_threads, shared_workers
+from npnet.fast.threads import SERIAL, Workers, blas_threads, shared_workers
 
 
 def test_limit_none_changes_nothing():

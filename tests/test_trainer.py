@@ -6,7 +6,9 @@ import pytest
 
 import npnet
 from npnet import activations, layers, optimizers
-from npnet.fast import ArrayBatches, BagOfWords, FusedEmbeddingPool
+from npnet.batches import ArrayBatches
+from npnet.fast.embedding_pool import BagOfWords
+from npnet.fast.fused_layer import FusedEmbeddingPool
 from npnet.layers.pooling import mask_counts
 
 VOCAB = 40
@@ -192,10 +194,9 @@ def test_the_fused_layer_shares_the_embeddings_arrays():
         np.testing.assert_array_equal(embedding.params["embeddings"], before)
 
 
-def test_array_batches_cut_rows_and_have_nothing_to_prefetch():
+def test_array_batches_cut_rows():
     x = np.arange(10).reshape(5, 2)
     source = ArrayBatches(x)
-    source.prefetch()
     assert [b.tolist() for _, b in source.in_order(2)] == [[[0, 1], [2, 3]], [[4, 5], [6, 7]], [[8, 9]]]
     assert [b.tolist() for _, b in source.epoch([np.array([4, 0])])] == [[[8, 9], [0, 1]]]
 

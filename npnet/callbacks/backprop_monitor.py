@@ -12,7 +12,7 @@ a resumed run continues the same grid) the monitor records, for each parameter o
 - `zero_grad_rows`: for a lookup-table parameter (one for which the layer's `table_ids` is not None: an
   Embedding's table), the fraction of rows whose gradient is exactly zero (ids absent from the batch)
 
-The gradient is the layer's `step_grad`: where the optimizer takes a table's gradient row-sparse
+The gradient is the one the step took (`model.step_gradient(layer, key)`): where the optimizer takes a table's gradient row-sparse
 (`Adam(lazy=True)`; fused dense Adam on a table of >= 2^20 elements) the table's is the `SparseRows` of the
 looked-up rows, and the statistics are computed from its rows alone, equal to
 those of the dense array it stands for (the absent rows are zero: they add nothing to the norm or the
@@ -147,7 +147,8 @@ class BackpropMonitor(Callback):
         for layer, before in zip(model.layers, self._before, strict=True):
             for (key, after), old in zip(layer.params.items(), before, strict=True):
                 table = layer.table_ids(key, ids) is not None
-                for statistic, value in parameter_stats(old, after, layer.step_grad(key), table).items():
+                grad = model.step_gradient(layer, key)
+                for statistic, value in parameter_stats(old, after, grad, table).items():
                     self.rows.append(Record(step, self._epoch, layer.name, key, statistic, value))
         self._before = None
         if self.probe is not None:

@@ -1,7 +1,7 @@
 """Callbacks: hooks that `Sequential.fit` calls around epochs and batches.
 
 During `on_batch_end` a callback sees the model right after the step: `self.model.layers[i].params` hold
-the updated weights and `self.model.layers[i].step_grad(key)` the gradients that produced the update
+the updated weights and `self.model.step_gradient(layer, key)` the gradients that produced the update
 (computed with the weights before it): `grads[key]`, except an embedding table's gradient where the optimizer
 takes it row-sparse (`Adam(lazy=True)`; fused dense Adam on a table of >= 2^20 elements): that one is the
 `npnet.sparse.SparseRows` of the looked-up rows, and `grads[key]` is left unwritten.

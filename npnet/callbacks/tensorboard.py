@@ -64,7 +64,7 @@ class TensorBoardLogger(Callback):
         for layer in self.model.layers:
             for key, weights in layer.params.items():
                 self._writer.add_histogram(f"weights/{layer.name}/{key}", weights, epoch + 1)
-                grad = layer.step_grad(key)  # a row-sparse table gradient: the looked-up rows only
+                grad = self.model.step_gradient(layer, key)  # a row-sparse table gradient: the looked-up rows
                 values = grad.values if isinstance(grad, SparseRows) else grad
                 self._writer.add_histogram(f"gradients/{layer.name}/{key}", values, epoch + 1)
         self._writer.flush()

@@ -1,32 +1,16 @@
-"""Fast paths beside the readable layers: the fused Embedding + GlobalAveragePooling1D layer, its batch
-sources and the kernels behind it, the fused Conv1D(relu) + GlobalMaxPooling1D layer, the table of fused
-pairs the trainer swaps in (`fusions`) and an in-place Adam step.
+"""Everything in npnet that exists only for speed, behind one seam: `npnet.fast.plan.fast_plan`.
 
-Each is tested equal to its readable twin (the `Embedding`, `GlobalAveragePooling1D`, `Conv1D` and
-`GlobalMaxPooling1D` layers, the plain Adam formula).
+`npnet/__init__.py` installs `fast_plan` as the planner of `fit`, `evaluate` and `predict`
+(`npnet.plan.use_planner`); nothing else in the library imports this package, except the optimizers,
+whose `fused=True` option picks the in-place Adam kernels of `adam`. Each fast object is a twin of a
+readable one, tested equal to it (bitwise where the operations are the same, to rounding where BLAS or
+a summation order differs):
+
+- `plan`: the plan of a call: fused pairs, threaded twins, row-sparse gradients, the background Adam pass;
+- `fusions`, `fused_layer`, `embedding_pool`, `batches`, `bag_cache`: Embedding -> GlobalAveragePooling1D
+  run as one bag-of-words layer, its batch source and its cache of bags;
+- `conv_max_pool`: Conv1D(relu) -> GlobalMaxPooling1D as one layer;
+- `twin`, `embedding`, `conv`, `bidirectional`: twins of `Embedding`, `Conv1D` and `Bidirectional`;
+- `adam`, `background_adam`: Adam's in-place kernels, and its dense step on large tables from their rows;
+- `threads`: BLAS held to one thread, and the Python threads the twins use.
 """
-
-from npnet.fast.adam import adam_update_
-from npnet.fast.bag_cache import BagCache
-from npnet.fast.batches import ArrayBatches, BagBatches, BatchSource
-from npnet.fast.conv_max_pool import FusedConvMaxPool
-from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagBatch, BagOfWords, backward, forward
-from npnet.fast.fused_layer import FusedEmbeddingPool
-from npnet.threads import Workers, blas_threads
-
-__all__ = [
-    "DEFAULT_DENSE_MIN_DF",
-    "ArrayBatches",
-    "BagBatch",
-    "BagBatches",
-    "BagCache",
-    "BagOfWords",
-    "BatchSource",
-    "FusedConvMaxPool",
-    "FusedEmbeddingPool",
-    "Workers",
-    "adam_update_",
-    "backward",
-    "blas_threads",
-    "forward",
-]

@@ -26,7 +26,7 @@ from collections import OrderedDict
 import numpy as np
 
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagOfWords
-from npnet.threads import SERIAL, Workers
+from npnet.fast.threads import SERIAL, Workers
 
 # Hashed in pieces of this many bytes: big enough that a piece costs far more than handing it to a thread
 # (~1 ms against ~45 us), small enough that two threads share a 25 MB array evenly.

@@ -1,80 +1,22 @@
-"""Batch sources: what the trainer's loop draws its batches from.
+"""`BagBatches`: the batch source of the fused Embedding + GlobalAveragePooling1D layer
+(`FusedEmbeddingPool`), batches cut from one bag of words (`npnet.fast.embedding_pool.BagOfWords`) instead of rows of ids.
 
-The trainer picks a layer stack and a batch source once per `fit`/`evaluate`/`predict` call (see
-`npnet.trainer`) and then runs one loop whatever they are. A source owns how a batch is cut and on which
-thread: `epoch(selectors)` yields fit's batches, `in_order(batch_size)` those of evaluate/predict, and
-`prefetch()` is the hook the loop calls between a step's backward and its optimizer update, the moment a
-source may start preparing the next batch (nothing in a batch depends on the weights).
-
-- `ArrayBatches`: rows of an array, for the readable layers. Cutting is a cheap row selection, so it has
-  nothing to prefetch.
-- `BagBatches`: rows of a `BagOfWords`, for `npnet.fast.FusedEmbeddingPool`; it cuts the next batch on the
-  fused layer's second thread during the optimizer update, and splits evaluate/predict into one run of
-  batches per thread.
+It cuts each next batch on the fused layer's second thread while the step before it finishes (the layer
+calls `prefetch` at the end of its backward, just before the optimizer update: nothing in a batch depends
+on the weights), and splits evaluate/predict into one run of batches per thread. Every batch is cut and
+computed exactly as on one thread, so the thread count changes no bit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 
+from npnet.batches import Rows, batch_rows
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
-from npnet.threads import Workers
-
-# Which samples form a batch: consecutive rows (a slice) or a shuffled selection of them.
-Rows = slice | np.ndarray
-
-
-def batch_rows(n: int, batch_size: int, order: np.ndarray | None = None) -> list[Rows]:
-    """Row selectors of consecutive batches of `n` samples (in `order`, if given); the last batch keeps the
-    remainder (Keras)."""
-    starts = range(0, n, batch_size)
-    if order is None:
-        return [slice(start, start + batch_size) for start in starts]
-    return [order[start : start + batch_size] for start in starts]
-
-
-class BatchSource(Protocol):
-    """What the trainer's loop needs from a source of batches."""
-
-    def __len__(self) -> int: ...
-
-    def epoch(self, selectors: Sequence[Rows]) -> Iterator[tuple[Rows, Any]]:
-        """(rows, batch) for each selector, in order: one epoch of fit."""
-        ...
-
-    def in_order(self, batch_size: int) -> Iterator[tuple[slice, Any]]:
-        """(rows, batch) of consecutive batches of `batch_size`: evaluate and predict."""
-        ...
-
-    def prefetch(self) -> None:
-        """Called between a training step's backward and its optimizer update."""
-        ...
-
-
-class ArrayBatches:
-    """Batches of the rows of `x` itself (the readable layers' input)."""
-
-    def __init__(self, x: np.ndarray) -> None:
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def epoch(self, selectors: Sequence[Rows]) -> Iterator[tuple[Rows, np.ndarray]]:
-        for rows in selectors:
-            yield rows, self.x[rows]
-
-    def in_order(self, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
-        for rows in batch_rows(len(self.x), batch_size):
-            assert isinstance(rows, slice)
-            yield rows, self.x[rows]
-
-    def prefetch(self) -> None:
-        """Nothing to prepare: a row selection costs less than handing it to another thread."""
+from npnet.fast.threads import Workers
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +43,10 @@ class BagBatches:
         dtype: np.dtype,
         workers: Workers,
         forward: Callable[[BagBatch], np.ndarray],
+        on_epoch: Callable[[BagBatches], None] | None = None,
     ) -> None:
         self.bag, self.dtype, self._workers, self._forward = bag, dtype, workers, forward
+        self._on_epoch = on_epoch  # tells the fused layer which source's next batch to prefetch
         self._selectors: Sequence[Rows] = []
         self._next = 0
         self._pending: Callable[[], BagBatch] | None = None
@@ -119,6 +63,8 @@ class BagBatches:
     def epoch(self, selectors: Sequence[Rows]) -> Iterator[tuple[Rows, BagBatch]]:
         """Each batch is cut on the other thread while the step before it runs (see `prefetch`)."""
         self._selectors, self._next, self._pending = selectors, 0, None
+        if self._on_epoch is not None:
+            self._on_epoch(self)
         while self._next < len(self._selectors):
             batch = self._collect()
             self._next += 1
@@ -132,8 +78,9 @@ class BagBatches:
         return pending()
 
     def prefetch(self) -> None:
-        """Begin cutting the next batch of the epoch (if not begun): it runs beside this thread's optimizer
-        update, once the step's own work on the other thread (the tail scatter) is done."""
+        """Begin cutting the next batch of the epoch (if not begun) on the other thread. The fused layer
+        calls it at the end of its backward, so the cut runs beside this thread's optimizer update, once the
+        step's own work on the other thread (the tail scatter) is done."""
         if self._pending is None and self._next < len(self._selectors):
             self._pending = self._workers.start(self.cut, self._selectors[self._next])
 

@@ -21,7 +21,7 @@ winners mask, restricted to those filters (exact for any number of ties, memory 
 
 The layer shares the Conv1D's `params` and `grads` dictionaries (the same arrays), as FusedEmbeddingPool
 shares the Embedding's: the optimizer, callbacks, checkpoints and `get_weights` see the Conv1D's weights
-and gradients whichever path ran. The trainer swaps it in for the pair (`npnet.fast.fusions`); the readable
+and gradients whichever path ran. The fast plan swaps it in for the pair (`npnet.fast.fusions`); the readable
 `Conv1D` and `GlobalMaxPooling1D` are the reference it is tested equal to (tests/test_fast_conv_max_pool.py).
 """
 
@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from npnet.fast.conv import SplitConv1D, input_grad_col2im
+from npnet.fast.twin import twin
 from npnet.layers.activations import ReLU
 from npnet.layers.base import Layer, Shape
-from npnet.layers.convolutional import Conv1D, input_grad_col2im
+from npnet.layers.convolutional import Conv1D
 from npnet.layers.pooling import GlobalMaxPooling1D
 
 
@@ -61,7 +63,7 @@ class FusedConvMaxPool(Layer):
         if not conv.built:
             raise ValueError(f"build Conv1D {conv.name!r} before fusing it with its pooling")
         super().__init__(name=conv.name, dtype=conv.dtype)
-        self.conv = conv
+        self.conv = twin(conv, SplitConv1D)  # its forward products run split over the two threads
         self.keepdims = pool.keepdims
         self.params = conv.params  # the same dictionaries: updates and gradients land on the Conv1D
         self.grads = conv.grads

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.pooling import mask_counts
 from npnet.sparse import SparseRows
-from npnet.threads import SERIAL, Workers
 
 # Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
 # one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +

@@ -8,14 +8,14 @@ place of the model's layers when a model starts with that pair (see `npnet.train
 
 The layer shares the Embedding's `params` and `grads` dictionaries (the same arrays): the optimizer,
 callbacks, checkpoints and `get_weights` see the table and its gradient where they always are, on the
-Embedding, whichever path ran. It shares the Embedding's `sparse_grads` too: with `emit_sparse_grads` set
-(the trainer sets it for an optimizer that `takes_sparse_rows` of the table: `Adam(lazy=True)`, or fused
-dense Adam on a table of `optimizers.SPARSE_TABLE_MIN` elements or more), `backward` computes
-only the looked-up rows (`embedding_pool.backward_rows`, a `SparseRows`) and leaves the (V, D)
-`grads["embeddings"]` unwritten, so the fastText table's 240 MB gradient is never touched.
+Embedding, whichever path ran. With `emit_rows` (the plan sets it when the optimizer takes the table's
+gradient row-sparse: lazy Adam, or dense Adam on a large table), `backward` computes only the looked-up rows
+(`embedding_pool.backward_rows`, a `SparseRows` in `row_grads`) and leaves the (V, D) `grads["embeddings"]`
+unwritten, so the fastText table's 240 MB gradient is never touched.
 
 Its input is not ids but batches of a `BagBatches` source, made by `batches(ids)`; the layer owns the
-threads (`npnet.fast.Workers`) that source and its kernels use.
+threads (`npnet.fast.threads.Workers`) that source and its kernels use, and at the end of each backward
+it starts cutting the training source's next batch (`BagBatches.prefetch`), beside the optimizer update.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from npnet.fast import embedding_pool
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.batches import BagBatches, Pooled
 from npnet.fast.embedding_pool import BagBatch, BagOfWords
+from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.base import Layer, Shape
 from npnet.layers.embedding import Embedding
-from npnet.threads import SERIAL, Workers
+from npnet.sparse import SparseRows
 
 # A batch's tail (forward sums, backward scatter) goes to the second thread only from this many tokens:
-# the caller waits for it, and waking a thread costs ~45 us (`npnet.threads`), as much as the whole
+# the caller waits for it, and waking a thread costs ~45 us (`npnet.fast.threads`), as much as the whole
 # tail of a small batch (IMDB-like, ~34 tail tokens a review: batch 32 ~1,100 tokens, 20 us forward and
 # 57 us backward; batch 512 ~18,000 tokens, 0.2 and 0.45 ms). Measured (fit, 2 threads, paired runs,
 # load 4-14 on 2 cores; benchmarks/RESULTS.md): handing every tail over against this threshold, batch 32
@@ -58,7 +59,9 @@ class FusedEmbeddingPool(Layer):
         self.embedding = embedding
         self.params = embedding.params  # the same dictionaries: updates and gradients land on the Embedding
         self.grads = embedding.grads
-        self.sparse_grads = embedding.sparse_grads
+        self.emit_rows = False
+        self.row_grads: dict[str, SparseRows] = {}
+        self._epoch_source: BagBatches | None = None  # the source fit is drawing batches from
         self.dtype = embedding.dtype
         self.built = True
         self.workers = Workers(threads)
@@ -73,7 +76,10 @@ class FusedEmbeddingPool(Layer):
             bag = BagOfWords.from_ids(ids, vocab_size, mask_zero=mask_zero)
         else:
             bag = self.bags.get(ids, vocab_size, mask_zero=mask_zero, workers=self.workers)
-        return BagBatches(bag, self.params["embeddings"].dtype, self.workers, self._pooled)
+        return BagBatches(bag, self.params["embeddings"].dtype, self.workers, self._pooled, self._epoch_began)
+
+    def _epoch_began(self, source: BagBatches) -> None:
+        self._epoch_source = source
 
     def _pooled(self, batch: BagBatch) -> np.ndarray:
         return embedding_pool.forward(batch, self.params["embeddings"])
@@ -91,18 +97,20 @@ class FusedEmbeddingPool(Layer):
         return embedding_pool.forward(batch, self.params["embeddings"], self._for_tail(batch, workers))
 
     def backward(self, grad_pooled: np.ndarray) -> None:
-        """Overwrites `grads["embeddings"]` (the Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled;
-        with `emit_sparse_grads`, puts its looked-up rows in `sparse_grads["embeddings"]` instead.
-        Returns None: ids have no gradient."""
+        """grad_pooled (B, D) -> None (ids have no gradient). Overwrites `grads["embeddings"]` (the
+        Embedding's own array) with dE = Cᵀ diag(scale) grad_pooled; with `emit_rows`, puts its looked-up
+        rows in `row_grads["embeddings"]` instead. Then starts cutting the epoch's next batch."""
         if self._batch is None:
             raise RuntimeError("FusedEmbeddingPool.backward needs a training forward first")
         workers = self._for_tail(self._batch, self.workers)
-        if self.emit_sparse_grads:
-            rows = embedding_pool.backward_rows(self._batch, grad_pooled, workers=workers)
-            self.sparse_grads["embeddings"] = rows
-            return None
-        self.sparse_grads.pop("embeddings", None)
-        embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=workers)
+        if self.emit_rows:
+            self.row_grads["embeddings"] = embedding_pool.backward_rows(
+                self._batch, grad_pooled, workers=workers
+            )
+        else:
+            embedding_pool.backward(self._batch, grad_pooled, out=self.grads["embeddings"], workers=workers)
+        if self._epoch_source is not None:
+            self._epoch_source.prefetch()
         return None
 
     @staticmethod

@@ -1,9 +1,9 @@
 """Which layers of a model have a fused twin, and the stack fit/evaluate/predict run with them.
 
-Two kinds of twin replace readable layers during `fit`, `evaluate` and `predict` (`npnet.trainer`):
+Two kinds of twin replace readable layers during `fit`, `evaluate` and `predict` (`npnet.fast.plan`):
 
 - `FusedEmbeddingPool` for a model that *starts* with exactly Embedding -> GlobalAveragePooling1D: it
-  also changes what a batch is (bags of words), so the trainer builds it with its batch source;
+  also changes what a batch is (bags of words), so the plan builds it with its batch source;
 - `PAIR_TWINS`: adjacent pairs anywhere in the stack whose twin takes the same input and gives the same
   output as the pair, swapped in by `fused_stack` (today Conv1D(relu) -> GlobalMaxPooling1D).
 

@@ -11,14 +11,6 @@ activation, Bidirectional its two directions), `astype(dtype)` (recast, as if bu
 `kink_pattern()` (where the last forward sits relative to the layer's non-differentiable points),
 `table_ids(key, x)` (which rows of a lookup-table parameter the input ids select) and
 `activation_stats(output)` (what an activation's output says about its health: dead or saturated units).
-
-Row-sparse gradients (`npnet.sparse.SparseRows`), for an optimizer that asks for a table's gradient as the
-rows a batch looked up (its `takes_sparse_rows(param)`: `Adam(lazy=True)`, fused dense Adam for a large
-table): the trainer sets `emit_sparse_grads` on those layers of the stack for the step, and a layer that
-can (the Embedding, `npnet.fast.FusedEmbeddingPool`) then puts the table's gradient in `sparse_grads[key]`
-instead of filling `grads[key]`; with the flag off its `backward` fills `grads` and drops any sparse entry.
-`step_grad(key)` is the gradient of the last backward, either form: what the trainer hands the optimizer
-and what the backprop monitor reads.
 """
 
 from __future__ import annotations
@@ -30,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from npnet.config import resolve_dtype
-from npnet.sparse import SparseRows
 
 Shape = tuple[int | None, ...]
 
@@ -44,6 +35,12 @@ def _snake_case(name: str) -> str:
 # Every Layer subclass by class name, filled as classes are defined (`Layer.__init_subclass__`): how
 # `npnet.saving.model_file` turns a saved {"class_name", "config"} back into a layer. A new layer only adds `get_config`.
 LAYER_CLASSES: dict[str, type[Layer]] = {}
+
+
+def init_rng(rng: np.random.Generator | None) -> np.random.Generator:
+    """The generator a layer draws its initial weights from: `rng`, or `default_rng(0)` for a layer built on
+    its own, so that it is still repeatable."""
+    return rng if rng is not None else np.random.default_rng(0)
 
 
 class Layer:
@@ -67,9 +64,6 @@ class Layer:
         self.dtype: np.dtype = resolve_dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        # Set by the trainer for a step whose optimizer wants row-sparse gradients (see the module docstring).
-        self.emit_sparse_grads: bool = False
-        self.sparse_grads: dict[str, SparseRows] = {}
         self.built: bool = False
         # The generator of training-time noise (dropout masks). A `Sequential` hands every layer that has
         # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
@@ -84,8 +78,8 @@ class Layer:
     ) -> None:
         """Create parameters for inputs of `input_shape` (batch axis first, may be None).
 
-        `rng` defaults to `default_rng(0)` so a standalone layer is still repeatable; `dtype` defaults to
-        floatx.
+        `rng` defaults to `default_rng(0)` (`init_rng`) so a standalone layer is still repeatable;
+        `dtype` defaults to floatx.
         Subclasses call `super().build(...)` first, then `self.add_param(...)`.
         """
         self.dtype = resolve_dtype(self._requested_dtype if self._requested_dtype is not None else dtype)
@@ -97,11 +91,6 @@ class Layer:
         # np.zeros, not zeros_like: its pages are mapped on first write, so a gradient array that is never
         # written (the embedding's under a lazy optimizer, npnet.sparse) costs no memory.
         self.grads[key] = np.zeros(value.shape, dtype=value.dtype)
-
-    def step_grad(self, key: str) -> np.ndarray | SparseRows:
-        """The gradient of parameter `key` from the last backward: `sparse_grads[key]` if the layer emitted
-        one (`emit_sparse_grads`), else `grads[key]`."""
-        return self.sparse_grads.get(key, self.grads[key])
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise a clear ValueError if `x` cannot be this layer's input. The base layer accepts anything."""

@@ -8,30 +8,23 @@ Shapes: x (B, T, C) -> y (B, T_out, F); kernel (K, C, F), bias (F,). `xp` is x p
                                                                   g with the flipped kernel
     dbias      = sum_{b,t} g[b, t]
 
-`input_grad_full_correlation` is that last formula as written (readable, one gemm); `input_grad_col2im`
-computes the same sum as one gemm into the window matrix followed by K shifted adds, which skips the zeros
-the stuffing and padding put into the readable version's gemm (benchmarks/RESULTS.md, "cnn": it is the
-faster, so the layer uses it; tests/test_conv.py holds them equal).
-
-The three gemms are the layer's cost, and BLAS runs on one thread in fit (`npnet.threads`), so each
-large one is split in two halves of its output on the process's kept pair of threads (`_split_product`):
-the forward and dL/dxp by rows (samples), dL/dkernel by its filters. Each half is an ordinary gemm of its
-own rows, so the result equals the one-thread product (tests/test_conv.py) and no sum crosses threads.
+The three products are the layer's own steps (`_windows_times_kernel`, `_kernel_grad`, `_input_grad`), each
+the formula as written, on one thread. `npnet.fast.conv.SplitConv1D`, the twin fit runs, computes dxp by
+col2im instead of the zero-stuffed correlation and splits each large product over two threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from npnet import initializers
 from npnet.layers import activations
-from npnet.layers.base import Layer, Shape, serialize
-from npnet.layers.windows import PADDINGS, drop_mask, output_length, pad_time, padding_amounts, positive_int
+from npnet.layers.base import Layer, Shape, init_rng, serialize
+from npnet.layers.windows import PADDINGS, drop_mask, output_length, pad_time, padding_amounts
 from npnet.layers.windows import windows as window_view
-from npnet.threads import shared_workers
+from npnet.validation import positive_int
 
 
 def im2col(xp: np.ndarray, size: int, stride: int, dilation: int, count: int) -> np.ndarray:
@@ -39,19 +32,6 @@ def im2col(xp: np.ndarray, size: int, stride: int, dilation: int, count: int) ->
     kernel order. The only copy the forward makes."""
     view = window_view(xp, size, stride, dilation, count)  # (B, count, size, C)
     return view.reshape(-1, size * xp.shape[2])
-
-
-# Below this many multiply-adds (~0.1 ms of one core) a product is not split: waking a thread costs more.
-_SPLIT_MIN_MACS = 4_000_000
-
-
-def _split_product(rows: int, macs: int, part_product: Callable[[slice], object]) -> None:
-    """part_product(part) for every part of range(rows): on the kept pool's threads when the whole product
-    is worth it (`macs` multiply-adds), else at once as one part."""
-    if macs < _SPLIT_MIN_MACS:
-        part_product(slice(0, rows))
-    else:
-        shared_workers().split(part_product, rows)
 
 
 def input_grad_full_correlation(
@@ -69,29 +49,6 @@ def input_grad_full_correlation(
     flipped = kernel[::-1].transpose(0, 2, 1)  # (K, F, C): tap i of the flip is tap K-1-i of the kernel
     cols = im2col(stuffed, size, 1, dilation, padded_length)  # (B * padded_length, K * F)
     return (cols @ flipped.reshape(size * filters, -1)).reshape(batch, padded_length, -1)
-
-
-def input_grad_col2im(
-    g: np.ndarray, kernel: np.ndarray, padded_length: int, stride: int, dilation: int
-) -> np.ndarray:
-    """The same dL/dxp as `input_grad_full_correlation`: dcols = g @ kernel^T gives each window's gradient
-    (B, T_out, K, C); tap j of every window lands on xp[t*s + j*d], so K strided adds scatter them (the
-    windows overlap, so the adds must accumulate)."""
-    batch, count, filters = g.shape
-    size, channels = kernel.shape[:2]
-    dcols = (g.reshape(-1, filters) @ kernel.reshape(size * channels, filters).T).reshape(
-        batch, count, size, channels
-    )
-    dxp = np.zeros((batch, padded_length, channels), dtype=g.dtype)
-    for j in range(size):  # K taps, each one vectorized over every sample and step
-        start = j * dilation
-        dxp[:, start : start + (count - 1) * stride + 1 : stride] += dcols[:, :, j]
-    return dxp
-
-
-def _rows(samples: slice, count: int) -> slice:
-    """The rows of the window matrix (B * count, ...) that belong to `samples`."""
-    return slice(samples.start * count, samples.stop * count)
 
 
 class Conv1D(Layer):
@@ -153,7 +110,7 @@ class Conv1D(Layer):
                 f"shape {input_shape}; put it after an Embedding or build with (None, steps, channels)"
             )
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         shape = (self.kernel_size, int(input_shape[-1]), self.filters)
         self.add_param("kernel", self.kernel_initializer(shape, rng, self.dtype))
         if self.use_bias:
@@ -188,44 +145,37 @@ class Conv1D(Layer):
         self.cols = im2col(
             pad_time(x, before, after), self.kernel_size, self.strides, self.dilation_rate, count
         )
-        weights = kernel.reshape(-1, self.filters)
-        z = np.empty((x.shape[0], count, self.filters), np.result_type(self.cols, weights))
-        z_rows = z.reshape(-1, self.filters)
-
-        def product(part: slice) -> None:  # the windows of samples `part`
-            rows = _rows(part, count)
-            np.matmul(self.cols[rows], weights, out=z_rows[rows])
-
-        _split_product(x.shape[0], self.cols.size * self.filters, product)
+        z = self._windows_times_kernel(self.cols, kernel.reshape(-1, self.filters))
+        z = z.reshape(x.shape[0], count, self.filters)
         if self.use_bias:
             z += self.params["bias"]  # in place: z is the gemm's fresh output
         return z
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, T_out, F) -> dL/dx (B, T, C); fills grads["kernel"] (K, C, F) and ["bias"] (F,)."""
         g = activations.activation_backward(self.activation, grad_out)
         length, before, padded_length = self.geometry
         g2 = g.reshape(-1, self.filters)
         kernel = self.params["kernel"]
-        # dW = colsᵀ g2, computed as (g2ᵀ cols)ᵀ: the same product, but OpenBLAS splits this orientation's
-        # long inner axis (B*T') better over its threads: 104 vs 890 ms at imdb_cnn's shape on the 2 busy
-        # cores (benchmarks/RESULTS.md, "cnn"; equal with one thread).
-        kernel_t = np.empty((self.filters, self.cols.shape[1]), g2.dtype)  # dW transposed, (F, K*C)
-        macs = self.cols.size * self.filters
-
-        def kernel_grad(part: slice) -> None:  # filters `part`
-            np.matmul(g2[:, part].T, self.cols, out=kernel_t[part])
-
-        _split_product(self.filters, macs, kernel_grad)
-        self.grads["kernel"][...] = kernel_t.T.reshape(kernel.shape)
+        self.grads["kernel"][...] = self._kernel_grad(self.cols, g2).reshape(kernel.shape)
         if self.use_bias:
             self.grads["bias"][...] = g2.sum(axis=0)
-        dxp = np.empty((g.shape[0], padded_length, kernel.shape[1]), g.dtype)
-
-        def input_grad(part: slice) -> None:  # samples `part`
-            dxp[part] = input_grad_col2im(g[part], kernel, padded_length, self.strides, self.dilation_rate)
-
-        _split_product(g.shape[0], macs, input_grad)
+        dxp = self._input_grad(g, kernel, padded_length)
         return dxp[:, before : before + length]  # the padding's gradient goes nowhere
+
+    # The three products, as the formulas read. `npnet.fast.conv.SplitConv1D` overrides them.
+
+    def _windows_times_kernel(self, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """z rows (B*T_out, F) = cols (B*T_out, K*C) @ weights (K*C, F)."""
+        return cols @ weights
+
+    def _kernel_grad(self, cols: np.ndarray, g2: np.ndarray) -> np.ndarray:
+        """dkernel (K*C, F) = colsᵀ (K*C, B*T_out) @ g2 (B*T_out, F)."""
+        return cols.T @ g2
+
+    def _input_grad(self, g: np.ndarray, kernel: np.ndarray, padded_length: int) -> np.ndarray:
+        """dL/dxp (B, padded_length, C) from g (B, T_out, F): the full correlation with the flipped kernel."""
+        return input_grad_full_correlation(g, kernel, padded_length, self.strides, self.dilation_rate)
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
         return None

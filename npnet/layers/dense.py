@@ -9,7 +9,7 @@ import numpy as np
 
 from npnet import initializers, validation
 from npnet.layers import activations
-from npnet.layers.base import Layer, Shape, serialize
+from npnet.layers.base import Layer, Shape, init_rng, serialize
 
 
 class Dense(Layer):
@@ -50,7 +50,7 @@ class Dense(Layer):
                 "build the model with it, e.g. model.build((None, n_features)), or pass data first"
             )
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         self.add_param("kernel", self.kernel_initializer((fan_in, self.units), rng, self.dtype))
         if self.use_bias:
             self.add_param("bias", self.bias_initializer((self.units,), rng, self.dtype))

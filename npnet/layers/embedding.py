@@ -7,23 +7,7 @@ from typing import Any
 import numpy as np
 
 from npnet import initializers, validation
-from npnet.layers.base import Layer, Shape
-from npnet.sparse import SparseRows
-
-
-def scatter_add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
-    """table[ids[i]] += rows[i] for every i, repeated ids accumulating: `np.add.at(table, ids, rows)`.
-
-    table (V, D), ids (N,) ints, rows (N, D). The same additions in the same order as that readable call,
-    through one 1-D `np.add.at` on the flat element indices ids[i] * D + d: NumPy's unbuffered scatter
-    has a fast loop for 1-D indices only, and takes ~5x longer on the (V, D) row form (8.6 vs 1.5 ms for
-    the cnn preset's 12,800 ids x 50; tests/test_layers.py holds the two equal)."""
-    if not table.flags.c_contiguous:  # its flat reshape would be a copy, and the adds would be lost
-        np.add.at(table, ids, rows)
-        return
-    width = table.shape[1]
-    flat = (ids.astype(np.intp, copy=False)[:, None] * width + np.arange(width)).ravel()
-    np.add.at(table.reshape(-1), flat, rows.reshape(-1))
+from npnet.layers.base import Layer, Shape, init_rng
 
 
 class Embedding(Layer):
@@ -69,7 +53,7 @@ class Embedding(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         shape = (self.input_dim, self.output_dim)
         self.add_param("embeddings", self.embeddings_initializer(shape, rng, self.dtype))
 
@@ -98,40 +82,29 @@ class Embedding(Layer):
                 )
 
     def forward(self, ids: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """ids (B, T) ints -> vectors (B, T, D): row ids[b, t] of the table."""
         self.check_input(ids)
         self._ids = ids  # backward scatters into the rows these ids selected
         return np.take(self.params["embeddings"], ids, axis=0)
 
     def backward(self, grad_out: np.ndarray) -> None:
-        """dL/dE[r] = sum of grad_out over every position whose id is r. Returns None: ids have no gradient.
+        """grad_out (B, T, D) -> None (ids have no gradient); fills grads["embeddings"] (V, D):
+        dL/dE[r] = the sum of grad_out over every position whose id is r.
 
         The scatter must be unbuffered: `E_grad[ids] += g` applies only the *last* write for an id that occurs
         several times, silently dropping the rest. `np.add.at` accumulates every occurrence.
         """
-        rows = grad_out.reshape(-1, self.output_dim)
-        if self.emit_sparse_grads:  # only the looked-up rows (npnet.sparse); grads["embeddings"] untouched
-            self.sparse_grads["embeddings"] = self._sparse_grad(rows)
-            return None
-        self.sparse_grads.pop("embeddings", None)
         grad = self.grads["embeddings"]
         grad.fill(0)
-        scatter_add_rows(grad, self._ids.ravel(), rows)
+        np.add.at(grad, self._ids.ravel(), grad_out.reshape(-1, self.output_dim))
         return None
 
-    def _sparse_grad(self, rows: np.ndarray) -> SparseRows:
-        """The same sums as the dense scatter (each row adds its positions in the same order), into the
-        distinct looked-up ids only. With `mask_zero` id 0 is left out, as the fused path does: a masked
-        position's gradient is zero (the pooling gave it none), so that row is all zeros anyway."""
-        ids, position = np.unique(self._ids.ravel(), return_inverse=True)
-        values = np.zeros((ids.size, self.output_dim), dtype=self.grads["embeddings"].dtype)
-        scatter_add_rows(values, position.reshape(-1), rows)
-        if self.mask_zero and ids.size and ids[0] == 0:
-            ids, values = ids[1:], values[1:]
-        shape = (self.input_dim, self.output_dim)
-        return SparseRows(ids.astype(np.intp, copy=False), values, shape)
-
     def table_ids(self, key: str, x: np.ndarray) -> np.ndarray | None:
-        return x if key == "embeddings" else None
+        """The ids of `x` that look rows up; with `mask_zero`, the padding id 0 looks nothing up (its
+        positions are masked, so its row's gradient is zero)."""
+        if key != "embeddings":
+            return None
+        return x[x != 0] if self.mask_zero else x
 
     def compute_mask(self, ids: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
         return ids != 0 if self.mask_zero else None

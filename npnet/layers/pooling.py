@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from npnet.layers.base import Layer, Shape
-from npnet.layers.windows import drop_mask, output_length, pad_time, padding_amounts, positive_int, windows
+from npnet.layers.windows import drop_mask, output_length, pad_time, padding_amounts, windows
+from npnet.validation import positive_int
 
 
 def mask_counts(mask: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ import numpy as np
 
 from npnet import initializers
 from npnet.layers.activations import sigmoid
-from npnet.layers.base import Layer, Shape
+from npnet.layers.base import Layer, Shape, init_rng
 
 # activation name -> (f, f' written in terms of the output y = f(x)): the cells keep outputs, not inputs.
 _Activation = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
@@ -245,7 +245,7 @@ class Recurrent(Layer):
                 f"feature size, got input shape {input_shape}; put it after an Embedding layer"
             )
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         width = self.GATES * self.units
         self.add_param("kernel", self.kernel_initializer((features, width), rng, self.dtype))
         self.add_param("recurrent_kernel", self.recurrent_initializer((self.units, width), rng, self.dtype))

@@ -18,13 +18,6 @@ import numpy as np
 PADDINGS = ("valid", "same", "causal")
 
 
-def positive_int(value: object, what: str) -> int:
-    """`value` as an int, or a ValueError naming `what` (bools and non-integers are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def padding_amounts(length: int, span: int, stride: int, padding: str) -> tuple[int, int, int]:
     """(before, after, windows) for a time axis of `length` steps (see the module docstring)."""
     if padding == "causal":

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from npnet.layers.base import Layer, Shape, deserialize, serialize
+from npnet.layers.base import Layer, Shape, deserialize, init_rng, serialize
 from npnet.layers.recurrent import Recurrent
-from npnet.threads import shared_workers
+
+T = TypeVar("T")
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
@@ -76,7 +77,7 @@ class Bidirectional(Layer):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         for part in self.sublayers():
             part.build(input_shape, rng, self.dtype)
         self._share_params()
@@ -98,13 +99,14 @@ class Bidirectional(Layer):
     def forward(  # type: ignore[override]  # with return_state, Keras's [output, *states]
         self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray | list[np.ndarray]:
-        # The two directions are independent until the merge: the backward one runs on a second thread
-        # (NumPy releases the GIL in its loops and products). Both directions' dropout masks are drawn
-        # first, in order, so the noise (and every result) is bitwise the same for any thread count.
+        """x (B, T, C) -> (B, T, 2U) concat (return_sequences) or (B, 2U); sum, ave, mul: U wide."""
+        # Both directions' dropout masks are drawn first, in order, so the noise is the same whichever
+        # order `_both_directions` runs them in.
         masks = [part.draw_dropout_masks(x, training) for part in (self.forward_layer, self.backward_layer)]
-        wait = shared_workers().start(self.backward_layer.run, x, mask, *masks[1])
-        y = self.forward_layer.run(x, mask, *masks[0])
-        y_rev = wait()
+        y, y_rev = self._both_directions(
+            lambda: self.forward_layer.run(x, mask, *masks[0]),
+            lambda: self.backward_layer.run(x, mask, *masks[1]),
+        )
         states: list[np.ndarray] = []
         if self.return_state:
             assert isinstance(y, list) and isinstance(y_rev, list)
@@ -125,6 +127,7 @@ class Bidirectional(Layer):
         return [out, *states] if self.return_state else out
 
     def backward(self, grad_out: np.ndarray | Sequence[np.ndarray | None]) -> np.ndarray:
+        """grad_out shaped as the output (plus the states' gradients with return_state) -> dL/dx (B, T, C)."""
         states = self.forward_layer.STATES
         if self.return_state:
             grad, *grad_states = grad_out
@@ -145,10 +148,17 @@ class Bidirectional(Layer):
         parts: list[Any] = [g, g_rev]
         if self.return_state:
             parts = [[g, *grad_states[:states]], [g_rev, *grad_states[states:]]]
-        # each direction writes only its own gradients
-        wait = shared_workers().start(self.backward_layer.backward, parts[1])
-        d_x = self.forward_layer.backward(parts[0])
-        return d_x + wait()
+        # each direction writes only its own gradients; dL/dx is the sum of both directions' parts
+        d_x, d_x_rev = self._both_directions(
+            lambda: self.forward_layer.backward(parts[0]),
+            lambda: self.backward_layer.backward(parts[1]),
+        )
+        return d_x + d_x_rev
+
+    def _both_directions(self, forward_part: Callable[[], T], backward_part: Callable[[], T]) -> tuple[T, T]:
+        """(forward_part(), backward_part()): the two directions are independent until the merge.
+        `npnet.fast.bidirectional.ThreadedBidirectional` runs the backward part on a second thread."""
+        return forward_part(), backward_part()
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> Any:
         output_mask = mask if self.return_sequences else None

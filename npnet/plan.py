@@ -1,0 +1,101 @@
+"""The plan of one `fit`, `evaluate` or `predict` call: everything the trainer's loop runs, chosen once.
+
+A plan holds
+- `layers`: the layer stack forward and backward go through (`forward_through` / `backward_through`);
+- `batches(x)`: the batch source of an input (`npnet.batches`);
+- `optimizer`: what takes each step, and `gradients_and_params()`: what it steps with, in `model.weights`
+  order (a lookup table's gradient as `SparseRows` where the optimizer `takes_sparse_rows` of it);
+- two events of a training step: `after_forward(x)` (the forward is done and its loss finite: no layer reads
+  a lookup table again before the update) and `after_backward()` (every gradient is ready);
+- `close(failed)`, run when the call ends (`with plan: ...`), `failed` when it ends in an exception.
+
+`Plan` itself is the readable plan: `model.layers` on `ArrayBatches`, dense gradients (a lazy optimizer's
+table rows gathered from them), the model's optimizer, no events. Speed lives in `npnet.fast`, whose
+planner (`npnet.fast.plan.fast_plan`: fused pairs, threaded twins, row-sparse gradients, a background
+Adam pass) `npnet/__init__.py` installs with `use_planner`; the trainer asks `make_plan` and never learns
+which planner answered. `use_planner(readable_plan)` runs every model on its readable layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from npnet.batches import ArrayBatches, BatchSource
+from npnet.layers.base import Layer
+from npnet.sparse import SparseRows
+
+if TYPE_CHECKING:
+    from npnet.model import Sequential
+    from npnet.optimizers import Optimizer
+
+Gradient = np.ndarray | SparseRows
+
+
+class Plan:
+    """The readable plan: `layers` as they are, rows of the input as batches, dense gradients."""
+
+    def __init__(self, layers: Sequence[Layer], optimizer: Optimizer | None = None) -> None:
+        self.layers = list(layers)
+        self.optimizer = optimizer
+        self._batch: Any = None  # the training batch of the current step, for its looked-up rows
+
+    def batches(self, x: np.ndarray) -> BatchSource:
+        return ArrayBatches(x)
+
+    def after_forward(self, x: Any) -> None:
+        """The step's forward ran on batch `x` and its loss is finite."""
+        self._batch = x
+
+    def after_backward(self) -> None:
+        """Every layer of the step holds its gradients."""
+
+    def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
+        """(gradient, parameter) of every parameter of `layers`, in order. A lookup table the optimizer
+        wants row-sparse (lazy Adam) gets the rows this step's batch looked up (`Layer.table_ids`),
+        gathered from its dense gradient."""
+        pairs: list[tuple[Gradient, np.ndarray]] = []
+        for layer in self.layers:
+            for key, param in layer.params.items():
+                grad: Gradient = layer.grads[key]
+                ids = None if self._batch is None else layer.table_ids(key, self._batch)
+                if ids is not None and self.optimizer is not None and self.optimizer.takes_sparse_rows(param):
+                    grad = SparseRows.gather(layer.grads[key], np.unique(ids))
+                pairs.append((grad, param))
+        return pairs
+
+    def close(self, failed: bool = False) -> None:
+        """The call is over (`failed`: by an exception); a plan releases what it holds here."""
+
+    def __enter__(self) -> Plan:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(failed=kind is not None)
+
+
+Planner = Callable[["Sequential", "Optimizer | None"], Plan]
+
+
+def readable_plan(model: Sequential, optimizer: Optimizer | None = None) -> Plan:
+    """The model's own layers, as written: what `train_on_batch` and `test_on_batch` always run."""
+    return Plan(model.layers, optimizer)
+
+
+_planner: list[Planner] = [readable_plan]
+
+
+def use_planner(planner: Planner) -> None:
+    """Make `planner` the one `make_plan` asks (`npnet/__init__.py` installs `npnet.fast`'s)."""
+    _planner[0] = planner
+
+
+def current_planner() -> Planner:
+    return _planner[0]
+
+
+def make_plan(model: Sequential, optimizer: Optimizer | None = None) -> Plan:
+    """The plan of one fit (with its `optimizer`), evaluate or predict call (`optimizer=None`)."""
+    return _planner[0](model, optimizer)
