@@ -2,7 +2,8 @@ import threading
 
 import pytest
 
-from npnet import config, threads
+from npnet import config
+from npnet.fast import threads
 from npnet.fast.threads import SERIAL, Workers, blas_threads, shared_workers
 
 
