@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import NEGATIVE, POSITIVE, SMALL, build_data, run_cli
 
 from npnet import runs
 from npnet.cli.predict import decode_bytes, split_lines
 from npnet.datasets import imdb
+from tests.training_helpers import NEGATIVE, POSITIVE, SMALL, build_data, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.run import main
-from tests.test_imdb_load import save_imdb
+from tests.datasets.test_imdb_load import save_imdb
 from tests.training_helpers import build_data
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None

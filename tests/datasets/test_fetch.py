@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from training_helpers import run_cli
 
 from npnet.cli import main
 from npnet.datasets import fetch, imdb
 from npnet.datasets.fetch import Source, fetch_file
 from npnet.errors import DataError, DownloadError
+from tests.training_helpers import run_cli
 
 CONTENT = np.random.default_rng(0).bytes(300_000)
 SHA256 = hashlib.sha256(CONTENT).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.training_helpers import build_data
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "why_the_notebook_stalls.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "why_the_notebook_stalls.py"
 
 
 def test_the_example_reads_the_notebooks_tiny_updates(tmp_path: Path) -> None:

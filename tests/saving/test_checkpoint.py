@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import build_data
 
 from npnet import callbacks, runs
 from npnet.cli import main
 from npnet.saving import archive, checkpoints
+from tests.training_helpers import build_data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Small settings; decay > 0 so that the optimizer's step count matters to the result.
 CONFIG = runs.TrainConfig(
     num_words=60, maxlen=32, learning_rate=0.01, decay=0.01, batch_size=8, epochs=5, seed=3

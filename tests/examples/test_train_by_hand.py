@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "train_by_hand.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "train_by_hand.py"
 
 
 def test_training_by_hand_lowers_the_loss(capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import POSITIVE, SMALL, build_data, run_cli
+from tests.training_helpers import POSITIVE, SMALL, build_data, run_cli
 
 from npnet import runs
 from npnet.datasets.ragged import Ragged

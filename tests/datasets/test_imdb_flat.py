@@ -7,7 +7,7 @@ import pytest
 
 from npnet.datasets import imdb
 from npnet.preprocessing import pad_sequences
-from tests.test_imdb_load import save_imdb
+from tests.datasets.test_imdb_load import save_imdb
 
 
 def sample(seed=0, n=(40, 30)):

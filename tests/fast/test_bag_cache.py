@@ -13,7 +13,7 @@ from npnet.fast.bag_cache import BagCache, content_digest
 from npnet.fast.embedding_pool import BagOfWords
 from npnet.fast.plan import bag_cache
 from npnet.fast.threads import Workers
-from tests.test_fused_path import VOCAB, zipf_data
+from tests.fast.test_fused_path import VOCAB, zipf_data
 
 
 def model(cache_entries=4):

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import run_cli
 
 from npnet.cli.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, run_command
 from npnet.errors import DataError, RunError
+from tests.training_helpers import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def npnet_process(*argv: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from training_helpers import build_data
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.training_helpers import build_data
+
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "examples" / "imdb_notebook.ipynb"
 
 if os.environ.get("CI"):  # the notebook extra is required in CI: a missing one is an error, not a skip

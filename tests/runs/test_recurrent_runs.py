@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import build_data, run_cli
+from tests.training_helpers import build_data, run_cli
 
 from npnet import runs
 from npnet.saving import archive

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import SMALL, build_data, run_cli
 
 from npnet import runs
 from npnet.datasets import bootstrap, fetch, imdb
 from npnet.datasets.tokenizer import text_to_word_sequence
+from tests.training_helpers import SMALL, build_data, run_cli
 
 EPOCHS = 3
 RUN_FILES = {

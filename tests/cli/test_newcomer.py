@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from training_helpers import SMALL, build_data, run_cli, write_reviews
 
 import npnet
 from npnet.datasets import bootstrap, imdb
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, default_data_dir, resolve_data_dir
+from tests.training_helpers import SMALL, build_data, run_cli, write_reviews
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAIN = ["train", "--epochs", "1", *SMALL]
 
 
