@@ -10,7 +10,8 @@ table a batch of 32 reviews touches ~10-20k rows. `SparseRows` holds only those 
 
 with lr_t the step's bias-corrected rate from the *global* step count, as LazyAdam does. Dense Adam would
 also decay the untouched rows' moments and move their values by lr_t m / (sqrt(v) + eps); the difference is
-derived in docs/gradients.md ("Lazy Adam"). On a row that every step touches the two are the same recursion.
+derived in docs/derivations/losses-optimizers.md ("Lazy Adam"). On a row that every step touches the two are
+the same recursion.
 The update is ordered like `npnet.fast.adam.adam_update_` (m first, then v, then lr_t * (m / d)).
 """
 
