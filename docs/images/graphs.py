@@ -2,11 +2,15 @@
 
     python docs/images/graphs.py            # rewrites docs/images/graph-*.svg
 
-Each figure is a few operation boxes with the forward pass in black (solid arrows, tensor labels above) and the
-backward pass in red (dashed arrows, gradient labels below). Labels use a tiny markup: `x_t` or `x_{t-1}` is a
-subscript, `x^{T}` a superscript. No dependencies beyond the standard library, so the figures can be redrawn
-anywhere; tests/test_docs_figures.py holds the committed files equal to this script's output.
+Each figure is a few operation boxes with the forward pass in black (solid arrows, tensor labels above)
+and the backward pass in red (dashed arrows, gradient labels below). Labels use a tiny markup: `x_t` or
+`x_{t-1}` is a subscript, `x^{T}` a superscript. No dependencies beyond the standard library, so the
+figures can be redrawn anywhere; tests/test_docs_figures.py holds the committed files equal to this
+script's output.
 """
+
+# The labels are math, written as on the pages: the sigmoid's Greek letter, a true minus sign.
+# ruff: noqa: RUF001
 
 from __future__ import annotations
 
@@ -305,15 +309,15 @@ def figures() -> dict[str, tuple[str, int, int, dict[str, Node], list[Edge]]]:
         Edge("step", "p"),
     ]
     return {
-        "graph-seed-model.svg": _figure(
-            "The seed model: forward and backward", 940, 250, seed, seed_edges
-        ),
+        "graph-seed-model.svg": _figure("The seed model: forward and backward", 940, 250, seed, seed_edges),
         "graph-core.svg": _figure("Dense with its activation", 700, 250, core, core_edges),
         "graph-embedding-pooling.svg": _figure(
             "Embedding and average pooling, readable and fused", 920, 430, emb, emb_edges
         ),
         "graph-convolution.svg": _figure("Conv1D, ReLU, global max pooling", 920, 250, conv, conv_edges),
-        "graph-recurrent.svg": _figure("A recurrent layer unrolled over three steps", 920, 370, rec, rec_edges),
+        "graph-recurrent.svg": _figure(
+            "A recurrent layer unrolled over three steps", 920, 370, rec, rec_edges
+        ),
         "graph-losses-optimizers.svg": _figure(
             "Sigmoid and binary cross-entropy; one Adam step", 900, 370, loss, loss_edges
         ),
