@@ -198,7 +198,7 @@ class Adam(Optimizer):
     only those rows' m, v (vhat) and values move, with a_k from the global step; untouched rows stay exactly
     as they are. Dense gradients (the other layers) get the rule above. The state (m, v, iterations) is the
     same as dense Adam's. fused=True runs `npnet.fast.adam.lazy_adam_rows_`, fused=False `_plain_rows_update`.
-    The difference from dense Adam is derived in docs/gradients.md ("Lazy Adam").
+    The difference from dense Adam is derived in docs/derivations/losses-optimizers.md ("Lazy Adam").
     """
 
     def __init__(

@@ -11,7 +11,8 @@ moves only those rows:
 
 with lr_t the step's bias-corrected rate from the *global* step count, as LazyAdam does. Dense Adam would
 also decay the untouched rows' moments and move their values by lr_t m / (sqrt(v) + eps); the difference is
-derived in docs/gradients.md ("Lazy Adam"). On a row that every step touches the two are the same recursion.
+derived in docs/derivations/losses-optimizers.md ("Lazy Adam"). On a row that every step touches the two are
+the same recursion.
 
 The readable plan (`npnet.plan`) gathers a table's rows from its dense gradient (`SparseRows.gather`); the
 fast plan's embedding twins compute them without the dense (V, D) array.

@@ -8,7 +8,8 @@ so the forward is the gemm, the bias, one max over time and a relu on (B, F), ne
 The gradient of out[b, f] reaches z only at the maxima of z[b, :, f], split evenly among exact ties (the
 readable GlobalMaxPooling1D's rule, JAX's), and only where out[b, f] > 0 (relu'(0) = 0, which also
 kills the all-zero ties the readable path's relu makes). With a[b, f] = g[b, f] [out > 0] / (number of
-maxima) and W[b, f] the set of winning steps (docs/gradients.md, "The path fit runs for the conv"):
+maxima) and W[b, f] the set of winning steps (docs/derivations/convolution.md, "The path fit runs for the
+conv"):
 
     dkernel[:, f] = sum_b a[b, f] sum_{t in W[b, f]} cols[b, t]           (K*C,) per filter
     dxp[b, t*s + j*d] += sum_f a[b, f] kernel[j, :, f]  for t in W[b, f]   tap j of each winning window

@@ -1,7 +1,8 @@
 """FusedEmbeddingPool: an Embedding followed by GlobalAveragePooling1D, run as one bag-of-words layer.
 
 The pair is linear in the embedding table, so a batch's pooled output and the table's gradient come from
-the batch's id counts (`npnet.fast.embedding_pool`, derived in docs/gradients.md) without materializing
+the batch's id counts (`npnet.fast.embedding_pool`, derived in docs/derivations/embedding-pooling.md) without
+materializing
 the (batch, T, D) Embedding output. The trainer runs `[FusedEmbeddingPool(embedding), *layers[2:]]` in
 place of the model's layers when a model starts with that pair (see `npnet.trainer`); the readable
 `Embedding` and `GlobalAveragePooling1D` are the reference it is tested equal to.

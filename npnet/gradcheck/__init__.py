@@ -12,7 +12,7 @@ Read it in this order: `central` (the plain central difference: the whole idea i
 checker knows layers and losses only through their protocol (`astype`, `sublayers`, `kink_pattern`,
 `table_ids`; a loss's `kink_pattern` and `step_scale`), so a new layer or loss needs no edit here.
 
-How a check works (docs/gradients.md derives every gradient being checked):
+How a check works (docs/derivations/ derives every gradient being checked):
 
 * Copies, never the original. The layer or model is deep-copied and cast to the check dtype (float64 by
   default); the caller's object, its dtype, weights and optimizer state stay untouched.

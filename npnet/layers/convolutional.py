@@ -1,7 +1,7 @@
 """Conv1D: y[b, t] = activation(sum_j xp[b, t*stride + j*dilation] @ kernel[j] + bias), a correlation.
 
 Shapes: x (B, T, C) -> y (B, T_out, F); kernel (K, C, F), bias (F,). `xp` is x padded by the rule of
-`padding` (npnet.layers.windows). docs/gradients.md derives the backward:
+`padding` (npnet.layers.windows). docs/derivations/convolution.md derives the backward:
 
     dkernel[j] = sum_{b,t} xp[b, t*s + j*d]^T g[b, t]            (C, F): one gemm over the im2col matrix
     dxp[u]     = sum_i gs[u + i*d] @ kernel[K-1-i]^T              the full correlation of the zero-stuffed

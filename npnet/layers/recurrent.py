@@ -4,7 +4,7 @@ One time loop (`Recurrent`) runs every family; a family supplies only its cell: 
 returning the new states and what its backward needs) and `_step_backward` (that step's chain rule). Per call:
 
     xw = drop(x) @ kernel + bias                      all T steps in one gemm, before the loop
-    for t in range(T):                                the one Python loop (docs/gradients.md, "Recurrent")
+    for t in range(T):                                the one Python loop (docs/derivations/recurrent.md)
         hr = drop_r(h_{t-1}) @ recurrent_kernel       one gemm per step for all the gates
         states_t = cell(xw[t], hr, states_{t-1})
         masked rows (mask[b, t] False) keep states_{t-1} (and output_{t-1})

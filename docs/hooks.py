@@ -1,0 +1,29 @@
+"""MkDocs hook (mkdocs.yml `hooks:`): serve benchmarks/RESULTS.md's images beside the page that includes it.
+
+docs/benchmarks/index.md includes benchmarks/RESULTS.md verbatim (pymdownx.snippets), so the file's relative
+image links (`batch_sizes.png`) resolve to `benchmarks/<name>` in the docs. This adds the repository's
+benchmarks/*.png under exactly those names, so the page shows them and `mkdocs build --strict` checks them
+instead of the file being copied or edited here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def on_files(files: Files, config: Any) -> Files:
+    for image in sorted((ROOT / "benchmarks").glob("*.png")):
+        files.append(
+            File(
+                f"benchmarks/{image.name}",
+                src_dir=str(ROOT),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
+            )
+        )
+    return files
