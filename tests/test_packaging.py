@@ -90,9 +90,14 @@ def test_the_wheel_is_npnet_text_with_every_module_and_its_type_hints(wheel_file
 @pytest.mark.slow
 def test_the_installed_wheel_imports_and_runs_from_anywhere(wheel_file: Path, tmp_path: Path):
     venv = tmp_path / "venv"
-    # The machine's packages (NumPy, pandas, ...) stay visible, so nothing is downloaded: --no-deps.
-    _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=tmp_path)
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
+    # The dependencies (NumPy, pandas, ...) come from this test's own environment, so nothing is downloaded
+    # (--no-deps): its site-packages folders go on the new environment's path after the venv's own. A folder
+    # named in a .pth file is not scanned for .pth files, so an editable install of the checkout stays out.
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    outer = [path for path in sys.path if path.endswith("site-packages")]
+    (site_packages / "outer_environment.pth").write_text("\n".join(outer) + "\n")
     _run(
         sys.executable,
         "-m",
