@@ -66,7 +66,7 @@ class SplitConv1D(Conv1D):
 
     def _kernel_grad(self, cols: np.ndarray, g2: np.ndarray) -> np.ndarray:
         # dkernel = colsᵀ g2, computed as (g2ᵀ cols)ᵀ: the same product, in the orientation whose long inner
-        # axis (B*T_out) OpenBLAS splits better (benchmarks/RESULTS.md, "cnn").
+        # axis (B*T_out) OpenBLAS splits better (benchmarks/HISTORY.md, "cnn").
         kernel_t = np.empty((g2.shape[1], cols.shape[1]), g2.dtype)  # (F, K*C)
 
         def kernel_grad(part: slice) -> None:  # filters `part`

@@ -3,7 +3,7 @@
 NumPy reports its data allocations to `tracemalloc`, so the peak of the traced memory during one of these
 operations measures its temporaries exactly. The table here is 12 MB of float32 (a small fastText table);
 the fastText preset's is 239 MB, and before these fixes its run peaked at 1.9 GB for 0.7 GB of parameters
-and Adam state (benchmarks/RESULTS.md, "fasttext / Memory").
+and Adam state (benchmarks/HISTORY.md, "fasttext / Memory").
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DERIVATIONS = sorted(p.stem for p in (ROOT / "docs" / "derivations").glob("*.md"))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 PYTHON = {"python", "py", "python3"}
 FENCE = re.compile(
@@ -92,7 +92,7 @@ def test_the_collector_sees_every_python_fence() -> None:
 def test_an_included_file_exists_and_has_a_test_of_its_own(snippet: Snippet) -> None:
     path = ROOT / str(snippet.included_file)
     assert path.is_file(), f"{snippet.name} includes {path}, which does not exist"
-    tests = [p for p in (ROOT / "tests").glob("test_*.py") if p.name != Path(__file__).name]
+    tests = [p for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name]
     assert any(path.name in p.read_text(encoding="utf-8") for p in tests), (
         f"{snippet.name} includes {path.name}, which no test runs"
     )
