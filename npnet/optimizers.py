@@ -8,7 +8,7 @@ plain dict of arrays, for checkpoints; `get_config()` gives the hyperparameters.
 
 Each `_update` is the formula written plainly. Where a faster form exists it is an option of the optimizer
 (`Adam(fused=True)`, the in-place kernel of `npnet.fast.adam`), never a switch in the training loop, and it
-is tested equal to the plain form (tests/test_fast_adam.py).
+is tested equal to the plain form (tests/fast/test_fast_adam.py).
 
 Row-sparse gradients (`npnet.sparse.SparseRows`, an embedding table's rows a batch looked up): an optimizer
 asks for them per parameter (`takes_sparse_rows(param)`: `Adam(lazy=True)` for every table), and the plan

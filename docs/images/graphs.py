@@ -5,7 +5,7 @@
 Each figure is a few operation boxes with the forward pass in black (solid arrows, tensor labels above)
 and the backward pass in red (dashed arrows, gradient labels below). Labels use a tiny markup: `x_t` or
 `x_{t-1}` is a subscript, `x^{T}` a superscript. No dependencies beyond the standard library, so the
-figures can be redrawn anywhere; tests/test_docs_figures.py holds the committed files equal to this
+figures can be redrawn anywhere; tests/docs/test_docs_figures.py holds the committed files equal to this
 script's output.
 """
 

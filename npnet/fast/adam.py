@@ -77,7 +77,7 @@ def adam_update_rows_(
     whole formula (`npnet.sparse.adam_on_rows_`, the dense kernel's operations in the same order) and are
     written back over the pass's values. The g = 0 step differs from the dense kernel's only by its missing
     `+ 0` terms, so m, v and p come out bitwise equal (up to the sign of a zero;
-    tests/test_dense_adam_rows.py).
+    tests/fast/test_dense_adam_rows.py).
 
     The two halves are `start_rows_step_` (which needs only the ids, so it can run on another thread while
     the gradient is computed: `npnet.fast.background_adam.BackgroundAdam`) and `finish_rows_step_`.

@@ -5,7 +5,7 @@
 - each large product split in two halves of its output on the process's kept pair of threads
   (`shared_workers`): z by rows of the window matrix, dkernel by filters, dxp by samples. Each half is an
   ordinary gemm of its own rows, so no sum crosses threads and the result equals the one-thread product
-  up to how BLAS rounds a smaller product (tests/test_conv.py).
+  up to how BLAS rounds a smaller product (tests/layers/test_conv.py).
 
 BLAS itself runs on one thread inside fit (`npnet.fast.threads.blas_threads`), so these halves are how the
 layer uses the second core.

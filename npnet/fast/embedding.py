@@ -23,7 +23,7 @@ def scatter_add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> No
 
     table (V, D), ids (N,) ints, rows (N, D). The same additions in the same order as that readable call,
     through one 1-D `np.add.at` on the flat element indices ids[i] * D + d (benchmarks/HISTORY.md, "cnn",
-    measures the two forms; tests/test_layers.py holds them equal)."""
+    measures the two forms; tests/layers/test_layers.py holds them equal)."""
     if not table.flags.c_contiguous:  # its flat reshape would be a copy, and the adds would be lost
         np.add.at(table, ids, rows)
         return

@@ -98,7 +98,7 @@ def test_an_included_file_exists_and_has_a_test_of_its_own(snippet: Snippet) -> 
     )
 
 
-# A repository path in a page's text: npnet/layers/dense.py, tests/test_conv.py, examples/x.py, ...
+# A repository path in a page's text: npnet/layers/dense.py, tests/layers/test_conv.py, examples/x.py, ...
 # (not a link target: `](benchmarks/index.md)` is a page of the site, checked by `mkdocs build --strict`).
 REPO_PATH = re.compile(r"(?<![\w/.])((?:npnet|tests|examples|benchmarks|parity)/[\w./-]*\w)")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")

@@ -289,7 +289,7 @@ def test_imdb_cnn_model_is_kerass_example():
 
 def test_imdb_cnn_gradients_in_float64():
     """The whole small model, every parameter (dropout off: the check's repeated forwards must see one
-    function, and a training-mode dropout draws new noise each time; tests/test_dropout.py checks it)."""
+    function, and a training-mode dropout draws new noise each time; tests/layers/test_dropout.py checks it)."""
     from npnet.cli.gradcheck import imdb_like_batch
 
     x, y = imdb_like_batch(np.random.default_rng(0), 4, 24, 50)

@@ -1,7 +1,7 @@
 """Dropout: keeps 1 - rate of the elements and scales them by 1 / (1 - rate) in training (checked
 statistically), is the identity in inference, sends the gradient through the same kept elements, and draws
 its noise repeatably: from its own seed, or from the model's fit_rng (so a checkpoint resumes it bitwise:
-tests/test_cnn_run.py)."""
+tests/runs/test_cnn_run.py)."""
 
 from __future__ import annotations
 
