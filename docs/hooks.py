@@ -1,9 +1,10 @@
-"""MkDocs hook (mkdocs.yml `hooks:`): serve benchmarks/RESULTS.md's images beside the page that includes it.
+"""MkDocs hook (mkdocs.yml `hooks:`): serve the files benchmarks/RESULTS.md links beside the page that includes it.
 
 docs/benchmarks/index.md includes benchmarks/RESULTS.md verbatim (pymdownx.snippets), so the file's relative
 image links (`batch_sizes.png`) resolve to `benchmarks/<name>` in the docs. This adds the repository's
-benchmarks/*.png under exactly those names, so the page shows them and `mkdocs build --strict` checks them
-instead of the file being copied or edited here.
+benchmarks/*.png, the figures it charts (figures.json) and the logbook it summarizes (HISTORY.md, a page of
+its own) under exactly those names, so the page shows them and `mkdocs build --strict` checks them instead of
+the file being copied or edited here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def on_files(files: Files, config: Any) -> Files:
-    for image in sorted((ROOT / "benchmarks").glob("*.png")):
+    linked = [*sorted((ROOT / "benchmarks").glob("*.png")), ROOT / "benchmarks" / "figures.json"]
+    for image in [*linked, ROOT / "benchmarks" / "HISTORY.md"]:
         files.append(
             File(
                 f"benchmarks/{image.name}",

@@ -135,7 +135,7 @@ class FastPlan(Plan):
             return
         first = self.layers[0]
         looked_up = {}
-        for i, (key, table) in enumerate(first.params.items()):
+        for i, key in enumerate(first.params):
             ids = first.table_ids(key, x)
             if ids is not None and i in self._background.tables:
                 looked_up[i] = ids
