@@ -29,3 +29,11 @@ def on_files(files: Files, config: Any) -> Files:
             )
         )
     return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """HISTORY.md links the summary as RESULTS.md (its neighbour in the repository); in the site the summary
+    is the page that includes it, benchmarks/index.md."""
+    if page.file.src_uri == "benchmarks/HISTORY.md":
+        return markdown.replace("](RESULTS.md", "](index.md")
+    return markdown
