@@ -4,9 +4,13 @@ Every forward and backward pass is written by hand; the API follows Keras's name
 """
 
 from npnet import activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers
+from npnet.functional import Model
+from npnet.graph import Input
 from npnet.model import Sequential
 
 __all__ = [
+    "Input",
+    "Model",
     "Sequential",
     "activations",
     "callbacks",

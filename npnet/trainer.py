@@ -139,15 +139,20 @@ class Trainer:
             )
         return fits and self.fused is not False
 
+    def _readable_stack(self) -> Sequence[Layer]:
+        """The stack the loop runs on the readable path: the model's layers (a functional model gives its
+        whole graph as one step, `npnet.functional`)."""
+        return self.layers
+
     @contextmanager
-    def _route(self) -> Iterator[tuple[list[Layer], Callable[[np.ndarray], BatchSource]]]:
+    def _route(self) -> Iterator[tuple[Sequence[Layer], Callable[[np.ndarray], BatchSource]]]:
         """(the layer stack, a function from inputs to their batch source) for one fit/evaluate/predict call.
 
         BLAS runs on one thread inside: the products are small, and one thread is faster and robust on a
         busy machine (`npnet.threads`)."""
         with blas_threads(1):
             if not self.uses_fused_path():
-                yield self.layers, ArrayBatches
+                yield self._readable_stack(), ArrayBatches
                 return
             stack = fused_stack(self.layers)
             if not starts_with_embedding_pool(self.layers):
@@ -278,7 +283,8 @@ class Trainer:
         self._require_compiled("train_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
-        logs = self._train_step(self.layers, ArrayBatches(x), x, y, where="this batch (train_on_batch)")
+        stack = self._readable_stack()
+        logs = self._train_step(stack, ArrayBatches(x), x, y, where="this batch (train_on_batch)")
         return list(logs.values())
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
@@ -317,7 +323,7 @@ class Trainer:
         self._require_compiled("test_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
-        return list(self._evaluate_source(self.layers, ArrayBatches(x), y, len(x)).values())
+        return list(self._evaluate_source(self._readable_stack(), ArrayBatches(x), y, len(x)).values())
 
     def _evaluate_source(
         self, stack: Sequence[Layer], source: BatchSource, y: np.ndarray, batch_size: int

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from npnet.config import resolve_dtype
+from npnet.graph import SymbolicTensor, call_layer
 from npnet.sparse import SparseRows
 
 Shape = tuple[int | None, ...]
@@ -102,6 +103,11 @@ class Layer:
         """The gradient of parameter `key` from the last backward: `sparse_grads[key]` if the layer emitted
         one (`emit_sparse_grads`), else `grads[key]`."""
         return self.sparse_grads.get(key, self.grads[key])
+
+    def __call__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor]) -> SymbolicTensor:
+        """Keras's functional API: called on `npnet.Input` tensors (a list of them for a merge), record the
+        call in the graph and return its output tensor (`npnet.graph`)."""
+        return call_layer(self, inputs)
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise a clear ValueError if `x` cannot be this layer's input. The base layer accepts anything."""
