@@ -24,7 +24,7 @@ from typing import Any, cast
 import numpy as np
 
 from npnet.config import resolve_dtype
-from npnet.graph import Graph, SymbolicTensor
+from npnet.graph import Graph, Input, SymbolicTensor
 from npnet.layers.base import Layer, Shape
 from npnet.model import Sequential, samples_array
 
@@ -100,6 +100,38 @@ class Model(Sequential):
         self.input_shapes: list[Shape] = shapes
         self.output_shape = self.graph.output.shape
         self.built = True
+
+    # ---- saving --------------------------------------------------------------------------------------------
+
+    def graph_config(self) -> dict[str, Any]:
+        """The graph as JSON (npnet.saving keeps the layers themselves beside it): the inputs, and each call
+        as its layer's name and its inbound tensors, a tensor being ["input", i] or ["node", j] (the output
+        of call j)."""
+        refs: dict[SymbolicTensor, list[Any]] = {t: ["input", i] for i, t in enumerate(self.graph.inputs)}
+        refs |= {node.output: ["node", j] for j, node in enumerate(self.graph.nodes)}
+        return {
+            "inputs": [
+                {"name": t.name, "shape": list(t.shape[1:]), "dtype": t.dtype} for t in self.graph.inputs
+            ],
+            "several_inputs": self.several_inputs,
+            "nodes": [
+                {"layer": node.layer.name, "inbound": [refs[t] for t in node.inputs], "on_list": node.on_list}
+                for node in self.graph.nodes
+            ],
+        }
+
+    @classmethod
+    def from_graph_config(
+        cls, config: dict[str, Any], layers: Sequence[Layer], name: str, seed: int, dtype: str
+    ) -> Model:
+        """The model `graph_config` described, its calls replayed on `layers` (looked up by name)."""
+        by_name = {layer.name: layer for layer in layers}
+        inputs = [Input(tuple(t["shape"]), dtype=t["dtype"], name=t["name"]) for t in config["inputs"]]
+        outputs: list[SymbolicTensor] = []
+        for node in config["nodes"]:
+            inbound = [{"input": inputs, "node": outputs}[kind][i] for kind, i in node["inbound"]]
+            outputs.append(by_name[node["layer"]](inbound if node["on_list"] else inbound[0]))
+        return cls(inputs if config["several_inputs"] else inputs[0], outputs[-1], name, seed, dtype)
 
     # ---- the passes ----------------------------------------------------------------------------------------
 

@@ -111,14 +111,15 @@ def call_layer(layer: Layer, inputs: Any) -> SymbolicTensor:
     on_list = isinstance(inputs, (list, tuple))
     tensors = list(inputs) if on_list else [inputs]
     if not tensors or not all(isinstance(t, SymbolicTensor) for t in tensors):
-        raise TypeError(
+        raise ValueError(
             f"{layer.name!r} was called on {type(inputs).__name__}: calling a layer builds a graph from "
             "npnet.Input tensors (x = npnet.Input((T,)); y = layer(x)); to run it on arrays use "
             "layer.forward(array) or a model's predict"
         )
     shapes = [t.shape for t in tensors]
     node = Node(layer, tensors, on_list)
-    shape = layer.compute_output_shape(shapes if on_list else shapes[0])  # type: ignore[arg-type]  # a merge's: a list
+    # A merge's compute_output_shape takes the list of shapes.
+    shape = layer.compute_output_shape(shapes if on_list else shapes[0])  # type: ignore[arg-type]
     node.output = SymbolicTensor(tuple(shape), layer.dtype.name, f"{layer.name}_{node.order}", node)
     return node.output
 

@@ -2,7 +2,8 @@
 
 The file is an `npnet.io` array archive (an `.npz` read with `allow_pickle=False`, written atomically) of
 kind "model". Its JSON header holds the architecture (each layer as `{"class_name", "config"}` from the
-`Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`), the model's
+`Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`, and for a
+functional model its graph: each call as a layer name and inbound tensors, `Model.graph_config`), the model's
 seed, dtype and fused setting, and the compile settings (optimizer config, loss, metrics); its arrays hold
 the weights (`weights/<i>`, `get_weights()` order) and the optimizer state (`optimizer/<key>`); the
 header also keeps the random generators' states, so a loaded model trains on exactly as the saved one.
@@ -35,6 +36,8 @@ class ModelFileError(NpnetError, ValueError):
 
 def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write `model` (built; compiled or not) to `path` atomically."""
+    from npnet.functional import Model  # it imports npnet.model, which imports this module
+
     model._ensure_built()
     weights = model.weights  # live arrays, written at once: no copy of a large table
     arrays = {f"weights/{i}": w for i, w in enumerate(weights)}
@@ -58,6 +61,8 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
             "input_shape": list(model.input_shape or ()),
         },
         "layers": [serialize(layer) for layer in model.layers],
+        # A functional model's calls: which layer runs on which tensors (None for a Sequential).
+        "graph": model.graph_config() if isinstance(model, Model) else None,
         "weights": [{"shape": list(w.shape), "dtype": w.dtype.name} for w in weights],
         "compile": compiled,
         # Generator states, so training goes on exactly as it would have: the model's (shuffle, and noise
@@ -77,6 +82,7 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
 def load_model(path: str | os.PathLike[str]) -> Sequential:
     """The model `save_model` wrote to `path`: same layers, weights and (if it was compiled) optimizer
     state, compiled again, so training continues where it stopped. ModelFileError for anything else."""
+    from npnet.functional import Model
     from npnet.model import Sequential  # npnet.model imports this module for Sequential.save
 
     try:
@@ -87,14 +93,19 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
     try:
         spec = header["model"]
         layers = [deserialize(entry) for entry in header["layers"]]
-        model = Sequential(
-            layers,
-            seed=int(spec["seed"]),
-            dtype=str(spec["dtype"]),
-            name=str(spec["name"]),
-            fused=spec["fused"],
-        )
-        model.build(tuple(spec["input_shape"]))
+        if header.get("graph") is not None:  # files from before the functional API have no "graph"
+            model: Sequential = Model.from_graph_config(
+                header["graph"], layers, str(spec["name"]), int(spec["seed"]), str(spec["dtype"])
+            )
+        else:
+            model = Sequential(
+                layers,
+                seed=int(spec["seed"]),
+                dtype=str(spec["dtype"]),
+                name=str(spec["name"]),
+                fused=spec["fused"],
+            )
+            model.build(tuple(spec["input_shape"]))
         expected = header["weights"]
         weights = [arrays.pop(f"weights/{i}") for i in range(len(expected))]
         for i, (w, entry) in enumerate(zip(weights, expected, strict=True)):
