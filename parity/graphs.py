@@ -5,9 +5,10 @@ named so the two sides' weights pair up by name. NumPy only: the npnet tests use
 - fork: one tensor feeds three layers (two Dense and an Add), so its gradient is a sum of three.
 - shared: one Dense called twice in a row (its second call on its first call's output).
 - two_inputs: token ids and float features; an Embedding branch and a Dense branch, Multiply and Concatenate.
-- masked: Embedding(mask_zero=True) shared by two id inputs; its masks meet in Multiply, Average and
-  Concatenate and end in a masked GlobalAveragePooling1D; a second branch of the first input runs two Dense
-  on the masked sequence.
+- masked: Embedding(mask_zero=True) shared by two id inputs (masks m1, m2); two Dense on the first
+  sequence carry m1 into a Multiply with the second (m1 | m2, masked steps read as 1), an Average of both
+  (m1 | m2) and a Concatenate of those and the first (any of the masks), ending in a masked
+  GlobalAveragePooling1D.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def masked(lib: Any) -> tuple[Any, Any]:
     b = lib.layers.Dense(DIM, activation="sigmoid", name="b")(e1)
     mul = lib.layers.Multiply(name="mul")([a, b, e2])
     avg = lib.layers.Average(name="avg")([e1, e2])
-    c = lib.layers.Concatenate(name="cat")([mul, avg])
+    c = lib.layers.Concatenate(name="cat")([mul, avg, e1])  # masks m1 | m2, m1 | m2 and m1: any of them
     p = lib.layers.GlobalAveragePooling1D(name="pool")(c)
     return [left, right], lib.layers.Dense(1, activation="sigmoid", name="out")(p)
 
