@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,7 +117,7 @@ def check_loss(
 
 def check_model(
     model: Sequential,
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     y: np.ndarray,
     *,
     dtype: str = "float64",
