@@ -5,6 +5,8 @@ Every forward and backward pass is written by hand; the API follows Keras's name
 
 from npnet import activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers
 from npnet.fast.plan import fast_plan
+from npnet.functional import Model
+from npnet.graph import Input
 from npnet.model import Sequential
 from npnet.plan import use_planner
 
@@ -14,6 +16,8 @@ from npnet.plan import use_planner
 use_planner(fast_plan)
 
 __all__ = [
+    "Input",
+    "Model",
     "Sequential",
     "activations",
     "callbacks",

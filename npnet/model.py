@@ -209,11 +209,7 @@ class Sequential(Trainer):
         """A Keras-like table of layers, output shapes and parameter counts; printed with `print_fn`
         (None: not printed) and returned."""
         self._ensure_built()
-        rows, shape = [], self.input_shape
-        assert shape is not None
-        for layer in self.layers:
-            shape = layer.compute_output_shape(shape)
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}"))
+        rows = self._summary_rows()
         widths = [max(29, *(len(r[0]) + 1 for r in rows)), 26, 10]
         rule = "_" * sum(widths)
 
@@ -235,17 +231,52 @@ class Sequential(Trainer):
             print_fn(text)
         return text
 
+    def _summary_rows(self) -> list[tuple[str, str, str]]:
+        """(layer (type), output shape, parameter count) of each row of `summary`."""
+        rows, shape = [], self.input_shape
+        assert shape is not None
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}"))
+        return rows
+
+    # ---- for the gradient checker --------------------------------------------------------------------------
+
+    def loop_stack(self) -> list[Layer]:
+        """The layer stack the training loop runs forward and backward on the readable path: the layers
+        themselves (a functional model hands over its whole graph as one step, `npnet.functional`)."""
+        return self.layers
+
+    def graph_config(self) -> dict[str, Any] | None:
+        """A functional model's graph for its saved file; a Sequential has none (its layers are the chain)."""
+        return None
+
+    def kink_patterns(self) -> list[np.ndarray]:
+        """Every layer's `kink_pattern()` after the last forward (npnet.gradcheck watches them)."""
+        return [layer.kink_pattern() for layer in self.layers]
+
+    def table_ids(self, layer: Layer, key: str, x: Any) -> np.ndarray | None:
+        """The ids the batch `x` selects from `layer.params[key]` if that is a lookup table fed by x (the
+        first layer's embeddings), else None (npnet.gradcheck samples an embedding's rows by them)."""
+        return layer.table_ids(key, x) if layer is self.layers[0] else None
+
     # ---- input checks --------------------------------------------------------------------------------------
 
     def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray:
-        try:
-            x = np.asarray(x)
-        except ValueError as exc:  # numpy refuses ragged nested lists
-            raise ValueError(f"{what} is ragged ({exc}); pad the sequences to one length first") from None
-        if x.dtype == object:
-            raise ValueError(f"{what} is an object array (ragged sequences?); pad them to one length first")
-        if x.ndim == 0 or len(x) == 0:
-            raise ValueError(f"{what} is empty (shape {x.shape}); pass at least one sample")
+        x = samples_array(x, what)
         self._ensure_built(x)
         self.layers[0].check_input(x)
         return x
+
+
+def samples_array(x: Any, what: str) -> np.ndarray:
+    """`x` as an array of samples (batch axis first); ValueError naming `what` if it is ragged or empty."""
+    try:
+        x = np.asarray(x)
+    except ValueError as exc:  # numpy refuses ragged nested lists
+        raise ValueError(f"{what} is ragged ({exc}); pad the sequences to one length first") from None
+    if x.dtype == object:
+        raise ValueError(f"{what} is an object array (ragged sequences?); pad them to one length first")
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"{what} is empty (shape {x.shape}); pass at least one sample")
+    return x

@@ -1,7 +1,7 @@
 """Named models, each defined once: the notebook's, and Keras's IMDB examples (LSTM, bidirectional LSTM).
 
-Keras's paths live here too: `npnet.models.Sequential` and `npnet.models.load_model` (the file
-`model.save(path)` writes; npnet.saving).
+Keras's paths live here too: `npnet.models.Sequential`, `npnet.models.Model` and `npnet.models.load_model`
+(the file `model.save(path)` writes; npnet.saving).
 
 Every builder returns an uncompiled `Sequential` from keyword settings; `build(architecture, **settings)`
 picks one by name and passes it only the settings it takes, so a run's config (`npnet.runs.TrainConfig`)
@@ -20,10 +20,11 @@ import numpy as np
 
 from npnet import layers
 from npnet.errors import RunError
+from npnet.functional import Model
 from npnet.model import Sequential
 from npnet.saving import model_file
 
-__all__ = ["ARCHITECTURES", "Sequential", "build", "fasttext", "load_model", "notebook"]
+__all__ = ["ARCHITECTURES", "Model", "Sequential", "build", "fasttext", "load_model", "notebook"]
 
 
 def notebook(
@@ -208,4 +209,4 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
     """The model `model.save(path)` wrote: same layers, weights and (if it was compiled) optimizer state,
     compiled again, so training continues where it stopped (Keras's `keras.models.load_model`).
     `npnet.saving.model_file.ModelFileError` for anything that is not such a file."""
-    return model_file.load_model(path, Sequential)
+    return model_file.load_model(path, Sequential, Model)

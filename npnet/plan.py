@@ -37,9 +37,17 @@ Gradient = np.ndarray | SparseRows
 class Plan:
     """The readable plan: `layers` as they are, rows of the input as batches, dense gradients."""
 
-    def __init__(self, layers: Sequence[Layer], optimizer: Optimizer | None = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        optimizer: Optimizer | None = None,
+        weighted: Sequence[Layer] | None = None,
+    ) -> None:
         self.layers = list(layers)
         self.optimizer = optimizer
+        # The layers whose parameters the optimizer steps, in `model.weights` order: `layers` themselves, or
+        # a functional model's layers when `layers` is its whole graph run as one step.
+        self.weighted = self.layers if weighted is None else list(weighted)
         self._batch: Any = None  # the training batch of the current step, for its looked-up rows
 
     def batches(self, x: np.ndarray) -> BatchSource:
@@ -53,14 +61,16 @@ class Plan:
         """Every layer of the step holds its gradients."""
 
     def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
-        """(gradient, parameter) of every parameter of `layers`, in order. A lookup table the optimizer
-        wants row-sparse (lazy Adam) gets the rows this step's batch looked up (`Layer.table_ids`),
-        gathered from its dense gradient."""
+        """(gradient, parameter) of every parameter of the `weighted` layers, in order. A lookup table of the
+        stack's first layer (the one that sees the batch) that the optimizer wants row-sparse (lazy Adam)
+        gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense gradient."""
         pairs: list[tuple[Gradient, np.ndarray]] = []
-        for layer in self.layers:
+        first = self.layers[0] if self.layers else None
+        for layer in self.weighted:
             for key, param in layer.params.items():
                 grad: Gradient = layer.grads[key]
-                ids = None if self._batch is None else layer.table_ids(key, self._batch)
+                sees_batch = layer is first and self._batch is not None
+                ids = layer.table_ids(key, self._batch) if sees_batch else None
                 if ids is not None and self.optimizer is not None and self.optimizer.takes_sparse_rows(param):
                     grad = SparseRows.gather(layer.grads[key], np.unique(ids))
                 pairs.append((grad, param))
@@ -81,7 +91,7 @@ Planner = Callable[["Sequential", "Optimizer | None"], Plan]
 
 def readable_plan(model: Sequential, optimizer: Optimizer | None = None) -> Plan:
     """The model's own layers, as written: what `train_on_batch` and `test_on_batch` always run."""
-    return Plan(model.layers, optimizer)
+    return Plan(model.loop_stack(), optimizer, model.layers)
 
 
 _planner: list[Planner] = [readable_plan]

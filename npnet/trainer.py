@@ -55,6 +55,7 @@ class Trainer:
         def _params(self) -> list[np.ndarray]: ...
         def _grads(self) -> list[np.ndarray]: ...
         def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray: ...
+        def loop_stack(self) -> list[Layer]: ...
 
     def __init__(self) -> None:
         self.optimizer: optimizers.Optimizer | None = None
@@ -247,7 +248,7 @@ class Trainer:
         self._require_compiled("test_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
-        return list(self._evaluate_source(self.layers, ArrayBatches(x), y, len(x)).values())
+        return list(self._evaluate_source(self.loop_stack(), ArrayBatches(x), y, len(x)).values())
 
     def _evaluate_source(
         self, stack: Sequence[Layer], source: BatchSource, y: np.ndarray, batch_size: int

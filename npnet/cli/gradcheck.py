@@ -117,6 +117,7 @@ def reports(
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
         *conv_reports(x, y, seed, dtype, vocab),
         *recurrent_reports(seed, dtype),
+        graph_report(seed, dtype),
         _titled(
             gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
             "fastText with bigram ids",
@@ -216,6 +217,30 @@ def recurrent_reports(seed: int, dtype: str | None = None) -> list[gradcheck.Rep
         model.compile(optimizer="adam", loss="binary_crossentropy")
         done.append(_titled(gradcheck.check_model(model, ids, y, seed=seed), f"({name}, small, masked)"))
     return done
+
+
+def graph_report(seed: int, dtype: str | None = None) -> gradcheck.Report:
+    """A functional graph with every way gradients meet: two id inputs through one masked Embedding (a
+    shared layer), its first output feeding three layers (a fork), a Dense called twice, and the four merges
+    (Multiply and Concatenate under masks)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(imdb.INDEX_FROM, 30, size=(2, 6, 7))
+    ids[:, 0, 4:] = imdb.PAD_CHAR
+    ids[1, 1, 2:] = imdb.PAD_CHAR
+    left, right = npnet.Input((7,), dtype="int32"), npnet.Input((7,), dtype="int32")
+    embedding, twice = layers.Embedding(30, 4, mask_zero=True), layers.Dense(4, activation="tanh")
+    e1, e2 = embedding(left), embedding(right)
+    h = twice(twice(e1))
+    merged = [
+        layers.Add()([h, e1]),
+        layers.Multiply()([layers.Dense(4, activation="sigmoid")(e1), e2]),
+        layers.Average()([e1, e2]),
+    ]
+    pooled = layers.GlobalAveragePooling1D()(layers.Concatenate()(merged))
+    model = npnet.Model([left, right], layers.Dense(1, activation="sigmoid")(pooled), seed=seed, dtype=dtype)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    report = gradcheck.check_model(model, list(ids), rng.integers(0, 2, size=6), seed=seed)
+    return _titled(report, "(a graph: two inputs, a shared Embedding and Dense, a fork, four merges, masks)")
 
 
 def _titled(report: gradcheck.Report, variant: str) -> gradcheck.Report:

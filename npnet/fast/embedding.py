@@ -49,10 +49,8 @@ class FastEmbedding(Embedding):
 
     def _looked_up_rows(self, rows: np.ndarray) -> SparseRows:
         """The same sums as the dense scatter (each row adds its positions in the same order), into the
-        distinct looked-up ids only (`table_ids`: without the padding id under `mask_zero`)."""
+        distinct looked-up ids only (`table_ids`), so the rows equal the readable plan's gathered ones."""
         ids, position = np.unique(self._ids.ravel(), return_inverse=True)
         values = np.zeros((ids.size, self.output_dim), dtype=self.grads["embeddings"].dtype)
         scatter_add_rows(values, position.reshape(-1), rows)
-        if self.mask_zero and ids.size and ids[0] == 0:
-            ids, values = ids[1:], values[1:]
         return SparseRows(ids.astype(np.intp, copy=False), values, (self.input_dim, self.output_dim))

@@ -12,7 +12,9 @@ callbacks, checkpoints and `get_weights` see the table and its gradient where th
 Embedding, whichever path ran. With `emit_rows` (the plan sets it when the optimizer takes the table's
 gradient row-sparse: lazy Adam, or dense Adam on a large table), `backward` computes only the looked-up rows
 (`embedding_pool.backward_rows`, a `SparseRows` in `row_grads`) and leaves the (V, D) `grads["embeddings"]`
-unwritten, so the fastText table's 240 MB gradient is never touched.
+unwritten, so the fastText table's 240 MB gradient is never touched. Under `mask_zero` those rows leave out
+the padding id, whose gradient through the masked average is always zero: its m and v stay zero, so lazy
+Adam leaves that row exactly as the readable plan (which hands it over, zero) does.
 
 Its input is not ids but batches of a `BagBatches` source, made by `batches(ids)`; the layer owns the
 threads (`npnet.fast.threads.Workers`) that source and its kernels use, and at the end of each backward

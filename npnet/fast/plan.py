@@ -14,8 +14,9 @@ Starting from the model's layers, for one call:
 4. BLAS held to one thread for the call (`threads.blas_threads`: the products are small, and one thread is
    faster and robust on a busy machine).
 
-With `fused=False` the model runs its readable layers (`npnet.plan.Plan`), which is also what
-`train_on_batch` and `test_on_batch` run.
+With `fused=False`, and for a functional model (`npnet.functional`, whose graph is no chain of pairs), the
+model runs its readable layers (`npnet.plan.readable_plan`), which is also what `train_on_batch` and
+`test_on_batch` run.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from npnet.layers.convolutional import Conv1D
 from npnet.layers.embedding import Embedding
 from npnet.layers.wrappers import Bidirectional
 from npnet.optimizers import Adam, Optimizer
-from npnet.plan import Gradient, Plan
+from npnet.plan import Gradient, Plan, readable_plan
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -82,8 +83,8 @@ def uses_fused_path(model: Sequential) -> bool:
 
 def fast_plan(model: Sequential, optimizer: Optimizer | None = None) -> Plan:
     """The plan of one fit (`optimizer` given) or evaluate/predict call of `model` (see the module)."""
-    if model.fused is False:
-        return Plan(model.layers, optimizer)
+    if model.fused is False or model.graph_config() is not None:  # a functional model runs its graph
+        return readable_plan(model, optimizer)
     return FastPlan(model, optimizer)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,23 +117,22 @@ def check_loss(
 
 def check_model(
     model: Sequential,
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     y: np.ndarray,
     *,
     dtype: str = "float64",
     seed: int = 0,
     **options: float | int | None,
 ) -> Report:
-    """Check every parameter gradient of a compiled `Sequential` (`model.gradients(x, y)`) against its loss.
+    """Check every parameter gradient of a compiled `Sequential` or functional `Model` (`model.gradients(x,
+    y)`) against its loss; x as the model takes it (a list of arrays for several inputs).
 
     The model is copied and cast to `dtype`; the original keeps its dtype, weights and optimizer state.
     options: any `Settings` field.
     """
     settings = default_settings(dtype, seed=seed, **options)
-    x = np.asarray(x)
     live = copy.deepcopy(model)
-    if not live.built:  # build the copy (from the model's seed) so that it can be cast
-        live.build(x.shape)
+    x = live._prepare_x(x)  # builds the copy (from the model's seed) so that it can be cast
     for layer in live.layers:
         layer.astype(settings.dtype)
     live.gradients(x, y)
@@ -145,14 +145,14 @@ def check_model(
 
     def objective() -> tuple[float, np.ndarray]:
         outputs = live.layer_outputs(x)
-        patterns = [layer.kink_pattern() for layer in live.layers]
+        patterns = live.kink_patterns()
         patterns.append(loss.kink_pattern(outputs[-1]))
         return loss(y_col, outputs[-1]), np.concatenate(patterns)
 
     checker = Checker(objective, settings, noise=max(1.0, abs(float(value))), rng=np.random.default_rng(seed))
     rows: list[Row] = []
     for (layer, key), grad in zip(named, grads, strict=True):
-        ids = live.layers[0].table_ids(key, x) if layer is live.layers[0] else None
+        ids = live.table_ids(layer, key, x)
         where = f"{type(layer).__name__}.backward, grads[{key!r}]"
         rows.append(checker.tensor(f"{layer.name}/{key}", layer.params[key], np.array(grad), where, ids=ids))
     notes = model_notes([layer.name for layer in live.layers], rows)

@@ -1,11 +1,13 @@
 """Layers with hand-written forward and backward passes, under Keras's names."""
 
+from npnet.graph import Input
 from npnet.layers.activations import ReLU, Sigmoid, Tanh
 from npnet.layers.base import Layer
 from npnet.layers.convolutional import Conv1D
 from npnet.layers.core import Activation, Dropout, Flatten
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
+from npnet.layers.merging import Add, Average, Concatenate, Multiply
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
 from npnet.layers.wrappers import Bidirectional
@@ -14,8 +16,11 @@ __all__ = [
     "GRU",
     "LSTM",
     "Activation",
+    "Add",
+    "Average",
     "AveragePooling1D",
     "Bidirectional",
+    "Concatenate",
     "Conv1D",
     "Dense",
     "Dropout",
@@ -23,8 +28,10 @@ __all__ = [
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
+    "Input",
     "Layer",
     "MaxPooling1D",
+    "Multiply",
     "ReLU",
     "Sigmoid",
     "SimpleRNN",

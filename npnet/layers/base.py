@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from npnet.config import resolve_dtype
+from npnet.graph import SymbolicTensor, call_layer
 
 Shape = tuple[int | None, ...]
 
@@ -91,6 +92,11 @@ class Layer:
         # np.zeros, not zeros_like: its pages are mapped on first write, so a gradient array that is never
         # written (the embedding's under a lazy optimizer, npnet.sparse) costs no memory.
         self.grads[key] = np.zeros(value.shape, dtype=value.dtype)
+
+    def __call__(self, inputs: SymbolicTensor | Sequence[SymbolicTensor]) -> SymbolicTensor:
+        """Keras's functional API: called on `npnet.Input` tensors (a list of them for a merge), record the
+        call in the graph and return its output tensor (`npnet.graph`)."""
+        return call_layer(self, inputs)
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise a clear ValueError if `x` cannot be this layer's input. The base layer accepts anything."""

@@ -100,11 +100,8 @@ class Embedding(Layer):
         return None
 
     def table_ids(self, key: str, x: np.ndarray) -> np.ndarray | None:
-        """The ids of `x` that look rows up; with `mask_zero`, the padding id 0 looks nothing up (its
-        positions are masked, so its row's gradient is zero)."""
-        if key != "embeddings":
-            return None
-        return x[x != 0] if self.mask_zero else x
+        """The ids of `x`: each looks up its row of the table (the padding id 0 too, masked or not)."""
+        return x if key == "embeddings" else None
 
     def compute_mask(self, ids: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
         return ids != 0 if self.mask_zero else None

@@ -2,7 +2,8 @@
 
 The file is an `npnet.saving.archive` array archive (an `.npz` read with `allow_pickle=False`, written atomically) of
 kind "model". Its JSON header holds the architecture (each layer as `{"class_name", "config"}` from the
-`Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`), the model's
+`Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`, and for a
+functional model its graph: each call as a layer name and inbound tensors, `Model.graph_config`), the model's
 seed, dtype and fused setting, and the compile settings (optimizer config, loss, metrics); its arrays hold
 the weights (`weights/<i>`, `get_weights()` order) and the optimizer state (`optimizer/<key>`); the
 header also keeps the random generators' states, so a loaded model trains on exactly as the saved one.
@@ -25,6 +26,7 @@ from npnet.layers.base import deserialize, serialize
 from npnet.saving import archive
 
 if TYPE_CHECKING:
+    from npnet.functional import Model
     from npnet.model import Sequential
 
 KIND = "model"
@@ -36,6 +38,7 @@ class ModelFileError(NpnetError, ValueError):
 
 def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write `model` (built; compiled or not) to `path` atomically."""
+
     model._ensure_built()
     weights = model.weights  # live arrays, written at once: no copy of a large table
     arrays = {f"weights/{i}": w for i, w in enumerate(weights)}
@@ -59,6 +62,8 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
             "input_shape": list(model.input_shape or ()),
         },
         "layers": [serialize(layer) for layer in model.layers],
+        # A functional model's calls: which layer runs on which tensors (None for a Sequential).
+        "graph": model.graph_config(),  # None for a Sequential
         "weights": [{"shape": list(w.shape), "dtype": w.dtype.name} for w in weights],
         "compile": compiled,
         # Generator states, so training goes on exactly as it would have: the model's (shuffle, and noise
@@ -75,11 +80,14 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     archive.save_arrays(path, arrays, kind=KIND, meta=meta)
 
 
-def load_model(path: str | os.PathLike[str], model_class: type[Sequential]) -> Sequential:
-    """The model `save_model` wrote to `path`, rebuilt as a `model_class` (`npnet.models.load_model` passes
-    `Sequential`: this module never imports the model, which imports it for `save`): same layers, weights
-    and (if it was compiled) optimizer state, compiled again, so training continues where it stopped.
-    ModelFileError for anything else."""
+def load_model(
+    path: str | os.PathLike[str], sequential: type[Sequential], functional: type[Model]
+) -> Sequential:
+    """The model `save_model` wrote to `path`, rebuilt as a `sequential` or, for a file with a graph, as the
+    `functional` model it describes (`npnet.models.load_model` passes `Sequential` and `Model`: this module
+    never imports the models, which import it for `save`): same layers, weights and (if it was compiled)
+    optimizer state, compiled again, so training continues where it stopped. ModelFileError for anything
+    else."""
 
     try:
         arrays, header = archive.load_arrays(path, kind=KIND)
@@ -89,14 +97,19 @@ def load_model(path: str | os.PathLike[str], model_class: type[Sequential]) -> S
     try:
         spec = header["model"]
         layers = [deserialize(entry) for entry in header["layers"]]
-        model = model_class(
-            layers,
-            seed=int(spec["seed"]),
-            dtype=str(spec["dtype"]),
-            name=str(spec["name"]),
-            fused=spec["fused"],
-        )
-        model.build(tuple(spec["input_shape"]))
+        if header.get("graph") is not None:  # files from before the functional API have no "graph"
+            model: Sequential = functional.from_graph_config(
+                header["graph"], layers, str(spec["name"]), int(spec["seed"]), str(spec["dtype"])
+            )
+        else:
+            model = sequential(
+                layers,
+                seed=int(spec["seed"]),
+                dtype=str(spec["dtype"]),
+                name=str(spec["name"]),
+                fused=spec["fused"],
+            )
+            model.build(tuple(spec["input_shape"]))
         expected = header["weights"]
         weights = [arrays.pop(f"weights/{i}") for i in range(len(expected))]
         for i, (w, entry) in enumerate(zip(weights, expected, strict=True)):

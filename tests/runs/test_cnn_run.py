@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.training_helpers import build_data, run_cli
 
 from npnet import runs
 from npnet.errors import RunError
 from npnet.saving import archive
+from tests.training_helpers import build_data, run_cli
 
 SMALL_CNN = [
     "--preset",

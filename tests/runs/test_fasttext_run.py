@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.training_helpers import POSITIVE, SMALL, build_data, run_cli
 
 from npnet import runs
 from npnet.datasets.ragged import Ragged
 from npnet.preprocessing import add_ngrams
 from npnet.preprocessing.ngrams import NgramTable
+from tests.training_helpers import POSITIVE, SMALL, build_data, run_cli
 
 # The fastText preset on the synthetic reviews' ~30 words: SMALL's vocabulary, length and rate.
 FAST = ["--preset", "fasttext", *SMALL, "--maxlen", "64", "--verbose", "2"]  # 2: the printout says "N-grams:"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.training_helpers import build_data, run_cli
 
 from npnet import runs
 from npnet.saving import archive
+from tests.training_helpers import build_data, run_cli
 
 # The presets' layers at toy sizes: 60 words, 8-wide embeddings, 16 steps.
 TINY = ["--num-words", "60", "--maxlen", "16", "--embedding-dim", "8", "--batch-size", "16", "--verbose", "0"]

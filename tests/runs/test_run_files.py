@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.training_helpers import SMALL, build_data, run_cli
 
 from npnet import runs
 from npnet.reports import run_report
 from npnet.saving import archive
+from tests.training_helpers import SMALL, build_data, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = [*SMALL, "--epochs", "2", "--verbose", "0"]
