@@ -250,9 +250,10 @@ class BagOfWords:
 
 
 def forward(batch: BagBatch, E: np.ndarray, workers: Workers = SERIAL) -> np.ndarray:
-    """pooled (B, D): the mean embedding row of each review of `batch`; E (V, D) has the batch's dtype.
+    """batch (B reviews), E (V, D) -> pooled (B, D): the mean embedding row of each review.
 
-    `workers` may sum the tail on a second thread while this one runs the head's gemm."""
+    E has the batch's dtype. `workers` may sum the tail on a second thread while this one runs the head's
+    gemm."""
     _check_table(batch, E)
     tail_sums = workers.start(_tail_sums, batch, E)
     pooled = batch.head @ E[batch.head_index]
@@ -275,7 +276,7 @@ def _tail_sums(batch: BagBatch, E: np.ndarray) -> np.ndarray | None:
 def backward(
     batch: BagBatch, grad_pooled: np.ndarray, out: np.ndarray | None = None, workers: Workers = SERIAL
 ) -> np.ndarray:
-    """dE (V, D) for `forward`: dense, every row written (zero where no id of the batch points).
+    """grad_pooled (B, D) -> dE (V, D) for `forward`: dense, every row written (zero where no id points).
 
     `out`, if given, is a (V, D) array of the batch's dtype that is overwritten and returned (no allocation).
     `workers` may scatter the tail on a second thread while this one runs the head's gemm: head and tail
@@ -323,7 +324,9 @@ def _scatter_tail(
 
 
 def backward_rows(batch: BagBatch, grad_pooled: np.ndarray, workers: Workers = SERIAL) -> SparseRows:
-    """`backward` kept sparse: dE on the rows this batch looks up, never a (V, D) array.
+    """grad_pooled (B, D) -> dE on the R rows this batch looks up: SparseRows, ids (R,), values (R, D).
+
+    `backward` kept sparse: never a (V, D) array.
 
     The touched rows are the head ids with a non-zero count in the batch, then the distinct tail ids
     (ascending); head and tail are disjoint, so the ids are distinct. Each row's value equals `backward`'s

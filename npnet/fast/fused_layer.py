@@ -87,7 +87,9 @@ class FusedEmbeddingPool(Layer):
     def forward(  # type: ignore[override]  # takes a bag-of-words batch where Layer takes an array
         self, batch: BagBatch | Pooled, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray:
-        """pooled (B, D). A `Pooled` batch was computed ahead on another thread (evaluate/predict)."""
+        """batch (a `BagBatch` of B reviews, or a `Pooled` one) -> pooled (B, D).
+
+        A `Pooled` batch was computed ahead on another thread (evaluate/predict)."""
         if isinstance(batch, Pooled):
             return batch.output
         self._batch = batch

@@ -277,8 +277,9 @@ class Recurrent(Layer):
     def _step_backward(
         self, cache: tuple[np.ndarray, ...], d_states: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
-        """From dL/d(new states): dL/dxw, dL/dhr and dL/d(old states) along the paths that bypass hr
-        (None: no such path)."""
+        """dL/d(new states) (B, u) each -> dL/dxw (B, G*u), dL/dhr (B, G*u), dL/d(old states) (B, u) each.
+
+        The old states' gradients are along the paths that bypass hr (None: no such path)."""
         raise NotImplementedError
 
     # ---- the loop ------------------------------------------------------------------------------------------
@@ -300,6 +301,9 @@ class Recurrent(Layer):
     def forward(  # type: ignore[override]  # with return_state, Keras's [output, *states] (see the docstring)
         self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray | list[np.ndarray]:
+        """x (B, T, n), mask (B, T) or None -> (B, T, u) with return_sequences, else (B, u).
+
+        With return_state: [that output, *the final states (B, u) each] (LSTM: h, c)."""
         self.check_input(x)
         return self.run(x, mask, *self.draw_dropout_masks(x, training))
 
@@ -370,6 +374,11 @@ class Recurrent(Layer):
         return tuple(np.where(keep, a, b) for a, b in zip(new, old, strict=True))
 
     def backward(self, grad_out: np.ndarray | Sequence[np.ndarray | None]) -> np.ndarray:
+        """grad_out (B, T, u) with return_sequences, else (B, u) -> dL/dx (B, T, n).
+
+        With return_state, grad_out is [dL/doutput, *dL/dfinal states (B, u) each], None for a zero gradient.
+        Fills grads["kernel"] (n, G*u), ["recurrent_kernel"] (u, G*u) and ["bias"] (G*u,) ((2, G*u) for GRU).
+        """
         xs, keep, drop, drop_r, h_before, caches = self._cache
         steps, batch, _ = xs.shape
         if self.return_state:
