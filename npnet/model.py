@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from npnet import validation
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
 from npnet.saving import archive, model_file
@@ -130,8 +131,7 @@ class Sequential(Trainer):
                 f"index={index!r})"
             )
         if index is not None:
-            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-                raise ValueError(f"get_layer index must be an integer, got {index!r}")
+            validation.integer(index, "get_layer index")
             if not -len(self.layers) <= index < len(self.layers):
                 raise ValueError(
                     f"get_layer index {index} is out of range: the model has {len(self.layers)} layers"

@@ -25,6 +25,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from npnet import validation
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagOfWords
 from npnet.fast.threads import SERIAL, Workers
 
@@ -69,11 +70,8 @@ class BagCache:
     """
 
     def __init__(self, max_entries: int = 4, max_bytes: int = 256 * 2**20) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 0:
-            raise ValueError(f"max_entries must be an integer >= 0, got {max_entries!r}")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            raise ValueError(f"max_bytes must be an integer >= 0, got {max_bytes!r}")
-        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.max_entries = validation.non_negative_int(max_entries, "max_entries")
+        self.max_bytes = validation.non_negative_int(max_bytes, "max_bytes")
         self._bags: OrderedDict[Key, BagOfWords] = OrderedDict()
         self.builds = self.hits = 0
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet import validation
 from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.pooling import mask_counts
 from npnet.sparse import SparseRows
@@ -56,8 +57,7 @@ def _check_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
         raise ValueError(
             f"ids must hold integers, got dtype {ids.dtype}: cast token ids with .astype('int32')"
         )
-    if vocab_size < 1:
-        raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+    validation.positive_int(vocab_size, "vocab_size")
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
@@ -156,8 +156,7 @@ class BagOfWords:
         (0 puts every id that occurs there, above 1 none: pure CSR).
         """
         ids = _check_ids(ids, vocab_size)
-        if not dense_min_df >= 0.0:
-            raise ValueError(f"dense_min_df must be >= 0 (a fraction of reviews), got {dense_min_df}")
+        validation.non_negative_float(dense_min_df, "dense_min_df")
         n, length = ids.shape
         # Runs of equal ids after sorting each review: one per distinct (review, id) pair, row-major. Built
         # and consumed in blocks of rows, never joined: the sort's temporaries stay a few MB, and the runs'

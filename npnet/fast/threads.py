@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+from npnet import validation
 from npnet.config import num_threads
 
 T = TypeVar("T")
@@ -56,8 +57,7 @@ class Workers:
     """
 
     def __init__(self, threads: int = 1) -> None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        threads = validation.positive_int(threads, "threads")
         self.threads = threads
         self._own: set[int] = set()  # the pool's thread idents
         # The caller's thread is one of them: it runs its own part while the pool runs the others.

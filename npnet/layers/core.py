@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from npnet import validation
 from npnet.layers import activations
 from npnet.layers.base import Layer, Shape, serialize
 from npnet.layers.windows import drop_mask
@@ -29,9 +30,7 @@ class Dropout(Layer):
         self, rate: float, seed: int | None = None, name: str | None = None, dtype: str | None = None
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = validation.fraction(rate, "Dropout rate")
         self.seed = seed
         if seed is not None:
             self.noise_rng = np.random.default_rng(seed)

@@ -48,7 +48,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from npnet import initializers
+from npnet import initializers, validation
 from npnet.layers.activations import sigmoid
 from npnet.layers.base import Layer, Shape, init_rng
 
@@ -91,12 +91,6 @@ def _activation(identifier: str | None, what: str) -> _Activation:
             f"unknown {what} {identifier!r} for a recurrent layer: use one of {', '.join(_ACTIVATIONS)}"
         )
     return _ACTIVATIONS[name]
-
-
-def _rate(value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 # ---- the projections, with per-sequence dropout masks ------------------------------------------------------
@@ -193,17 +187,15 @@ class Recurrent(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype)
         cls = type(self).__name__
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"{cls} units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = validation.positive_int(units, f"{cls} units")
         self.activation_name = activation
         self._act, self._act_grad = _activation(activation, "activation")
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.dropout = _rate(dropout, f"{cls} dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, f"{cls} recurrent_dropout")
+        self.dropout = validation.fraction(dropout, f"{cls} dropout")
+        self.recurrent_dropout = validation.fraction(recurrent_dropout, f"{cls} recurrent_dropout")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)

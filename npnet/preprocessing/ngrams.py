@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet import validation
 from npnet.datasets.ragged import Ragged
 from npnet.errors import FileFormatError
 from npnet.saving import archive
@@ -148,9 +149,7 @@ class NgramTable:
         the problem)."""
         arrays, meta = archive.load_arrays(path, kind=KIND)
         try:
-            base = meta["base"]
-            if isinstance(base, bool) or not isinstance(base, int):
-                raise ValueError(f"base must be an integer, got {base!r}")
+            base = meta["base"]  # checked by the table itself, as every other field
             orders = range(2, len(arrays) // 2 + 2)
             expected = sorted([f"codes/{n}" for n in orders] + [f"ids/{n}" for n in orders])
             if sorted(arrays) != expected:
@@ -186,8 +185,7 @@ def _check_base(seqs: Ragged, base: int | None) -> int:
 
 
 def _check_range(ngram_range: int, base: int) -> None:
-    if isinstance(ngram_range, bool) or not isinstance(ngram_range, (int, np.integer)) or ngram_range < 2:
-        raise ValueError(f"ngram_range must be an integer >= 2, got {ngram_range!r}")
+    validation.int_in(ngram_range, "ngram_range", 2)
     if base**ngram_range > MAX_CODE:
         raise ValueError(
             f"{ngram_range}-grams of {base} word ids do not fit an int64 code; lower ngram_range or num_words"
@@ -195,8 +193,7 @@ def _check_range(ngram_range: int, base: int) -> None:
 
 
 def _check_table(base: int, codes: Sequence[np.ndarray], ids: Sequence[np.ndarray]) -> None:
-    if base < 1:
-        raise ValueError(f"base must be >= 1, got {base}")
+    validation.positive_int(base, "base")
     if not codes or len(codes) != len(ids):
         raise ValueError("an n-gram table holds codes and ids for each order, from the bigrams on")
     _check_range(len(codes) + 1, base)
