@@ -14,7 +14,8 @@ C is very sparse (a review of 256 tokens holds ~100-150 distinct ids out of 10,0
 not: word ids follow Zipf's law, so a few thousand frequent ids make up most (review, id) pairs. C is split:
 
 - head: the ids that occur in at least `dense_min_df` of the reviews, as a dense (B, K) block for BLAS
-  (one gemm forward, one backward; a dense column costs well under 1 ns per review, a sparse pair ~30 ns);
+  (one gemm forward, one backward; a dense column costs BLAS far less per review than a sparse pair costs
+  the gathers: benchmarks/RESULTS.md, "The bag-of-words kernels and their cache");
 - tail: every other token, one entry per occurrence (so no weights to multiply), as CSR rows: the forward is a
   row gather plus a segment sum (`np.add.reduceat`), the backward a one-dimensional unbuffered scatter
   (`np.add.at` on the flattened table, fast since NumPy 1.25, unlike 2-D row scatter).
@@ -38,10 +39,10 @@ from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.pooling import mask_counts
 from npnet.sparse import SparseRows
 
-# Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
-# one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +
-# forward + backward per batch of 512 cost 2.1 / 1.6 / 1.3 / 1.25 / 1.36 ms at 0.005 / 0.01 / 0.02 / 0.05 /
-# 0.1 (10.9 ms with no dense block); 0.02 sits on that flat bottom with half the memory of 0.01.
+# Ids present in at least this fraction of the reviews go to the dense (BLAS) block. The time of take +
+# forward + backward per batch is flat from about 0.02 to 0.1 and rises below it and without a dense block
+# (benchmarks/RESULTS.md, "Dense/sparse split of the fast kernel", from `python -m benchmarks.run`); 0.02
+# sits on that flat bottom with half the dense block's memory of 0.01.
 DEFAULT_DENSE_MIN_DF = 0.02
 
 
@@ -357,7 +358,8 @@ def _tail_rows(batch: BagBatch, scaled: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _as_pairs(a: np.ndarray) -> np.ndarray:
     """View (n, D) floats as (n, D/2) complex numbers when D is even: complex addition is the same two
-    real additions, but `reduceat` and `ufunc.at` pay their per-element overhead half as often (~1.5x)."""
+    real additions, but `reduceat` and `ufunc.at` pay their per-element overhead half as often
+    (benchmarks/RESULTS.md, "The bag-of-words kernels and their cache")."""
     if a.shape[-1] % 2 or not a.flags.c_contiguous:
         return a
     return a.view(np.complex64 if a.dtype == np.float32 else np.complex128)

@@ -200,8 +200,9 @@ class MaxPooling1D(_WindowPooling1D):
         """x (B, T, D) -> (B, T_out, D): the max of each window."""
         drop_mask(self.name, "MaxPooling1D", mask)
         # Keeps the window view (x itself, or its padded copy) and the maxima; the winning taps are found
-        # in backward, and argmax only for kink_pattern: a max over the strided tap axis is ~9x faster
-        # than an argmax there plus the gather (cnn-lstm's (30, 96, 64) by 4: ~0.12 vs ~1.1 ms).
+        # in backward, and argmax only for kink_pattern: a max over the strided tap axis is one reduction,
+        # where an argmax there must be followed by a gather of the winners (benchmarks/RESULTS.md,
+        # "MaxPooling1D: a max over the tap axis instead of argmax + gather").
         self._view = self._windows(x, -np.inf)
         self._top = self._view.max(axis=2)
         return self._top

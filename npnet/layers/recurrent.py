@@ -64,8 +64,8 @@ _ACTIVATIONS: dict[str, _Activation] = {
 def sigmoid_in_place(x: np.ndarray) -> None:
     """x = sigmoid(x), bitwise npnet.activations.sigmoid's result: the same operations per element,
     1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere (e = exp(-|x|) <= 1), the numerator picked as
-    max(e, x >= 0) instead of by a masked copy (at the bilstm's (32, 256) float32 gates: 25 us, against
-    45 us with `np.copyto(..., where=)` and 35 us for the readable function's five temporaries)."""
+    max(e, x >= 0) instead of by a masked copy: fewer passes than `np.copyto(..., where=)` and none of the
+    readable function's five temporaries (benchmarks/RESULTS.md, "Speed work for the 1.5x target")."""
     e = np.abs(x)
     np.negative(e, out=e)  # e = -|x|
     np.exp(e, out=e)  # e = exp(-|x|)
@@ -100,8 +100,8 @@ def _activation(identifier: str | None, what: str) -> _Activation:
 
 def _gate_blocks(w: np.ndarray, gates: int) -> np.ndarray:
     """The kernel's column blocks as one contiguous (G, n, u) array: block g is w[:, g*u:(g+1)*u]. Made once
-    per call: a strided view of w would be copied by every per-step product (measured: 112 -> 72 us a
-    step at the lstm preset's B 32, u 128, against 65 us for the plain (B, u) @ (u, 4u) gemm)."""
+    per call: a strided view of w would be copied by every per-step product, which then costs well above
+    the plain (B, u) @ (u, 4u) gemm (benchmarks/RESULTS.md, "Speed work for the 1.5x target")."""
     n, gu = w.shape
     return np.ascontiguousarray(w.reshape(n, gates, gu // gates).transpose(1, 0, 2))
 
