@@ -142,7 +142,8 @@ def with_bigrams(
 def conv_reports(
     x: np.ndarray, y: np.ndarray, seed: int, dtype: str | None, vocab: int
 ) -> list[gradcheck.Report]:
-    """The convolution issue's layers on the reviews' embeddings (8 wide, so the checks stay quick), and
+    """The convolution and pooling layers (Conv1D's paddings, strides and dilation, the four poolings,
+    Flatten, Dropout) on the reviews' embeddings (8 wide, so the checks stay quick), and
     the imdb_cnn model with small sizes: Embedding(vocab, 8) -> Conv1D(16, 3, relu) -> GlobalMaxPooling1D
     -> Dense(16) -> relu -> Dense(1) -> sigmoid."""
     cnn = runs.build_model(
