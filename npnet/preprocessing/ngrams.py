@@ -226,13 +226,9 @@ def add_ngrams(
 
     (Keras's loop also forms the trigrams over the bigram ids it has just appended; those windows contain an
     n-gram id, which no table built from the words holds, so only windows of the words themselves count.)
-    Vectorized: one int64 code per window (`npnet.preprocessing.ngrams.window_codes`), `searchsorted` into the table, and
-    one scatter of every kept id to its place in the output.
+    Vectorized: one int64 code per window (`window_codes`), `searchsorted` into the table, and one scatter of
+    every kept id to its place in the output.
     """
-    # Imported here: npnet.datasets imports this module (pad_flat) on its own import.
-    from npnet.datasets.ragged import Ragged
-    from npnet.preprocessing.ngrams import NgramTable, window_codes
-
     seqs = sequences if isinstance(sequences, Ragged) else Ragged.from_lists(sequences)
     if not isinstance(table, NgramTable):  # Keras's dict: its codes must cover these sequences' ids too
         table = NgramTable.from_dict(table, base=int(seqs.values.max(initial=0)) + 1)
