@@ -1,4 +1,4 @@
-"""The front page of benchmarks/RESULTS.md from benchmarks/figures.json: the chart of npnet against its peers
+"""The front page of benchmarks/HISTORY.md from benchmarks/figures.json: the chart of npnet against its peers
 and the speed table beside it.
 
     python -m benchmarks.charts            # writes benchmarks/npnet_vs_peers.png, prints the markdown table

@@ -9,7 +9,7 @@
    FLOPs / its time).
 2. Epochs (training + validation) of npnet's and Keras-JAX's imdb_cnn, each in its own worker process
    (benchmarks.worker), in alternating rounds (benchmarks.run.race), with each worker's peak RSS.
-Writes cnn.json to --out and prints a markdown summary (for benchmarks/RESULTS.md, "cnn").
+Writes cnn.json to --out and prints a markdown summary (for benchmarks/HISTORY.md, "cnn").
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def _distinct_pairs(ids: np.ndarray) -> np.ndarray:
 
 
 def unavoidable_work(data: Workload, embedding_dim: int, repeats: int) -> dict:
-    """The issue's bound: touch each distinct (review, id) pair once forward, once backward, once more for
+    """The lower bound the speed target compares npnet to: touch each distinct (review, id) pair once
+    forward, once backward, once more for
     validation.
 
     'Touch' = gather that pair's embedding row (embedding_dim floats) into a preallocated buffer with

@@ -7,10 +7,11 @@ from pathlib import Path
 from benchmarks.systems import SYSTEMS
 from npnet.atomic import atomic_write
 
-# The issue's targets for the scaling factors.
+# The targets for the scaling factors: npnet's epoch on the doubled workload over the base one.
 SCALING_TARGETS = {"samples": 2.1, "length": 1.3, "vocab": 2.2}
-RSS_TARGET_MB = 250  # issue 18's target for `npnet train`'s peak RSS (issue 7's was 300)
-# Issue 18: npnet's epoch / Keras-JAX's at these batch sizes, npnet / bound, repeated-fit setup / epoch.
+RSS_TARGET_MB = 250  # the target for `npnet train`'s peak RSS (an earlier target was 300)
+# The speed targets: npnet's epoch / Keras-JAX's at these batch sizes, npnet / bound, repeated-fit setup /
+# epoch.
 KERAS_JAX_TARGETS = {512: 0.5, 32: 0.7}
 BOUND_TARGET = 2.0
 SETUP_TARGET = 0.05
@@ -124,7 +125,8 @@ def _verdict(value: float | None, target: float) -> str:
 
 
 def target_lines(results: dict) -> list[str]:
-    """One line per target of issue 18 that this run measured: the value, the target, met or not."""
+    """One line per target above (speed, bound, setup, memory) that this run measured: the value, the
+    target, met or not."""
     lines = []
     bound = results.get("npnet_over_bound")
     batch = results["workload"].rsplit("batch ", 1)[-1]

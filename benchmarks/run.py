@@ -211,7 +211,7 @@ def paired_ratios(results: dict[str, dict], base: str) -> dict[str, dict]:
             "median": float(np.median(per_round)),
             "min": float(per_round.min()),
             "max": float(per_round.max()),
-            "npnet_over": float(np.median(1.0 / per_round)),  # the issue's way round: npnet / other
+            "npnet_over": float(np.median(1.0 / per_round)),  # the targets' way round: npnet / other
         }
     return ratios
 

@@ -46,7 +46,7 @@ class System:
 
 
 def seed_model(vocab_size: int, seed: int = 0) -> npnet.Sequential:
-    """The issue's model, compiled as the peers are: Adam(1e-3, decay 1e-5, eps 1e-7), BCE, accuracy."""
+    """The notebook's model, compiled as the peers are: Adam(1e-3, decay 1e-5, eps 1e-7), BCE, accuracy."""
     from npnet import models, optimizers
 
     model = models.notebook(vocab_size, EMBEDDING_DIM, 16, seed=seed)
@@ -171,7 +171,7 @@ def numpy_naive_trainer(data: Workload, seed: int) -> Trainer:
 
 
 def keras_seed_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
-    """The seed model's layers and learning rate: Keras 2's Adam(lr, decay) exactly (reference §5)."""
+    """The seed model's layers and learning rate: Keras 2's Adam(lr, decay) exactly, lr / (1 + decay k)."""
     layers = [
         keras.layers.Embedding(data.vocab_size, EMBEDDING_DIM),
         keras.layers.GlobalAveragePooling1D(),

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from npnet import validation
 from npnet.config import resolve_dtype
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
 from npnet.saving import archive, model_file
@@ -130,8 +131,7 @@ class Sequential(Trainer):
                 f"index={index!r})"
             )
         if index is not None:
-            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-                raise ValueError(f"get_layer index must be an integer, got {index!r}")
+            validation.integer(index, "get_layer index")
             if not -len(self.layers) <= index < len(self.layers):
                 raise ValueError(
                     f"get_layer index {index} is out of range: the model has {len(self.layers)} layers"
@@ -145,12 +145,16 @@ class Sequential(Trainer):
     # ---- the passes ----------------------------------------------------------------------------------------
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run the layers in order and return the output. Each layer caches what its backward will need."""
+        """x (B, ...), the first layer's input -> the last layer's output (B, ...).
+
+        Runs the layers in order; each layer caches what its backward will need."""
         return forward_through(self.layers, x, training)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        """Back-propagate dLoss/doutput of the last `forward`, filling every layer's `grads`. Returns
-        dLoss/dinput (None when the first layer is an Embedding: token ids have no gradient)."""
+        """grad_out (the last output's shape) -> dL/dx (x's shape), or None if the first layer takes ids.
+
+        Back-propagates dLoss/doutput of the last `forward`, filling every layer's `grads` (token ids have
+        no gradient, hence None)."""
         return backward_through(self.layers, grad_out)
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:

@@ -102,10 +102,6 @@ def use_planner(planner: Planner) -> None:
     _planner[0] = planner
 
 
-def current_planner() -> Planner:
-    return _planner[0]
-
-
 def make_plan(model: Sequential, optimizer: Optimizer | None = None) -> Plan:
     """The plan of one fit (with its `optimizer`), evaluate or predict call (`optimizer=None`)."""
     return _planner[0](model, optimizer)

@@ -34,7 +34,7 @@ from npnet.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
 from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.plan import Gradient, Plan, make_plan, readable_plan
-from npnet.validation import positive_int
+from npnet.validation import fraction, int_in, positive_int
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -120,14 +120,7 @@ class Trainer:
         assert self.optimizer is not None
         batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = positive_int(epochs, "epochs")
-        if (
-            isinstance(initial_epoch, bool)
-            or not isinstance(initial_epoch, int)
-            or not 0 <= initial_epoch <= epochs
-        ):
-            raise ValueError(
-                f"initial_epoch must be an integer in [0, epochs={epochs}], got {initial_epoch!r}"
-            )
+        initial_epoch = int_in(initial_epoch, "initial_epoch", 0, epochs)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         x = self._prepare_x(x)
@@ -325,16 +318,15 @@ class Trainer:
 
 
 def _split_off_validation(
-    x: np.ndarray, y: np.ndarray, fraction: float
+    x: np.ndarray, y: np.ndarray, split: float
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """((x, y) for training, (x, y) for validation): the last `fraction` of the samples validate, as in
-    Keras (`split_at = floor(n * (1 - fraction))`)."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ValueError(f"validation_split must be a fraction in [0, 1), got {fraction!r}")
-    split_at = math.floor(len(x) * (1.0 - fraction))
+    """((x, y) for training, (x, y) for validation): the last `split` fraction of the samples validate, as
+    in Keras (`split_at = floor(n * (1 - split))`)."""
+    split = fraction(split, "validation_split")
+    split_at = math.floor(len(x) * (1.0 - split))
     if split_at in (0, len(x)):
         raise ValueError(
-            f"validation_split={fraction} leaves no samples on one side of {len(x)}: pass more data or "
+            f"validation_split={split} leaves no samples on one side of {len(x)}: pass more data or "
             "another fraction"
         )
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])

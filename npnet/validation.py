@@ -16,10 +16,31 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def integer(value: Any, name: str) -> int:
+    """`value` as an int if it is an integer (bools are refused)."""
+    if not _is_int(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
 def positive_int(value: Any, name: str) -> int:
     """`value` as an int if it is an integer >= 1 (bools are refused)."""
     if not _is_int(value) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value: Any, name: str) -> int:
+    """`value` as an int if it is an integer >= 0 (bools are refused)."""
+    return int_in(value, name, 0)
+
+
+def int_in(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """`value` as an int if it is an integer from `low` to `high` inclusive (no upper bound when `high` is
+    None; bools are refused)."""
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        rule = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name} must be an integer {rule}, got {value!r}")
     return int(value)
 
 

@@ -25,7 +25,7 @@ from parity.compare import Row, markdown_table, merge_rows
 
 
 def collect(npz_path: Path, detail: bool) -> list[Row]:
-    """All checks, in the order of the issue. Unless `detail`, a check's rows are folded into one where the
+    """All checks, in the report's fixed order. Unless `detail`, a check's rows are folded into one where the
     parts say the same thing (every load_data argument set, the statistics of one initializer, a variant)."""
 
     def fold(rows: list[Row], check: str, quantity: str) -> list[Row]:

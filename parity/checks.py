@@ -75,8 +75,8 @@ TOLERANCES: dict[str, Tolerance] = {
     # Both sides in float64: they differ only in summation order (BLAS vs XLA kernels), ~1e-16 per
     # operation. Measured: loss 3.2e-16, predictions 3.3e-16, final weights 5.7e-15, updates 6.7e-14 (the
     # seed config's first kernel, which moves only ~5e-4 in 50 steps). 1e-11 leaves room for other BLAS
-    # builds and is still 10,000x tighter than the 1e-7. An accuracy can only change by whole samples
-    # and no p lies within 1e-14 of 0.5: exact.
+    # builds and is still 10,000x tighter than the 1e-7 the parity target asks for. An accuracy can only
+    # change by whole samples and no p lies within 1e-14 of 0.5: exact.
     "float64": Tolerance(loss=1e-11, accuracy=0.0, predictions=1e-11, weights=1e-11, updates=1e-11),
     # Keras as shipped: float64 storage and products, float32 means (see Precision), so Keras's side carries
     # float32 rounding (6e-8) in the pooling and the loss only. Measured: loss 3.0e-9, predictions 1.9e-9,

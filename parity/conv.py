@@ -223,7 +223,7 @@ def dropout_rows(rate: float = 0.3, n: int = 1_000_000, seed: int = 0) -> list[R
 
 
 # ------------------------------------------------------------------------------------- the imdb_cnn model
-CNN_STEPS = 20  # the issue's minimum: each float64 step is ~1 GFLOP forward, on both sides
+CNN_STEPS = 20  # the conv parity's required minimum: each float64 step is ~1 GFLOP forward, on both sides
 CNN_BATCH = 32  # the example's
 CNN_NUM_WORDS, CNN_MAXLEN = 5000, 400
 
@@ -320,7 +320,7 @@ def _worst(check: str, quantity: str, dtype: str, ours: list, theirs: list, tol:
 
 
 def all_rows(npz_path: Path) -> list[Row]:
-    """Every conv parity row, in the order of the issue."""
+    """Every conv parity row: layer forwards per dtype, tie gradients, dropout, then the imdb_cnn training."""
     rows = [row for dtype in DTYPES for row in layer_forward_rows(dtype)]
     rows += tie_gradient_rows() + dropout_rows()
     rows += [row for dtype in DTYPES for row in cnn_training_rows(npz_path, dtype)]

@@ -1,4 +1,4 @@
-"""Fast tests for bugs the suite once let through (issue 10, item 6): each was applied by hand to the code
+"""Fast tests for bugs the suite once let through: each was applied by hand to the code
 and these tests failed; each names the bug it guards against."""
 
 from __future__ import annotations

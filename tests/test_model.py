@@ -442,7 +442,7 @@ def test_bad_training_data_is_refused_clearly(x, y, message):
         ({"batch_size": 2.5}, "batch_size must be a positive integer"),
         ({"epochs": 0}, "epochs must be a positive integer, got 0"),
         ({"epochs": -1}, "epochs must be a positive integer"),
-        ({"epochs": 2, "initial_epoch": 3}, "initial_epoch must be an integer in"),
+        ({"epochs": 2, "initial_epoch": 3}, "initial_epoch must be an integer from 0 to 2, got 3"),
         ({"verbose": 3}, "verbose must be 0, 1 or 2"),
         ({"validation_data": (np.zeros((2, 3), int),)}, "validation_data must be a pair"),
         (

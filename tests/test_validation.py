@@ -21,6 +21,29 @@ def test_positive_int_refuses_everything_else_naming_the_argument(bad):
         validation.positive_int(bad, "batch_size")
 
 
+def test_integer_rules():
+    assert validation.integer(-3, "index") == -3
+    assert validation.non_negative_int(0, "max_entries") == 0
+    value = validation.int_in(np.int32(5), "retries", 0, 5)
+    assert value == 5 and type(value) is int
+    assert validation.int_in(10**9, "ngram_range", 2) == 10**9
+    for check, bad, message in [
+        (validation.integer, True, "index must be an integer, got True"),
+        (validation.integer, 1.0, "index must be an integer, got 1.0"),
+        (validation.non_negative_int, -1, "index must be an integer >= 0, got -1"),
+        (validation.non_negative_int, False, "index must be an integer >= 0, got False"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            check(bad, "index")
+    for bad, high, message in [
+        (1, None, ">= 2, got 1"),
+        (6, 5, "from 2 to 5, got 6"),
+        (2.0, 5, "from 2 to 5"),
+    ]:
+        with pytest.raises(ValueError, match=f"^index must be an integer {message}"):
+            validation.int_in(bad, "index", 2, high)
+
+
 def test_float_rules():
     assert validation.positive_float(0.5, "step") == 0.5
     assert validation.non_negative_float(0, "decay") == 0.0

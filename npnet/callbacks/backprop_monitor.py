@@ -30,7 +30,7 @@ both paths and move only because the weights move. Inference mode draws no dropo
 never changes the training (a test checks the weights are bitwise those of an unmonitored run).
 
 Cost per recorded step: a copy of the parameters before the step (to measure the update), a few norms, and
-the probe's forward pass; see benchmarks/RESULTS.md for the measured overhead at the default interval.
+the probe's forward pass; see benchmarks/HISTORY.md for the measured overhead at the default interval.
 
 `rows` holds one tidy record per step x layer x parameter x statistic; `path` (optional) makes the monitor
 append its new rows to a CSV at every epoch end and at the end of training, and on a resumed run keep that
@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from npnet import validation
 from npnet.atomic import atomic_write
 from npnet.callbacks.base import Callback, Logs
 from npnet.sparse import SparseRows
@@ -110,9 +111,7 @@ class BackpropMonitor(Callback):
 
     def __init__(self, every: int = DEFAULT_EVERY, probe: np.ndarray | None = None, path: Path | None = None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ValueError(f"BackpropMonitor every must be a positive integer, got {every!r}")
-        self.every = every
+        self.every = validation.positive_int(every, "BackpropMonitor every")
         self.probe = probe
         self.path = Path(path) if path is not None else None
         self.rows: list[Record] = []

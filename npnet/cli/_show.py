@@ -13,7 +13,7 @@ from npnet.reports.run_report import CLASS_NAMES
 def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:
     """The notebook's printout: loss and accuracy, the first 10 test labels vs predictions, the confusion
     matrix (a pandas crosstab); then precision, recall and F1 per class."""
-    import pandas as pd  # only here: importing it with the CLI would hold ~40 MB through all of training
+    import pandas as pd  # only here: imported with the CLI, it would stay resident through all of training
 
     y_true = np.asarray(y_true).astype(int).ravel()
     y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(int)

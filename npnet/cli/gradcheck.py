@@ -24,6 +24,7 @@ import numpy as np
 
 import npnet
 from npnet import gradcheck, layers, losses, models, runs
+from npnet.cli.argtypes import positive_int
 from npnet.datasets import imdb, synthetic
 from npnet.datasets.ragged import Ragged
 from npnet.preprocessing import add_ngrams, pad_flat
@@ -44,19 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="dtype to build the model in (default: npnet.config.floatx()); checks run on float64 copies",
     )
-    parser.add_argument("--batch-size", type=_positive, default=32, help="reviews per batch (default 32)")
-    parser.add_argument("--seq-len", type=_positive, default=256, help="padded review length (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="reviews per batch (default 32)")
+    parser.add_argument(
+        "--seq-len", type=positive_int, default=256, help="padded review length (default 256)"
+    )
     parser.add_argument(
         "--vocab", type=_vocab, default=10_000, help="embedding rows, num_words (default 10000, at least 8)"
     )
     parser.set_defaults(run=run)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _vocab(text: str) -> int:
@@ -147,7 +143,8 @@ def with_bigrams(
 def conv_reports(
     x: np.ndarray, y: np.ndarray, seed: int, dtype: str | None, vocab: int
 ) -> list[gradcheck.Report]:
-    """The convolution issue's layers on the reviews' embeddings (8 wide, so the checks stay quick), and
+    """The convolution and pooling layers (Conv1D's paddings, strides and dilation, the four poolings,
+    Flatten, Dropout) on the reviews' embeddings (8 wide, so the checks stay quick), and
     the imdb_cnn model with small sizes: Embedding(vocab, 8) -> Conv1D(16, 3, relu) -> GlobalMaxPooling1D
     -> Dense(16) -> relu -> Dense(1) -> sigmoid."""
     cnn = runs.build_model(

@@ -22,6 +22,7 @@ from typing import BinaryIO
 import requests
 import urllib3.exceptions
 
+from npnet import validation
 from npnet.atomic import atomic_write
 from npnet.datasets.files import ensure_writable_dir, file_digests
 from npnet.datasets.progress import Progress
@@ -98,8 +99,10 @@ def check_limits(timeout: tuple[float, float], retries: int, backoff: float, dea
             raise DownloadError(f"the {name} must be a finite number of seconds > 0, got {value!r}")
     if not (isinstance(backoff, (int, float)) and math.isfinite(backoff) and backoff >= 0):
         raise DownloadError(f"the backoff must be a finite number of seconds >= 0, got {backoff!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
-        raise DownloadError(f"retries must be an integer from 0 to {MAX_RETRIES}, got {retries!r}")
+    try:
+        validation.int_in(retries, "retries", 0, MAX_RETRIES)
+    except ValueError as e:
+        raise DownloadError(str(e)) from None
 
 
 class _DeadlineError(Exception):

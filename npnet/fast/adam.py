@@ -229,13 +229,13 @@ def scratch_for(param: np.ndarray, block: int | None = None) -> np.ndarray:
 
 
 # Elements per block of a large update: 64k float32 = 256 KB per array, 5-6 arrays in the 1 MB L2 of the
-# 2-core machine. Measured on the fastText table (1,193,401 x 50 float32, busy machine, load ~20): 3.24 s
-# unblocked, 2.61 / 1.96 / 2.48 s with blocks of 16k / 64k / 256k elements (min of 3; fasttext branch).
+# 2-core machine. Of 16k / 64k / 256k, 64k updated the fastText table fastest, all three faster than the
+# unblocked update (benchmarks/HISTORY.md, "Adam's blocks").
 _BLOCK = 65_536
 # The g = 0 pass on a background thread (`start_rows_step_` beside a backward) takes 16x larger blocks: each
 # of a block's ~10 calls takes the GIL back from the backward's many small NumPy calls, and with 64k blocks
-# (~400 handoffs a step) the overlap gained nothing. cnn-lstm, ms a step, median of 5 (quiet 2 cores): the
-# pass in the step 28.9; in the background with 256k / 1M / unblocked 26.7 / 26.4 / 27.0.
+# (~400 handoffs a step) the overlap gained nothing; 1M-element blocks gained the most on cnn-lstm
+# (benchmarks/HISTORY.md, "Adam's blocks").
 BACKGROUND_BLOCK = 1 << 20
 
 
@@ -301,7 +301,8 @@ def lazy_adam_rows_(
     ids = grad.ids
     if ids.size and (ids.min() < 0 or ids.max() >= param.shape[0]):
         raise ValueError(f"sparse gradient row ids must lie in [0, {param.shape[0]})")
-    # np.take for the gathers: on a (1.2M, 50) table it is ~20x faster than m[ids] (measured, NumPy 2.4).
+    # np.take for the gathers: on a large table it is much faster than fancy indexing m[ids]
+    # (benchmarks/HISTORY.md, "Adam's blocks").
     arrays = [a for a in (param, m, v, vhat) if a is not None]
     rows = [np.take(a, ids, axis=0) for a in arrays]
     p_rows, m_rows, v_rows, *vhat_rows = rows

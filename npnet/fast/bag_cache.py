@@ -2,13 +2,14 @@
 `fit`/`evaluate`/`predict` call on the same data does not count its ids again.
 
 Notebooks and custom schedules call `fit(epochs=1)` in a loop; without a cache each call rebuilt the bag
-of x and of the validation data (~0.13 s each for 25,000 x 256 ids, about an epoch's worth at batch 512).
+of x and of the validation data, each about as long as an epoch's training at batch 512 on IMDB
+(benchmarks/HISTORY.md, "The bag-of-words kernels and their cache").
 
 The key is a SHA-256 digest of the ids' bytes together with their dtype, shape, the vocabulary size,
 `mask_zero` and the dense/sparse split: never `id()`, so an array changed in place (same object, same
 shape) gets a new key and a new bag, and an equal copy finds the cached one. SHA-256 is stdlib and runs on
-the CPU's SHA instructions here (~40 ms for 25.6 MB under load 17, where the build took 1.3 s: ~3%; see
-benchmarks/RESULTS.md for quiet figures); the array is hashed in fixed pieces spread over the fused
+the CPU's SHA instructions here, a few percent of the build it saves (benchmarks/HISTORY.md, "The
+bag-of-words kernels and their cache"); the array is hashed in fixed pieces spread over the fused
 layer's threads (`hashlib` releases the GIL), and the digest of the pieces' digests is the key, the same
 for every thread count.
 
@@ -25,11 +26,12 @@ from collections import OrderedDict
 
 import numpy as np
 
+from npnet import validation
 from npnet.fast.embedding_pool import DEFAULT_DENSE_MIN_DF, BagOfWords
 from npnet.fast.threads import SERIAL, Workers
 
-# Hashed in pieces of this many bytes: big enough that a piece costs far more than handing it to a thread
-# (~1 ms against ~45 us), small enough that two threads share a 25 MB array evenly.
+# Hashed in pieces of this many bytes: big enough that hashing a piece costs far more than handing it to a
+# thread, small enough that two threads share a 25 MB array evenly.
 _PIECE_BYTES = 4 * 2**20
 
 Key = tuple[bytes, str, tuple[int, ...], int, bool, float]
@@ -69,11 +71,8 @@ class BagCache:
     """
 
     def __init__(self, max_entries: int = 4, max_bytes: int = 256 * 2**20) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 0:
-            raise ValueError(f"max_entries must be an integer >= 0, got {max_entries!r}")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            raise ValueError(f"max_bytes must be an integer >= 0, got {max_bytes!r}")
-        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.max_entries = validation.non_negative_int(max_entries, "max_entries")
+        self.max_bytes = validation.non_negative_int(max_bytes, "max_bytes")
         self._bags: OrderedDict[Key, BagOfWords] = OrderedDict()
         self.builds = self.hits = 0
 

@@ -72,13 +72,16 @@ class FusedConvMaxPool(Layer):
         self.built = True
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, T, C) -> relu(max_t z) (B, F), or (B, 1, F) with keepdims."""
         self._z = self.conv.preactivation(x, mask)  # (B, T', F), bias added; keeps conv.cols
         self._top = self._z.max(axis=1)  # (B, F)
         out = np.maximum(self._top, 0)
         return out[:, None, :] if self.keepdims else out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Overwrites the Conv1D's grads["kernel"] (and ["bias"]); returns dL/dx (B, T, C)."""
+        """grad_out (B, F), or (B, 1, F) with keepdims -> dL/dx (B, T, C).
+
+        Overwrites the Conv1D's grads["kernel"] (K, C, F) (and ["bias"] (F,))."""
         z, top = self._z, self._top
         batch, steps, filters = z.shape
         g = grad_out.reshape(batch, filters)

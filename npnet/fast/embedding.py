@@ -38,6 +38,9 @@ class FastEmbedding(Embedding):
     emit_rows = False
 
     def backward(self, grad_out: np.ndarray) -> None:
+        """grad_out (B, T, D) -> None (ids have no gradient); fills grads["embeddings"] (V, D).
+
+        With `emit_rows`, row_grads["embeddings"] (the looked-up rows' sums) instead."""
         rows = grad_out.reshape(-1, self.output_dim)
         if self.emit_rows:
             self.row_grads = {"embeddings": self._looked_up_rows(rows)}

@@ -14,7 +14,8 @@ C is very sparse (a review of 256 tokens holds ~100-150 distinct ids out of 10,0
 not: word ids follow Zipf's law, so a few thousand frequent ids make up most (review, id) pairs. C is split:
 
 - head: the ids that occur in at least `dense_min_df` of the reviews, as a dense (B, K) block for BLAS
-  (one gemm forward, one backward; a dense column costs well under 1 ns per review, a sparse pair ~30 ns);
+  (one gemm forward, one backward; a dense column costs BLAS far less per review than a sparse pair costs
+  the gathers: benchmarks/HISTORY.md, "The bag-of-words kernels and their cache");
 - tail: every other token, one entry per occurrence (so no weights to multiply), as CSR rows: the forward is a
   row gather plus a segment sum (`np.add.reduceat`), the backward a one-dimensional unbuffered scatter
   (`np.add.at` on the flattened table, fast since NumPy 1.25, unlike 2-D row scatter).
@@ -33,14 +34,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet import validation
 from npnet.fast.threads import SERIAL, Workers
 from npnet.layers.pooling import mask_counts
 from npnet.sparse import SparseRows
 
-# Ids present in at least this fraction of the reviews go to the dense (BLAS) block. Measured on 2 cores,
-# one BLAS thread, the synthetic IMDB-like workload (`python -m benchmarks.run`, "dense/sparse split"): take +
-# forward + backward per batch of 512 cost 2.1 / 1.6 / 1.3 / 1.25 / 1.36 ms at 0.005 / 0.01 / 0.02 / 0.05 /
-# 0.1 (10.9 ms with no dense block); 0.02 sits on that flat bottom with half the memory of 0.01.
+# Ids present in at least this fraction of the reviews go to the dense (BLAS) block. The time of take +
+# forward + backward per batch is flat from about 0.02 to 0.1 and rises below it and without a dense block
+# (benchmarks/HISTORY.md, "Dense/sparse split of the fast kernel", from `python -m benchmarks.run`); 0.02
+# sits on that flat bottom with half the dense block's memory of 0.01.
 DEFAULT_DENSE_MIN_DF = 0.02
 
 
@@ -56,8 +58,7 @@ def _check_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
         raise ValueError(
             f"ids must hold integers, got dtype {ids.dtype}: cast token ids with .astype('int32')"
         )
-    if vocab_size < 1:
-        raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+    validation.positive_int(vocab_size, "vocab_size")
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= vocab_size:
         bad = low if low < 0 else high
@@ -156,8 +157,7 @@ class BagOfWords:
         (0 puts every id that occurs there, above 1 none: pure CSR).
         """
         ids = _check_ids(ids, vocab_size)
-        if not dense_min_df >= 0.0:
-            raise ValueError(f"dense_min_df must be >= 0 (a fraction of reviews), got {dense_min_df}")
+        validation.non_negative_float(dense_min_df, "dense_min_df")
         n, length = ids.shape
         # Runs of equal ids after sorting each review: one per distinct (review, id) pair, row-major. Built
         # and consumed in blocks of rows, never joined: the sort's temporaries stay a few MB, and the runs'
@@ -250,9 +250,10 @@ class BagOfWords:
 
 
 def forward(batch: BagBatch, E: np.ndarray, workers: Workers = SERIAL) -> np.ndarray:
-    """pooled (B, D): the mean embedding row of each review of `batch`; E (V, D) has the batch's dtype.
+    """batch (B reviews), E (V, D) -> pooled (B, D): the mean embedding row of each review.
 
-    `workers` may sum the tail on a second thread while this one runs the head's gemm."""
+    E has the batch's dtype. `workers` may sum the tail on a second thread while this one runs the head's
+    gemm."""
     _check_table(batch, E)
     tail_sums = workers.start(_tail_sums, batch, E)
     pooled = batch.head @ E[batch.head_index]
@@ -275,7 +276,7 @@ def _tail_sums(batch: BagBatch, E: np.ndarray) -> np.ndarray | None:
 def backward(
     batch: BagBatch, grad_pooled: np.ndarray, out: np.ndarray | None = None, workers: Workers = SERIAL
 ) -> np.ndarray:
-    """dE (V, D) for `forward`: dense, every row written (zero where no id of the batch points).
+    """grad_pooled (B, D) -> dE (V, D) for `forward`: dense, every row written (zero where no id points).
 
     `out`, if given, is a (V, D) array of the batch's dtype that is overwritten and returned (no allocation).
     `workers` may scatter the tail on a second thread while this one runs the head's gemm: head and tail
@@ -323,7 +324,9 @@ def _scatter_tail(
 
 
 def backward_rows(batch: BagBatch, grad_pooled: np.ndarray, workers: Workers = SERIAL) -> SparseRows:
-    """`backward` kept sparse: dE on the rows this batch looks up, never a (V, D) array.
+    """grad_pooled (B, D) -> dE on the R rows this batch looks up: SparseRows, ids (R,), values (R, D).
+
+    `backward` kept sparse: never a (V, D) array.
 
     The touched rows are the head ids with a non-zero count in the batch, then the distinct tail ids
     (ascending); head and tail are disjoint, so the ids are distinct. Each row's value equals `backward`'s
@@ -355,7 +358,8 @@ def _tail_rows(batch: BagBatch, scaled: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _as_pairs(a: np.ndarray) -> np.ndarray:
     """View (n, D) floats as (n, D/2) complex numbers when D is even: complex addition is the same two
-    real additions, but `reduceat` and `ufunc.at` pay their per-element overhead half as often (~1.5x)."""
+    real additions, but `reduceat` and `ufunc.at` pay their per-element overhead half as often
+    (benchmarks/HISTORY.md, "The bag-of-words kernels and their cache")."""
     if a.shape[-1] % 2 or not a.flags.c_contiguous:
         return a
     return a.view(np.complex64 if a.dtype == np.float32 else np.complex128)

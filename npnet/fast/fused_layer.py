@@ -35,13 +35,11 @@ from npnet.layers.embedding import Embedding
 from npnet.sparse import SparseRows
 
 # A batch's tail (forward sums, backward scatter) goes to the second thread only from this many tokens:
-# the caller waits for it, and waking a thread costs ~45 us (`npnet.fast.threads`), as much as the whole
-# tail of a small batch (IMDB-like, ~34 tail tokens a review: batch 32 ~1,100 tokens, 20 us forward and
-# 57 us backward; batch 512 ~18,000 tokens, 0.2 and 0.45 ms). Measured (fit, 2 threads, paired runs,
-# load 4-14 on 2 cores; benchmarks/RESULTS.md): handing every tail over against this threshold, batch 32
-# 1.72-1.91 against 1.43-1.63 ms a step (4 pairs), batch 128 and 256 faster on one thread in 4 of 5
-# pairs, batch 512 faster with the hand-off in 3 of 3. The next batch's cut (`BagBatches.prefetch`) is
-# not waited for, so it keeps the thread at every size.
+# the caller waits for it, and waking a thread costs as much as the whole tail of a small batch (IMDB-like,
+# ~34 tail tokens a review: batch 32 ~1,100 tokens, batch 512 ~18,000). In paired fit runs batch 32 to 256
+# were faster keeping the tail on one thread and batch 512 faster handing it over, so the threshold sits
+# between (benchmarks/HISTORY.md, "speed at every batch size", "Levers measured"). The next batch's cut
+# (`BagBatches.prefetch`) is not waited for, so it keeps the thread at every size.
 MIN_TAIL_TOKENS_FOR_THREAD = 12_000
 
 
@@ -90,7 +88,9 @@ class FusedEmbeddingPool(Layer):
     def forward(  # type: ignore[override]  # takes a bag-of-words batch where Layer takes an array
         self, batch: BagBatch | Pooled, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray:
-        """pooled (B, D). A `Pooled` batch was computed ahead on another thread (evaluate/predict)."""
+        """batch (a `BagBatch` of B reviews, or a `Pooled` one) -> pooled (B, D).
+
+        A `Pooled` batch was computed ahead on another thread (evaluate/predict)."""
         if isinstance(batch, Pooled):
             return batch.output
         self._batch = batch

@@ -1,17 +1,17 @@
 """Threads: BLAS kept to one (`blas_threads`), our own for independent parts and halves of one product
 (`Workers`, and the process's kept pools `shared_workers`).
 
-The dense-head products are small (512 x ~1,000 x 16). Measured on 2 shared cores (OpenBLAS 0.3.31): one
-thread takes 0.27 ms each; two threads take 0.14 ms on an idle machine but 3-16 ms as soon as another
-process holds a core, because each product waits for a descheduled helper thread — a training epoch then
-runs 5-10x slower. One thread is the robust choice. NumPy cannot set BLAS threads itself;
-threadpoolctl can (a runtime dependency for this reason); without it this is a no-op.
+The dense-head products are small (512 x ~1,000 x 16). Two BLAS threads halve one only on an idle
+machine: as soon as another process holds a core, each product waits for a descheduled helper thread and a
+training epoch runs several times slower. One thread is the robust choice. NumPy cannot set BLAS threads
+itself; threadpoolctl can (a runtime dependency for this reason); without it this is a no-op.
 
 The second core is used instead by `Workers`: Python threads that each run a whole independent part of a
 step (see `Workers`), or one half of a large product (`Workers.split`: Conv1D's gemms). Waking a kept
-thread costs ~45-100 us here, so a part must be worth ~0.1 ms or more; making a pool costs ~0.2 ms quiet
-and ~2 ms on a busy machine, so a layer that splits every step takes the process's kept pool,
-`shared_workers()`, rather than making its own.
+thread is not free, so a part must be worth much more than the hand-off; making a pool costs more again
+(most on a busy machine), so a layer that splits every step takes the process's kept pool,
+`shared_workers()`, rather than making its own. The figures: benchmarks/HISTORY.md, "Threads: BLAS held to
+one thread, and the cost of our own".
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
+from npnet import validation
 from npnet.config import num_threads
 
 T = TypeVar("T")
@@ -37,8 +38,9 @@ def blas_threads(limit: int | None = 1) -> AbstractContextManager:
         return nullcontext()
     if limit is None:
         return nullcontext()
-    # Inspects the loaded libraries afresh (~1 ms, once per fit/evaluate/predict call, not per batch), so
-    # a BLAS loaded after the first call (scipy's, imported when a report first plots) is limited too.
+    # Inspects the loaded libraries afresh (once per fit/evaluate/predict call, not per batch, where its
+    # cost is negligible), so a BLAS loaded after the first call (scipy's, imported when a report first
+    # plots) is limited too.
     return threadpool_limits(limits=limit, user_api="blas")
 
 
@@ -49,15 +51,15 @@ class Workers:
     independent parts of a step at once (e.g. the dense head's gemm and the sparse tail's gather). Each part
     writes its own output and nothing is summed across threads, so the result is bitwise that of one thread.
     `threads=1` runs every part at once on the caller's thread: the plain single-threaded computation.
-    Waiting for a part blocks (a lock, never a spin), so a busy core only slows the threads, not the rest
-    (measured: with another process spinning on one of 2 cores, an epoch takes ~10% longer with 2 threads
-    than with 1; on a quiet machine ~20% less). A part started from one of the pool's own threads runs at
-    once on that thread: a part that splits again cannot wait on a queue it is blocking.
+    Waiting for a part blocks (a lock, never a spin), so a busy core only slows the threads, not the rest:
+    with another process spinning on one of 2 cores, 2 threads cost an epoch a little; on a quiet machine
+    they save more (benchmarks/HISTORY.md, "Threads: BLAS held to one thread"). A part started from one of
+    the pool's own threads runs at once on that thread: a part that splits again cannot wait on a queue it
+    is blocking.
     """
 
     def __init__(self, threads: int = 1) -> None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        threads = validation.positive_int(threads, "threads")
         self.threads = threads
         self._own: set[int] = set()  # the pool's thread idents
         # The caller's thread is one of them: it runs its own part while the pool runs the others.

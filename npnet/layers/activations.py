@@ -16,10 +16,12 @@ class ReLU(Layer):
     """y = max(x, 0). The derivative at exactly 0 is taken as 0, as TensorFlow and PyTorch do."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> max(x, 0) (B, ...), the same shape."""
         self._positive = x > 0  # all backward needs
         return activations.relu(x)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ...) -> dL/dx (B, ...), the same shape: grad_out where x > 0, else 0."""
         return grad_out * self._positive
 
     def kink_pattern(self) -> np.ndarray:
@@ -41,10 +43,12 @@ class Sigmoid(Layer):
     """y = sigmoid(x); dy/dx = y (1 - y), so the output is what backward needs."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> sigmoid(x) (B, ...), the same shape."""
         self._y = sigmoid(x)
         return self._y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ...) -> dL/dx (B, ...), the same shape: grad_out * y (1 - y)."""
         return grad_out * (self._y * (1 - self._y))
 
     def activation_stats(self, output: np.ndarray) -> dict[str, float]:
@@ -67,10 +71,12 @@ class Tanh(Layer):
     """y = tanh(x); dy/dx = 1 - y², so the output is what backward needs."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> tanh(x) (B, ...), the same shape."""
         self._y = activations.tanh(x)
         return self._y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ...) -> dL/dx (B, ...), the same shape: grad_out * (1 - y²)."""
         return grad_out * (1 - self._y * self._y)
 
 
@@ -104,8 +110,10 @@ def get(identifier: str | dict[str, Any] | Layer | Callable[[np.ndarray], np.nda
 
 
 def activation_backward(activation: Layer | None, grad_out: np.ndarray) -> np.ndarray:
-    """dLoss/d(pre-activation) from dLoss/d(output) through an optional activation layer (None: identity),
-    for the layers that hold one (Dense, Conv1D, Activation)."""
+    """grad_out (B, ...) -> dL/d(pre-activation) (B, ...), the same shape.
+
+    Back through an optional activation layer (None: identity), for the layers that hold one (Dense, Conv1D,
+    Activation)."""
     if activation is None:
         return grad_out
     grad = activation.backward(grad_out)

@@ -102,9 +102,11 @@ class Layer:
         """Raise a clear ValueError if `x` cannot be this layer's input. The base layer accepts anything."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...), mask (B, T) or None -> output (B, ...) as `compute_output_shape` says."""
         raise NotImplementedError
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """grad_out (the output's shape) -> dL/dx (x's shape), or None for ids; overwrites `grads`."""
         raise NotImplementedError
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
@@ -192,8 +194,10 @@ def assign_weights(
 
 
 def forward_through(layers: Sequence[Layer], x: Any, training: bool = False) -> np.ndarray:
-    """Run `layers` in order on `x`, each given the previous layer's output and mask; the last output.
-    Each layer caches what its backward will need."""
+    """x (B, ...), the first layer's input -> the last layer's output (B, ...).
+
+    Runs `layers` in order on `x`, each given the previous layer's output and mask. Each layer caches what its
+    backward will need."""
     mask = None
     for layer in layers:
         out = layer.forward(x, mask=mask, training=training)
@@ -203,9 +207,10 @@ def forward_through(layers: Sequence[Layer], x: Any, training: bool = False) -> 
 
 
 def backward_through(layers: Sequence[Layer], grad_out: np.ndarray) -> np.ndarray | None:
-    """Back-propagate dLoss/doutput of the last `forward_through(layers, ...)`, last layer first, filling
-    every layer's `grads`. Returns dLoss/dinput (None when the first layer takes ids: they have no
-    gradient)."""
+    """grad_out (the last output's shape) -> dL/dx (x's shape), or None when the first layer takes ids.
+
+    Back-propagates dLoss/doutput of the last `forward_through(layers, ...)`, last layer first, filling
+    every layer's `grads` (ids have no gradient, hence None)."""
     grad = grad_out
     for layer in reversed(layers[1:]):
         grad_in = layer.backward(grad)

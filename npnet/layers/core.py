@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from npnet import validation
 from npnet.layers import activations
 from npnet.layers.base import Layer, Shape, serialize
 from npnet.layers.windows import drop_mask
@@ -29,9 +30,7 @@ class Dropout(Layer):
         self, rate: float, seed: int | None = None, name: str | None = None, dtype: str | None = None
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = validation.fraction(rate, "Dropout rate")
         self.seed = seed
         if seed is not None:
             self.noise_rng = np.random.default_rng(seed)
@@ -40,6 +39,7 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> y (B, ...), the same shape: x * keep / (1 - rate) in training, x in inference."""
         if not training or self.rate == 0:
             self._scale = None  # identity: backward passes the gradient through
             return x
@@ -51,6 +51,7 @@ class Dropout(Layer):
         return x * self._scale
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ...) -> dL/dx (B, ...), the same shape: grad_out * keep / (1 - rate)."""
         return grad_out if self._scale is None else grad_out * self._scale
 
 
@@ -59,11 +60,13 @@ class Flatten(Layer):
     reshapes the gradient back. Masks: not supported, as in Keras 3 (dropped with Keras's warning)."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, d1, d2, ...) -> (B, d1 * d2 * ...)."""
         drop_mask(self.name, "Flatten", mask)
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, d1 * d2 * ...) -> dL/dx (B, d1, d2, ...)."""
         return grad_out.reshape(self._shape)
 
     def compute_mask(self, x: np.ndarray, mask: np.ndarray | None) -> None:
@@ -100,9 +103,11 @@ class Activation(Layer):
         }
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> activation(x) (B, ...), the same shape."""
         return x if self.activation is None else self.activation.forward(x, training=training)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ...) -> dL/dx (B, ...), the same shape."""
         return activations.activation_backward(self.activation, grad_out)
 
     def sublayers(self) -> list[Layer]:

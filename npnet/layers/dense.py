@@ -63,6 +63,7 @@ class Dense(Layer):
             )
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ..., D_in) -> activation(x @ kernel + bias) (B, ..., U), U = units."""
         self.check_input(x)
         self._x = x  # dL/dkernel = x^T · dL/dz
         z = x @ self.params["kernel"]
@@ -71,6 +72,7 @@ class Dense(Layer):
         return z if self.activation is None else self.activation.forward(z, training=training)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, ..., U) -> dL/dx (B, ..., D_in); fills grads["kernel"] (D_in, U) and ["bias"] (U,)."""
         grad_z = activations.activation_backward(self.activation, grad_out)
         # Leading axes (batch, maybe time) all act as "samples": flatten them to one.
         x2 = self._x.reshape(-1, self._x.shape[-1])

@@ -49,6 +49,7 @@ class GlobalAveragePooling1D(Layer):
             )
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, T, D), mask (B, T) or None -> (B, D): the mean over all steps, or over the unmasked ones."""
         self.check_input(x)
         self._shape = x.shape
         if mask is None:
@@ -63,7 +64,9 @@ class GlobalAveragePooling1D(Layer):
         return np.einsum("bt,btd->bd", self._mask, x) / self._counts
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Each position gets its row's gradient share: grad_out / T, or grad_out * m[b, t] / count[b]."""
+        """grad_out (B, D) -> dL/dx (B, T, D).
+
+        Each position gets its row's gradient share: grad_out / T, or grad_out * m[b, t] / count[b]."""
         if self._mask is None:
             # A read-only broadcast view: the same (batch, 1, D) slice for every t, no copy.
             return np.broadcast_to(grad_out[:, None, :] / self._shape[1], self._shape)
@@ -100,6 +103,7 @@ class GlobalMaxPooling1D(Layer):
         return {**super().get_config(), "keepdims": self.keepdims}
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, T, D) -> (B, D), or (B, 1, D) with keepdims: the max over time."""
         _check_steps(self, x)
         drop_mask(self.name, "GlobalMaxPooling1D", mask)
         top = x.max(axis=1, keepdims=True)
@@ -111,6 +115,7 @@ class GlobalMaxPooling1D(Layer):
         return top if self.keepdims else top[:, 0]
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, D), or (B, 1, D) with keepdims -> dL/dx (B, T, D), shared among each row's maxima."""
         g = grad_out if self.keepdims else grad_out[:, None, :]
         return self._winners * (g / self._counts)
 
@@ -192,15 +197,18 @@ class MaxPooling1D(_WindowPooling1D):
     """
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, T, D) -> (B, T_out, D): the max of each window."""
         drop_mask(self.name, "MaxPooling1D", mask)
         # Keeps the window view (x itself, or its padded copy) and the maxima; the winning taps are found
-        # in backward, and argmax only for kink_pattern: a max over the strided tap axis is ~9x faster
-        # than an argmax there plus the gather (cnn-lstm's (30, 96, 64) by 4: ~0.12 vs ~1.1 ms).
+        # in backward, and argmax only for kink_pattern: a max over the strided tap axis is one reduction,
+        # where an argmax there must be followed by a gather of the winners (benchmarks/HISTORY.md,
+        # "MaxPooling1D: a max over the tap axis instead of argmax + gather").
         self._view = self._windows(x, -np.inf)
         self._top = self._view.max(axis=2)
         return self._top
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, T_out, D) -> dL/dx (B, T, D), each window's gradient at its first maximum."""
         shape, before, padded_length, count = self._geometry
         batch, _, size, depth = self._view.shape
         if self.strides == size:  # windows tile the axis: each tap's gradient is written in its place
@@ -234,6 +242,7 @@ class AveragePooling1D(_WindowPooling1D):
     """
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, T, D) -> (B, T_out, D): the mean of each window's real steps."""
         drop_mask(self.name, "AveragePooling1D", mask)
         _check_steps(self, x)
         ones = self._windows(np.ones((1, x.shape[1], 1), dtype=x.dtype), 0.0)  # 1 on real steps
@@ -243,5 +252,6 @@ class AveragePooling1D(_WindowPooling1D):
         return view.sum(axis=2) / self._counts
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out (B, T_out, D) -> dL/dx (B, T, D)."""
         share = grad_out / self._counts  # (B, T_out, D)
         return self._scatter(share[:, :, None, :] * self._real[None, :, :, None])

@@ -48,7 +48,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from npnet import initializers
+from npnet import initializers, validation
 from npnet.layers.activations import sigmoid
 from npnet.layers.base import Layer, Shape, init_rng
 
@@ -64,14 +64,14 @@ _ACTIVATIONS: dict[str, _Activation] = {
 def sigmoid_in_place(x: np.ndarray) -> None:
     """x = sigmoid(x), bitwise npnet.activations.sigmoid's result: the same operations per element,
     1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere (e = exp(-|x|) <= 1), the numerator picked as
-    max(e, x >= 0) instead of by a masked copy (at the bilstm's (32, 256) float32 gates: 25 us, against
-    45 us with `np.copyto(..., where=)` and 35 us for the readable function's five temporaries)."""
+    max(e, x >= 0) instead of by a masked copy: fewer passes than `np.copyto(..., where=)` and none of the
+    readable function's five temporaries (benchmarks/HISTORY.md, "Speed work for the 1.5x target")."""
     e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
+    np.negative(e, out=e)  # e = -|x|
+    np.exp(e, out=e)  # e = exp(-|x|)
     numerator = np.maximum(e, x >= 0)  # 1 where x >= 0 (e <= 1 there), e elsewhere (e >= 0 > False)
-    e += 1
-    np.divide(numerator, e, out=x)
+    e += 1  # e = 1 + exp(-|x|)
+    np.divide(numerator, e, out=x)  # x = numerator / (1 + exp(-|x|))
 
 
 # activation name -> the same f applied in place (the LSTM writes its gates over its projection).
@@ -93,12 +93,6 @@ def _activation(identifier: str | None, what: str) -> _Activation:
     return _ACTIVATIONS[name]
 
 
-def _rate(value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 # ---- the projections, with per-sequence dropout masks ------------------------------------------------------
 # masks: None (no dropout), (1, B, n) one mask for every gate, or (G, B, n) one per gate (the kernel's column
 # blocks). v: (..., B, n), time-major, so the same code projects all steps (T, B, n) or one step (B, n).
@@ -106,8 +100,8 @@ def _rate(value: float, what: str) -> float:
 
 def _gate_blocks(w: np.ndarray, gates: int) -> np.ndarray:
     """The kernel's column blocks as one contiguous (G, n, u) array: block g is w[:, g*u:(g+1)*u]. Made once
-    per call: a strided view of w would be copied by every per-step product (measured: 112 -> 72 us a
-    step at the lstm preset's B 32, u 128, against 65 us for the plain (B, u) @ (u, 4u) gemm)."""
+    per call: a strided view of w would be copied by every per-step product, which then costs well above
+    the plain (B, u) @ (u, 4u) gemm (benchmarks/HISTORY.md, "Speed work for the 1.5x target")."""
     n, gu = w.shape
     return np.ascontiguousarray(w.reshape(n, gates, gu // gates).transpose(1, 0, 2))
 
@@ -125,7 +119,7 @@ def _project(
     blocks = _gate_blocks(w, g) if blocks is None else blocks
     out = np.empty((*v.shape[:-1], gu), np.result_type(v, w))
     per_gate_out = out.reshape(*v.shape[:-1], g, gu // g).swapaxes(-3, -2)  # (..., G, B, u), a view
-    np.matmul(v[..., None, :, :] * masks, blocks, out=per_gate_out)
+    np.matmul(v[..., None, :, :] * masks, blocks, out=per_gate_out)  # out[..., gate g] = (v * masks[g]) @ w_g
     return out
 
 
@@ -193,17 +187,15 @@ class Recurrent(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype)
         cls = type(self).__name__
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"{cls} units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = validation.positive_int(units, f"{cls} units")
         self.activation_name = activation
         self._act, self._act_grad = _activation(activation, "activation")
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.dropout = _rate(dropout, f"{cls} dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, f"{cls} recurrent_dropout")
+        self.dropout = validation.fraction(dropout, f"{cls} dropout")
+        self.recurrent_dropout = validation.fraction(recurrent_dropout, f"{cls} recurrent_dropout")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -277,8 +269,9 @@ class Recurrent(Layer):
     def _step_backward(
         self, cache: tuple[np.ndarray, ...], d_states: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
-        """From dL/d(new states): dL/dxw, dL/dhr and dL/d(old states) along the paths that bypass hr
-        (None: no such path)."""
+        """dL/d(new states) (B, u) each -> dL/dxw (B, G*u), dL/dhr (B, G*u), dL/d(old states) (B, u) each.
+
+        The old states' gradients are along the paths that bypass hr (None: no such path)."""
         raise NotImplementedError
 
     # ---- the loop ------------------------------------------------------------------------------------------
@@ -300,6 +293,9 @@ class Recurrent(Layer):
     def forward(  # type: ignore[override]  # with return_state, Keras's [output, *states] (see the docstring)
         self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray | list[np.ndarray]:
+        """x (B, T, n), mask (B, T) or None -> (B, T, u) with return_sequences, else (B, u).
+
+        With return_state: [that output, *the final states (B, u) each] (LSTM: h, c)."""
         self.check_input(x)
         return self.run(x, mask, *self.draw_dropout_masks(x, training))
 
@@ -340,7 +336,7 @@ class Recurrent(Layer):
         input_bias, recurrent_bias = self._biases()
         xw = _project(xs, drop, kernel)
         if input_bias is not None:
-            xw += input_bias
+            xw += input_bias  # xw = drop(x) @ kernel + input_bias
         states: States = tuple(np.zeros((batch, self.units), xw.dtype) for _ in range(self.STATES))
         h_before = np.empty((steps, batch, self.units), xw.dtype)  # h_{t-1}, for dL/drecurrent_kernel
         outputs = np.empty((steps, batch, self.units), xw.dtype) if self.return_sequences else None
@@ -350,7 +346,7 @@ class Recurrent(Layer):
             h_before[t] = states[0]
             hr = _project(states[0], drop_r, recurrent_kernel, blocks)
             if recurrent_bias is not None:
-                hr += recurrent_bias
+                hr += recurrent_bias  # hr = drop_r(h_{t-1}) @ recurrent_kernel + recurrent_bias
             new, cache = self._step(xw[t], hr, states)
             caches.append(cache)
             if keep is not None:
@@ -370,6 +366,11 @@ class Recurrent(Layer):
         return tuple(np.where(keep, a, b) for a, b in zip(new, old, strict=True))
 
     def backward(self, grad_out: np.ndarray | Sequence[np.ndarray | None]) -> np.ndarray:
+        """grad_out (B, T, u) with return_sequences, else (B, u) -> dL/dx (B, T, n).
+
+        With return_state, grad_out is [dL/doutput, *dL/dfinal states (B, u) each], None for a zero gradient.
+        Fills grads["kernel"] (n, G*u), ["recurrent_kernel"] (u, G*u) and ["bias"] (G*u,) ((2, G*u) for GRU).
+        """
         xs, keep, drop, drop_r, h_before, caches = self._cache
         steps, batch, _ = xs.shape
         if self.return_state:
@@ -514,13 +515,13 @@ class LSTM(Recurrent):
         _, c_before = states
         # The gates are written over xw (this step's slice of the projection, not read again): z, then the
         # activations in place, so a step allocates only c, tanh(c) and h.
-        gates = np.add(xw, hr, out=xw)
-        g = self._act(gates[:, 2 * u : 3 * u])
-        self._gate_in_place(gates)  # i, f, (c overwritten just below), o
-        gates[:, 2 * u : 3 * u] = g
+        gates = np.add(xw, hr, out=xw)  # z = xw + hr, (B, 4u) in the blocks i, f, c, o
+        g = self._act(gates[:, 2 * u : 3 * u])  # g = activation(z_c)
+        self._gate_in_place(gates)  # i, f, o = recurrent_activation(z_i, z_f, z_o); the c block: next line
+        gates[:, 2 * u : 3 * u] = g  # the gates' block order is now i, f, g, o
         i, f, o = gates[:, :u], gates[:, u : 2 * u], gates[:, 3 * u :]
         c = f * c_before
-        c += i * g
+        c += i * g  # c = f * c_prev + i * g
         tanh_c = self._act(c)
         return (o * tanh_c, c), (gates, c_before, tanh_c)
 
@@ -531,16 +532,17 @@ class LSTM(Recurrent):
         gates, c_before, tanh_c = cache
         d_h, d_c = d_states
         i, f, g, o = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :]
+        # dL/dc_t = its gradient from step t+1 (via c_{t+1}) + dL/dh_t * o * activation'(c_t)
         d_c = d_c + d_h * o * self._act_grad(tanh_c)
         # dL/dgates written block by block into d_z, then scaled in place by each gate's slope.
         d_z = np.empty_like(gates)
-        np.multiply(d_c, g, out=d_z[:, :u])
-        np.multiply(d_c, c_before, out=d_z[:, u : 2 * u])
-        np.multiply(d_c, i, out=d_z[:, 2 * u : 3 * u])
-        np.multiply(d_h, tanh_c, out=d_z[:, 3 * u :])
-        slope = self._gate_grad(gates)
-        slope[:, 2 * u : 3 * u] = self._act_grad(g)
-        d_z *= slope
+        np.multiply(d_c, g, out=d_z[:, :u])  # dL/di = dL/dc * g
+        np.multiply(d_c, c_before, out=d_z[:, u : 2 * u])  # dL/df = dL/dc * c_prev
+        np.multiply(d_c, i, out=d_z[:, 2 * u : 3 * u])  # dL/dg = dL/dc * i
+        np.multiply(d_h, tanh_c, out=d_z[:, 3 * u :])  # dL/do = dL/dh * tanh(c)
+        slope = self._gate_grad(gates)  # i', f', o' = recurrent_activation' from the outputs i, f, o
+        slope[:, 2 * u : 3 * u] = self._act_grad(g)  # g' = activation' from the output g
+        d_z *= slope  # dL/dz = dL/d(i, f, g, o) * (i', f', g', o')
         return d_z, d_z, [None, d_c * f]
 
 

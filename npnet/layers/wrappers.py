@@ -99,7 +99,9 @@ class Bidirectional(Layer):
     def forward(  # type: ignore[override]  # with return_state, Keras's [output, *states]
         self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False
     ) -> np.ndarray | list[np.ndarray]:
-        """x (B, T, C) -> (B, T, 2U) concat (return_sequences) or (B, 2U); sum, ave, mul: U wide."""
+        """x (B, T, C) -> (B, T, 2U) concat (return_sequences) or (B, 2U); sum, ave, mul: U wide.
+
+        With return_state: [merged, *forward states, *backward states], each state (B, U)."""
         # Both directions' dropout masks are drawn first, in order, so the noise is the same whichever
         # order `_both_directions` runs them in.
         masks = [part.draw_dropout_masks(x, training) for part in (self.forward_layer, self.backward_layer)]

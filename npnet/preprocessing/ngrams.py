@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npnet import validation
 from npnet.datasets.ragged import Ragged
 from npnet.errors import FileFormatError
 from npnet.saving import archive
@@ -127,7 +128,8 @@ class NgramTable:
         if not 2 <= n <= self.ngram_range or self.codes[n - 2].size == 0:
             return missing
         table = self.codes[n - 2]
-        # searchsorted is ~7x faster on sorted queries (the table is walked in order, not at random).
+        # Queries sorted first: searchsorted then walks the table in order, not at random, which is much
+        # faster (benchmarks/HISTORY.md, "The n-gram table").
         order = np.argsort(codes)
         queries = codes[order]
         at = np.minimum(np.searchsorted(table, queries), table.size - 1)
@@ -148,9 +150,7 @@ class NgramTable:
         the problem)."""
         arrays, meta = archive.load_arrays(path, kind=KIND)
         try:
-            base = meta["base"]
-            if isinstance(base, bool) or not isinstance(base, int):
-                raise ValueError(f"base must be an integer, got {base!r}")
+            base = meta["base"]  # checked by the table itself, as every other field
             orders = range(2, len(arrays) // 2 + 2)
             expected = sorted([f"codes/{n}" for n in orders] + [f"ids/{n}" for n in orders])
             if sorted(arrays) != expected:
@@ -167,7 +167,8 @@ class NgramTable:
 
 
 def _unique(codes: np.ndarray) -> np.ndarray:
-    """np.unique(codes) by a sort and a comparison: ~15x faster than np.unique on IMDB's 6M bigram codes."""
+    """np.unique(codes) by a sort and a comparison, which is much faster than np.unique itself on millions
+    of codes (benchmarks/HISTORY.md, "The n-gram table")."""
     ordered = np.sort(codes)
     first = np.ones(ordered.size, dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
@@ -186,8 +187,7 @@ def _check_base(seqs: Ragged, base: int | None) -> int:
 
 
 def _check_range(ngram_range: int, base: int) -> None:
-    if isinstance(ngram_range, bool) or not isinstance(ngram_range, (int, np.integer)) or ngram_range < 2:
-        raise ValueError(f"ngram_range must be an integer >= 2, got {ngram_range!r}")
+    validation.int_in(ngram_range, "ngram_range", 2)
     if base**ngram_range > MAX_CODE:
         raise ValueError(
             f"{ngram_range}-grams of {base} word ids do not fit an int64 code; lower ngram_range or num_words"
@@ -195,8 +195,7 @@ def _check_range(ngram_range: int, base: int) -> None:
 
 
 def _check_table(base: int, codes: Sequence[np.ndarray], ids: Sequence[np.ndarray]) -> None:
-    if base < 1:
-        raise ValueError(f"base must be >= 1, got {base}")
+    validation.positive_int(base, "base")
     if not codes or len(codes) != len(ids):
         raise ValueError("an n-gram table holds codes and ids for each order, from the bigrams on")
     _check_range(len(codes) + 1, base)
@@ -227,13 +226,9 @@ def add_ngrams(
 
     (Keras's loop also forms the trigrams over the bigram ids it has just appended; those windows contain an
     n-gram id, which no table built from the words holds, so only windows of the words themselves count.)
-    Vectorized: one int64 code per window (`npnet.preprocessing.ngrams.window_codes`), `searchsorted` into the table, and
-    one scatter of every kept id to its place in the output.
+    Vectorized: one int64 code per window (`window_codes`), `searchsorted` into the table, and one scatter of
+    every kept id to its place in the output.
     """
-    # Imported here: npnet.datasets imports this module (pad_flat) on its own import.
-    from npnet.datasets.ragged import Ragged
-    from npnet.preprocessing.ngrams import NgramTable, window_codes
-
     seqs = sequences if isinstance(sequences, Ragged) else Ragged.from_lists(sequences)
     if not isinstance(table, NgramTable):  # Keras's dict: its codes must cover these sequences' ids too
         table = NgramTable.from_dict(table, base=int(seqs.values.max(initial=0)) + 1)

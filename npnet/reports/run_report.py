@@ -56,8 +56,9 @@ _DPI = 100  # with the 6x4-inch figures below: 600x400 pixel PNGs of a few tens 
 
 def _pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend, imported on first use: matplotlib, seaborn and the scipy and
-    pandas they pull in hold ~130 MB resident, which would otherwise sit beside the data all through
-    training (`npnet train`'s peak RSS, benchmarks.rss)."""
+    pandas they pull in stay resident once imported, and would otherwise sit beside the data all through
+    training (`npnet train`'s peak RSS, benchmarks.rss; benchmarks/HISTORY.md, "Memory of the plotting and
+    table imports")."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never open a window, work on machines without a display

@@ -244,7 +244,8 @@ def write_forged_npz(path, pickled: bytes) -> None:
 
 
 def test_a_forged_object_pointer_is_refused_in_words_without_a_crash(tmp_path):
-    """Issue 10, item 1: only allow-listed names, yet unrestricted NumPy follows an attacker's pointer."""
+    """A bug the suite once let through: only allow-listed names, yet unrestricted NumPy follows an
+    attacker's pointer."""
     path = tmp_path / "imdb.npz"
     write_forged_npz(path, forged_pointer_pickle())
     # The file is really hostile: NumPy's own loader dies on a signal reading it (in a child process).

@@ -1,5 +1,5 @@
 """The in-place Adam step (`Adam(fused=True)`, npnet.fast.adam) equals the plain Keras 2 formula
-(`Adam(fused=False)`, npnet.optimizers) over many steps, with decay and amsgrad (reference §5)."""
+(`Adam(fused=False)`, npnet.optimizers) over many steps, with Keras 2's decay and amsgrad."""
 
 import numpy as np
 import pytest
@@ -48,7 +48,7 @@ def test_fused_adam_equals_the_plain_formula_over_many_steps(dtype, amsgrad):
 
 
 def test_plain_adam_matches_the_reference_formula_step_by_step():
-    """`Adam(fused=False)` is §5 of the reference: a_k = lr_k sqrt(1 - b2^k) / (1 - b1^k), eps on sqrt(v)."""
+    """`Adam(fused=False)` is Keras 2's Adam: a_k = lr_k sqrt(1 - b2^k) / (1 - b1^k), eps on sqrt(v)."""
     lr, decay, b1, b2, eps = 0.1, 0.5, 0.8, 0.9, 1e-7
     adam = optimizers.Adam(lr, b1, b2, eps, decay, fused=False)
     p, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)

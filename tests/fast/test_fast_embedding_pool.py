@@ -203,7 +203,7 @@ def test_frequent_ids_go_dense_and_rare_ones_to_the_tail():
         (np.array([1, 2, 3]), 10, "2-D array"),
         (np.zeros((0, 5), dtype=int), 10, "empty"),
         (np.array([[0.5, 1.0]]), 10, "integers"),
-        (np.array([[1, 2]]), 0, "vocab_size must be >= 1"),
+        (np.array([[1, 2]]), 0, "vocab_size must be a positive integer"),
     ],
 )
 def test_bad_ids_are_refused_with_the_fix(ids, vocab, message):

@@ -54,7 +54,7 @@ def test_a_seed_repeats_the_masks_bitwise_and_another_seed_does_not():
 
 def test_bad_rates_are_refused():
     for rate in (1.0, -0.1, "0.5", True):
-        with pytest.raises(ValueError, match=r"Dropout rate must be a number in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"Dropout rate must be in \[0, 1\)"):
             layers.Dropout(rate)
 
 

@@ -331,7 +331,7 @@ def test_a_sequential_refuses_return_state():
     ("make", "message"),
     [
         (lambda: layers.LSTM(0), "units must be a positive integer"),
-        (lambda: layers.GRU(2, dropout=1.0), "dropout must be a number in"),
+        (lambda: layers.GRU(2, dropout=1.0), r"dropout must be in \[0, 1\)"),
         (lambda: layers.SimpleRNN(2, activation="softsign"), "unknown activation"),
         (lambda: layers.GRU(2, reset_after=False), "reset_after=False is not implemented"),
         (lambda: layers.Bidirectional(layers.LSTM(2), merge_mode=None), "merge_mode must be one of"),
