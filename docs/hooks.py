@@ -1,4 +1,5 @@
-"""MkDocs hook (mkdocs.yml `hooks:`): serve the files benchmarks/RESULTS.md links beside the page that includes it.
+"""MkDocs hook (mkdocs.yml `hooks:`): serve the files benchmarks/RESULTS.md links beside the page that
+includes it.
 
 docs/benchmarks/index.md includes benchmarks/RESULTS.md verbatim (pymdownx.snippets), so the file's relative
 image links (`batch_sizes.png`) resolve to `benchmarks/<name>` in the docs. This adds the repository's

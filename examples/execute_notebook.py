@@ -4,7 +4,8 @@
 
 The notebook is committed with the outputs of this command: the numbers and plots of one full run (60 epochs
 on the 25,000 training reviews; about 30 s on a 2-core machine, kernel start-up included). It stamps the
-notebook with a digest of its code cells (`metadata.npnet.code_sha256`), so that tests/examples/test_notebook.py can
+notebook with a digest of its code cells (`metadata.npnet.code_sha256`), so that
+tests/examples/test_notebook.py can
 tell stored outputs from stale ones: a code cell edited without re-running this command no longer matches.
 
 The data comes from the per-user cache, built first when missing exactly as `npnet train` gets it (offline

@@ -12,7 +12,8 @@ called on tensors that exist, so every node comes after the nodes that made its 
 its layer the inbound tensors' values and masks (the masks each producer's `compute_mask` gave, as Keras
 propagates them) and keeps the output's value and mask for the nodes after it.
 
-Backward runs the nodes in reverse. By the multivariate chain rule (docs/derivations/functional.md), a tensor that feeds
+Backward runs the nodes in reverse. By the multivariate chain rule (docs/derivations/functional.md), a tensor
+that feeds
 several layers receives the *sum* of the gradients they send back, and a layer called several times (shared
 weights) has the *sum* over its calls of each call's parameter gradient. The two `+` of `_sum_into` and
 `_add_call` are the whole difference from `Sequential.backward`.

@@ -172,7 +172,8 @@ def fasttext(
     dtype: str | np.dtype | None = None,
 ) -> Sequential:
     """Keras's `examples/imdb_fasttext.py`: Embedding(num_words, embedding_dim) -> GlobalAveragePooling1D ->
-    Dense(1, sigmoid). With n-grams (`npnet.preprocessing.ngrams`) `num_words` is the table's `input_dim` (words and
+    Dense(1, sigmoid). With n-grams (`npnet.preprocessing.ngrams`) `num_words` is the table's `input_dim`
+    (words and
     n-gram ids; `npnet.runs.build_model` passes it). Input (batch, T) ids, output (batch, 1) probabilities."""
     return Sequential(
         [

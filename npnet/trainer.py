@@ -172,7 +172,8 @@ class Trainer:
         return history
 
     def _train_step(self, plan: Plan, x: Any, y: np.ndarray, where: str) -> dict[str, float]:
-        """One step on batch (x, y): forward, loss and metrics (pre-update values), backward, optimizer step."""
+        """One step on batch (x, y): forward, loss and metrics (pre-update values), backward, optimizer
+        step."""
         assert self.loss is not None and plan.optimizer is not None
         y_pred = forward_through(plan.layers, x, training=True)
         loss = self.loss(y, y_pred)

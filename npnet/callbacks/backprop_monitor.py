@@ -12,7 +12,8 @@ a resumed run continues the same grid) the monitor records, for each parameter o
 - `zero_grad_rows`: for a lookup-table parameter (one for which the layer's `table_ids` is not None: an
   Embedding's table), the fraction of rows whose gradient is exactly zero (ids absent from the batch)
 
-The gradient is the one the step took (`model.step_gradient(layer, key)`): where the optimizer takes a table's gradient row-sparse
+The gradient is the one the step took (`model.step_gradient(layer, key)`): where the optimizer takes a
+table's gradient row-sparse
 (`Adam(lazy=True)`; fused dense Adam on a table of >= 2^20 elements) the table's is the `SparseRows` of the
 looked-up rows, and the statistics are computed from its rows alone, equal to
 those of the dense array it stands for (the absent rows are zero: they add nothing to the norm or the

@@ -1,4 +1,5 @@
-"""EpochCheckpoint: the callback that writes a run's checkpoint (`npnet.saving.checkpoints`) after every epoch."""
+"""EpochCheckpoint: the callback that writes a run's checkpoint (`npnet.saving.checkpoints`) after every
+epoch."""
 
 from __future__ import annotations
 

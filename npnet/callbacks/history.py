@@ -1,4 +1,5 @@
-"""History (the epoch logs fit returns) and LearningRateLogger (adds the next step's learning rate to them)."""
+"""History (the epoch logs fit returns) and LearningRateLogger (adds the next step's learning rate to
+them)."""
 
 from __future__ import annotations
 

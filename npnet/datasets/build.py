@@ -88,7 +88,8 @@ def build_imdb(
     Returns the provenance record (also written to imdb_provenance.json). The files (and the flat cache) are
     staged and then replace the old dataset together (`files.dataset_update`): a failure changes nothing.
     DataError when `source` is missing or is not aclImdb-shaped, the data directory is not writable, or it
-    already holds data and `force` is not set. `progress`: show each phase on stderr (`npnet.datasets.progress`).
+    already holds data and `force` is not set. `progress`: show each phase on stderr
+    (`npnet.datasets.progress`).
     """
     source = Path(source)
     target_dir = resolve_data_dir(data_dir)

@@ -8,7 +8,8 @@ no gradient needed. `begin` (the plan calls it after the forward, once the loss 
 no layer will read the table again before the update) keeps the batch's rows aside and starts that g = 0
 pass over every row on the background thread (`npnet.fast.adam.start_rows_step_`); `apply_gradients` gives
 the kept rows the whole formula with their gradient rows (`finish_rows_step_`). The result is bitwise the
-wrapped Adam's dense step on the dense gradient (tests/fast/test_dense_adam_rows.py), and the (V, D) gradient is
+wrapped Adam's dense step on the dense gradient (tests/fast/test_dense_adam_rows.py), and the (V, D) gradient
+is
 never made, zero-filled or read.
 
 If the step fails in between (an interrupt during the backward), `abandon` waits for the pass and puts the

@@ -1,5 +1,6 @@
 """`BagBatches`: the batch source of the fused Embedding + GlobalAveragePooling1D layer
-(`FusedEmbeddingPool`), batches cut from one bag of words (`npnet.fast.embedding_pool.BagOfWords`) instead of rows of ids.
+(`FusedEmbeddingPool`), batches cut from one bag of words (`npnet.fast.embedding_pool.BagOfWords`) instead of
+rows of ids.
 
 It cuts each next batch on the fused layer's second thread while the step before it finishes (the layer
 calls `prefetch` at the end of its backward, just before the optimizer update: nothing in a batch depends

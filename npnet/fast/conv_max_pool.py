@@ -23,7 +23,8 @@ winners mask, restricted to those filters (exact for any number of ties, memory 
 The layer shares the Conv1D's `params` and `grads` dictionaries (the same arrays), as FusedEmbeddingPool
 shares the Embedding's: the optimizer, callbacks, checkpoints and `get_weights` see the Conv1D's weights
 and gradients whichever path ran. The fast plan swaps it in for the pair (`npnet.fast.fusions`); the readable
-`Conv1D` and `GlobalMaxPooling1D` are the reference it is tested equal to (tests/fast/test_fast_conv_max_pool.py).
+`Conv1D` and `GlobalMaxPooling1D` are the reference it is tested equal to
+(tests/fast/test_fast_conv_max_pool.py).
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ _SHARED_LOCK = threading.Lock()
 def shared_workers(pool: str = "parts") -> Workers:
     """The process's kept pool of `num_threads()` threads (at most 2), made at its first use: "parts" for
     layers that split a part of every step (Conv1D, Bidirectional); "background" for a long part that runs
-    beside a whole backward (Adam's pass over a large table, `npnet.fast.background_adam.BackgroundAdam`), which must not
+    beside a whole backward (Adam's pass over a large table, `npnet.fast.background_adam.BackgroundAdam`),
+    which must not
     queue ahead of the layers' short parts. SERIAL when num_threads() is 1 (a sweep worker). Keyed by
     process id too, since a forked child inherits the pool objects but not their threads."""
     threads = min(num_threads(), 2)

@@ -34,7 +34,8 @@ def _snake_case(name: str) -> str:
 
 
 # Every Layer subclass by class name, filled as classes are defined (`Layer.__init_subclass__`): how
-# `npnet.saving.model_file` turns a saved {"class_name", "config"} back into a layer. A new layer only adds `get_config`.
+# `npnet.saving.model_file` turns a saved {"class_name", "config"} back into a layer. A new layer only adds
+# `get_config`.
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
 

@@ -1,7 +1,8 @@
 """A training run of an IMDB model, in five modules:
 
 - `config`: `TrainConfig` (every setting of `npnet train`, validated), the presets and `preset_config`;
-- `data`: the IMDB arrays a config asks for, padded (and n-grammed) as training saw them, the validation split;
+- `data`: the IMDB arrays a config asks for, padded (and n-grammed) as training saw them, the validation
+split;
 - `folders`: the run folder (`runs/<name>/`: config, word index, n-gram table, checkpoint, weights, report)
   and `open_run`;
 - `model`: the model a config defines (`build_model`);

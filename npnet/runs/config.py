@@ -1,4 +1,5 @@
-"""A run's settings: `TrainConfig` (every flag of `npnet train`, validated), the presets, and `preset_config`."""
+"""A run's settings: `TrainConfig` (every flag of `npnet train`, validated), the presets, and
+`preset_config`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A run's data: the IMDB arrays its config asks for (`load_imdb`), padded (and n-grammed) as training saw them,
+"""A run's data: the IMDB arrays its config asks for (`load_imdb`), padded (and n-grammed) as training saw
+them,
 the validation split, and the words a run's model knows."""
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ The run folder (`runs/<name>/`):
 - `config.json`      the `TrainConfig` plus where the data came from; written when the run starts
 - `word_index.json`  the words the model knows (rank < num_words - 3), so `predict` needs no data folder
 - `ngrams.npz`       with `ngrams` >= 2 only: the n-gram table built from the training reviews
-                     (`npnet.preprocessing.ngrams.NgramTable`), so `predict`, `evaluate` and `--resume` give reviews the
+                     (`npnet.preprocessing.ngrams.NgramTable`), so `predict`, `evaluate` and `--resume` give
+                     reviews the
                      same n-gram ids; written before config.json, validated when the run is opened
-- `checkpoint.npz`   the state after the last complete epoch (see `npnet.saving.checkpoints`), rewritten every epoch
+- `checkpoint.npz`   the state after the last complete epoch (see `npnet.saving.checkpoints`), rewritten
+every epoch
 - `weights.npz`      the final weights (`Sequential.save_weights`), written when training ends
 - the report files of `npnet.reports.run_report` (history.csv, plots, metrics.json, report.md)
 

@@ -1,6 +1,7 @@
 """Epoch checkpoints that let a run continue exactly where it stopped.
 
-A checkpoint is one `.npz` file (written by `npnet.saving.archive.save_arrays`: atomic, no pickle) holding everything the
+A checkpoint is one `.npz` file (written by `npnet.saving.archive.save_arrays`: atomic, no pickle) holding
+everything the
 next epoch depends on:
 - the weights, in `get_weights()` order               arrays `weights/<i>`
 - the optimizer state (Adam's m, v, iterations)       arrays `optimizer/<key>` (`Optimizer.get_state()`)

@@ -1,6 +1,7 @@
 """`model.save(path)` / `load_model(path)`: a whole model in one safe file, as Keras's `.keras` file is.
 
-The file is an `npnet.saving.archive` array archive (an `.npz` read with `allow_pickle=False`, written atomically) of
+The file is an `npnet.saving.archive` array archive (an `.npz` read with `allow_pickle=False`, written
+atomically) of
 kind "model". Its JSON header holds the architecture (each layer as `{"class_name", "config"}` from the
 `Layer.get_config` protocol, rebuilt through the registry `npnet.layers.base.LAYER_CLASSES`, and for a
 functional model its graph: each call as a layer name and inbound tensors, `Model.graph_config`), the model's

@@ -289,7 +289,8 @@ def test_imdb_cnn_model_is_kerass_example():
 
 def test_imdb_cnn_gradients_in_float64():
     """The whole small model, every parameter (dropout off: the check's repeated forwards must see one
-    function, and a training-mode dropout draws new noise each time; tests/layers/test_dropout.py checks it)."""
+    function, and a training-mode dropout draws new noise each time; tests/layers/test_dropout.py checks
+    it)."""
     from npnet.cli.gradcheck import imdb_like_batch
 
     x, y = imdb_like_batch(np.random.default_rng(0), 4, 24, 50)
@@ -358,7 +359,8 @@ def test_the_split_twin_equals_the_readable_layer(monkeypatch, dtype, tolerance,
         monkeypatch.setattr(workers, "split", spy)
         fast = run(twin(conv, SplitConv1D))
         monkeypatch.undo()
-        # forward by window rows, dkernel by filters, dx by samples; on one thread SERIAL runs each as one part
+        # forward by window rows, dkernel by filters, dx by samples; on one thread SERIAL runs each as one
+        # part
         rows = 9 * fast[0].shape[1]
         assert calls == [(rows, threads), (48, threads), (9, threads)]
         for got, want in zip(fast, readable, strict=True):  # rounding: relative to the array's scale
