@@ -399,7 +399,7 @@ def _looked_up_rows(first: Layer, x: Any, params: list[np.ndarray]) -> dict[int,
     looked_up = {}
     for key, table in first.params.items():
         ids = first.table_ids(key, x)
-        if ids is not None:
+        if ids is not None and any(p is table for p in params):  # a frozen table takes no step
             looked_up[next(i for i, p in enumerate(params) if p is table)] = ids
     return looked_up
 
