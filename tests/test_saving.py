@@ -93,6 +93,7 @@ def test_every_layer_round_trips_through_its_config():
         layers.LSTM(5, unit_forget_bias=False, go_backwards=True, recurrent_dropout=0.2, name="lstm_a"),
         layers.GRU(2, return_state=True, zero_output_for_mask=True),
         layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode="ave"),
+        layers.ScaledEmbedding(9, 2, mask_zero=True, name="nb"),
     ]
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready

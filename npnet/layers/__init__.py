@@ -8,6 +8,7 @@ from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from npnet.layers.scaled_embedding import ScaledEmbedding
 from npnet.layers.wrappers import Bidirectional
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Layer",
     "MaxPooling1D",
     "ReLU",
+    "ScaledEmbedding",
     "Sigmoid",
     "SimpleRNN",
     "Tanh",
