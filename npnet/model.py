@@ -168,8 +168,12 @@ class Sequential(Trainer):
             x = out
         return outputs
 
-    def _params(self) -> list[np.ndarray]:
+    def _all_params(self) -> list[np.ndarray]:
         return [value for layer in self.layers for value in layer.params.values()]
+
+    def _params(self) -> list[np.ndarray]:
+        """What the optimizer updates: every layer's `trainable_weights`, in `get_weights()` order."""
+        return [value for layer in self.layers for value in layer.trainable_weights]
 
     def _grads(self) -> list[np.ndarray]:
         return [layer.grads[key] for layer in self.layers for key in layer.params]
@@ -181,18 +185,24 @@ class Sequential(Trainer):
         """The live parameter arrays in `get_weights()` order (as Keras's `model.weights` are its variables):
         for reading or writing them out without a copy; changing one changes the model."""
         self._ensure_built()
+        return self._all_params()
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The live parameter arrays an optimizer updates (Keras's name), in `weights` order."""
+        self._ensure_built()
         return self._params()
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all parameters in Keras order: layer by layer; within a layer e.g. kernel then bias."""
         self._ensure_built()
-        return [p.copy() for p in self._params()]
+        return [p.copy() for p in self._all_params()]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Replace all parameters (validated first: on any mismatch nothing changes)."""
         self._ensure_built()
         names = [f"{layer.name}.{key}" for layer in self.layers for key in layer.params]
-        assign_weights(names, self._params(), weights, "pass a list like model.get_weights()")
+        assign_weights(names, self._all_params(), weights, "pass a list like model.get_weights()")
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Write all parameters to `path` (an .npz archive, atomically, no pickle)."""
@@ -228,8 +238,13 @@ class Sequential(Trainer):
         ]
         for i, row in enumerate(rows):
             body += [line(row), "=" * sum(widths) if i == len(rows) - 1 else rule]
-        total = self.count_params()
-        body += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        total, trainable = self.count_params(), sum(int(w.size) for w in self._params())
+        body += [
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+            rule,
+        ]
         text = "\n".join(body)
         if print_fn is not None:
             print_fn(text)

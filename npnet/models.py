@@ -24,7 +24,7 @@ from npnet.functional import Model
 from npnet.model import Sequential
 from npnet.saving import model_file
 
-__all__ = ["ARCHITECTURES", "Model", "Sequential", "build", "fasttext", "load_model", "notebook"]
+__all__ = ["ARCHITECTURES", "Model", "Sequential", "build", "fasttext", "load_model", "nbsvm", "notebook"]
 
 
 def notebook(
@@ -186,6 +186,39 @@ def fasttext(
     )
 
 
+def nbsvm(
+    num_words: int = 20_000,
+    ratio: np.ndarray | None = None,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """NBSVM (Wang & Manning 2012) in its neural form: a linear model on binarized bags of words and
+    n-grams scaled by the naive-Bayes log-count ratio. ScaledEmbedding(num_words, 1, mask_zero=True) with
+    the ratio as its constant scales -> GlobalAveragePooling1D -> Dense(1, sigmoid): the logit is
+    a * (r . (w * x̂)) / |x̂|_1 + b, one learned weight w per id (docs/derivations/nbsvm.md says why this form).
+
+    Input (batch, T) padded bags (`npnet.preprocessing.nbsvm`: `nbsvm_inputs`), output (batch, 1)
+    probabilities. num_words: ids the table covers (the ratio's length); ratio (num_words,): the log-count
+    ratio of the training split (`log_count_ratio`), set as the layer's scales (None: ones, e.g. for
+    weights loaded afterwards)."""
+    model = Sequential(
+        [
+            layers.ScaledEmbedding(num_words, 1, embeddings_initializer="zeros", mask_zero=True),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+    if ratio is not None:
+        model.build()
+        embedding = model.layers[0]
+        assert isinstance(embedding, layers.ScaledEmbedding)
+        embedding.set_scales(ratio)
+    return model
+
+
 ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
     "notebook": notebook,
     "imdb_cnn": imdb_cnn,
@@ -193,6 +226,7 @@ ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
     "imdb_bidirectional_lstm": imdb_bidirectional_lstm,
     "imdb_cnn_lstm": imdb_cnn_lstm,
     "fasttext": fasttext,
+    "nbsvm": nbsvm,
 }
 
 

@@ -61,13 +61,14 @@ class Plan:
         """Every layer of the step holds its gradients."""
 
     def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
-        """(gradient, parameter) of every parameter of the `weighted` layers, in order. A lookup table of the
-        stack's first layer (the one that sees the batch) that the optimizer wants row-sparse (lazy Adam)
-        gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense gradient."""
+        """(gradient, parameter) of every trainable parameter of the `weighted` layers, in order. A lookup
+        table of the stack's first layer (the one that sees the batch) that the optimizer wants row-sparse
+        (lazy Adam) gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense
+        gradient."""
         pairs: list[tuple[Gradient, np.ndarray]] = []
         first = self.layers[0] if self.layers else None
         for layer in self.weighted:
-            for key, param in layer.params.items():
+            for key, param in trainable_params(layer):
                 grad: Gradient = layer.grads[key]
                 sees_batch = layer is first and self._batch is not None
                 ids = layer.table_ids(key, self._batch) if sees_batch else None
@@ -84,6 +85,12 @@ class Plan:
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.close(failed=kind is not None)
+
+
+def trainable_params(layer: Layer) -> list[tuple[str, np.ndarray]]:
+    """(key, parameter) of the layer's parameters an optimizer steps (`Layer.trainable_weights`), in order."""
+    trainable = layer.trainable_weights
+    return [(key, p) for key, p in layer.params.items() if any(p is w for w in trainable)]
 
 
 Planner = Callable[["Sequential", "Optimizer | None"], Plan]

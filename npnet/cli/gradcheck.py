@@ -9,10 +9,10 @@ embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check
 see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
 Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
 Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
-Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a
-table of
-~10,000 + n-gram rows, the n-gram ids past num_words). Prints one table per check; exits 1 if any check
-fails.
+Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a table of
+~10,000 + n-gram rows, the n-gram ids past num_words). Then NBSVM: ScaledEmbedding alone and the nbsvm
+model on the reviews' binarized bags of words and bigrams, scaled by their log-count ratio. Prints one
+table per check; exits 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from npnet.cli.argtypes import positive_int
 from npnet.datasets import imdb, synthetic
 from npnet.datasets.ragged import Ragged
 from npnet.preprocessing import add_ngrams, pad_flat
+from npnet.preprocessing.nbsvm import binary_bags, log_count_ratio, pad_bags
 from npnet.preprocessing.ngrams import NgramTable
 
 
@@ -119,6 +120,26 @@ def reports(
             gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
             "fastText with bigram ids",
         ),
+        *nbsvm_reports(x, y, seed, dtype),
+    ]
+
+
+def nbsvm_reports(x: np.ndarray, y: np.ndarray, seed: int, dtype: str | None) -> list[gradcheck.Report]:
+    """ScaledEmbedding on the reviews' bags, then the nbsvm model (`npnet.models.nbsvm`): binarized bags
+    of words and bigrams with the log-count ratio of these reviews as the scales, its table moved off its
+    zero start (from zero the table's gradient is the ratio alone)."""
+    words = x != imdb.PAD_CHAR
+    reviews = Ragged(x[words], words.sum(axis=1))
+    table = NgramTable.build(reviews, 2)
+    bags = binary_bags(reviews, table, 2)
+    model = models.nbsvm(table.input_dim, log_count_ratio(bags, y, table.input_dim), seed=seed, dtype=dtype)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    embedding = model.layers[0]
+    embedding.params["embeddings"][:] = np.random.default_rng(seed).normal(size=(table.input_dim, 1))
+    x_bags = pad_bags(bags)
+    return [
+        gradcheck.check_layer(embedding, x_bags, seed=seed),
+        _titled(gradcheck.check_model(model, x_bags, y, seed=seed), "NBSVM with bigrams"),
     ]
 
 

@@ -69,6 +69,7 @@ class FusedConvMaxPool(Layer):
         self.keepdims = pool.keepdims
         self.params = conv.params  # the same dictionaries: updates and gradients land on the Conv1D
         self.grads = conv.grads
+        self.trainable = conv.trainable
         self.dtype = conv.dtype
         self.built = True
 

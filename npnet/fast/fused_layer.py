@@ -60,6 +60,7 @@ class FusedEmbeddingPool(Layer):
         self.embedding = embedding
         self.params = embedding.params  # the same dictionaries: updates and gradients land on the Embedding
         self.grads = embedding.grads
+        self.trainable = embedding.trainable  # a frozen table stays frozen on this path too
         self.emit_rows = False
         self.row_grads: dict[str, SparseRows] = {}
         self._epoch_source: BagBatches | None = None  # the source fit is drawing batches from

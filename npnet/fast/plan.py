@@ -43,7 +43,7 @@ from npnet.layers.convolutional import Conv1D
 from npnet.layers.embedding import Embedding
 from npnet.layers.wrappers import Bidirectional
 from npnet.optimizers import Adam, Optimizer
-from npnet.plan import Gradient, Plan, readable_plan
+from npnet.plan import Gradient, Plan, readable_plan, trainable_params
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -106,13 +106,13 @@ class FastPlan(Plan):
                 layers = [pool, *layers[2:]]
         layers = [twin(layer, TWINS[type(layer)]) if type(layer) in TWINS else layer for layer in layers]
         super().__init__(layers, optimizer)
-        self.params = [p for layer in layers for p in layer.params.values()]
+        self.params = [p for layer in layers for _, p in trainable_params(layer)]  # the optimizer's order
         self._row_layers: dict[int, FastEmbedding | FusedEmbeddingPool] = {}  # param index -> its twin
         rows_step: set[int] = set()
         if optimizer is not None:
             i = 0
             for layer in layers:
-                for param in layer.params.values():
+                for _, param in trainable_params(layer):
                     if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)):
                         if optimizer.takes_sparse_rows(param) or takes_rows_step(optimizer, param):
                             layer.emit_rows = True
@@ -136,7 +136,7 @@ class FastPlan(Plan):
             return
         first = self.layers[0]
         looked_up = {}
-        for i, key in enumerate(first.params):
+        for i, (key, _) in enumerate(trainable_params(first)):  # the first layer's come first
             ids = first.table_ids(key, x)
             if ids is not None and i in self._background.tables:
                 looked_up[i] = ids
@@ -146,7 +146,7 @@ class FastPlan(Plan):
         pairs: list[tuple[Gradient, np.ndarray]] = []
         i = 0
         for layer in self.layers:
-            for key, param in layer.params.items():
+            for key, param in trainable_params(layer):
                 row_layer = self._row_layers.get(i)
                 grad: Gradient = row_layer.row_grads[key] if row_layer is not None else layer.grads[key]
                 pairs.append((grad, param))

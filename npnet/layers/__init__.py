@@ -10,6 +10,7 @@ from npnet.layers.embedding import Embedding
 from npnet.layers.merging import Add, Average, Concatenate, Multiply
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from npnet.layers.scaled_embedding import ScaledEmbedding
 from npnet.layers.wrappers import Bidirectional
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "MaxPooling1D",
     "Multiply",
     "ReLU",
+    "ScaledEmbedding",
     "Sigmoid",
     "SimpleRNN",
     "Tanh",

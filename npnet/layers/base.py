@@ -67,6 +67,8 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.built: bool = False
+        # Keras's knob: False keeps every parameter out of `trainable_weights`, so no optimizer moves it.
+        self.trainable: bool = True
         # The generator of training-time noise (dropout masks). A `Sequential` hands every layer that has
         # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
         # checkpointed state resumes both; a layer given its own seed keeps its own generator.
@@ -86,6 +88,12 @@ class Layer:
         """
         self.dtype = resolve_dtype(self._requested_dtype if self._requested_dtype is not None else dtype)
         self.built = True
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The parameters an optimizer updates (Keras's name): all of `params`, none if not `trainable`. A
+        layer with a constant parameter leaves it out (Keras: a weight made with trainable=False)."""
+        return list(self.params.values()) if self.trainable else []
 
     def add_param(self, key: str, value: np.ndarray) -> None:
         """Register a parameter and its (zeroed) gradient under the same name."""

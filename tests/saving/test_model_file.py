@@ -97,6 +97,7 @@ def test_every_layer_round_trips_through_its_config():
         layers.Average(name="avg"),
         layers.Multiply(dtype="float64"),
         layers.Concatenate(axis=1),
+        layers.ScaledEmbedding(9, 2, mask_zero=True, name="nb"),
     ]
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
