@@ -7,7 +7,8 @@ Both systems get the binarized bags of words and n-grams and the log-count ratio
 25,000 test reviews. Each system runs in its own child process, so each peak RSS is its own:
 
 - npnet: `npnet.models.nbsvm`, Adam(1e-2), batch 32, 4 epochs (chosen on a validation split held out of
-  train: docs/derivations/nbsvm.md), once per seed; test accuracy per seed, median and range, seconds of `fit`;
+  train: docs/derivations/nbsvm.md), once per seed; test accuracy per seed, median and range, seconds of
+  `fit`;
 - scikit-learn (the `bench` extra): logistic regression on r * x̂ (liblinear, C=1, its default) and
   Wang & Manning's NBSVM (LinearSVC, squared hinge, C=1, then w = (1 - beta) mean|w| + beta w with
   beta = 0.25, as the paper), built as a CSR matrix from the same bags; deterministic, so one run.

@@ -9,7 +9,8 @@ embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check
 see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
 Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
 Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
-Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a table of
+Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a
+table of
 ~10,000 + n-gram rows, the n-gram ids past num_words). Then NBSVM: ScaledEmbedding alone and the nbsvm
 model on the reviews' binarized bags of words and bigrams, scaled by their log-count ratio. Prints one
 table per check; exits 1 if any check fails.

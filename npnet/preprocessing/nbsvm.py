@@ -4,8 +4,10 @@ and the naive-Bayes log-count ratio that scales them, computed from the training
 A review's feature vector is x̂ (one entry per id: 1 if the review holds the word or n-gram, else 0); the
 model (`npnet.models.nbsvm`) learns a linear classifier on r * x̂. As model input a bag is the ascending
 list of the review's distinct ids, padded with 0 (`binary_bags`, `pad_bags`); the ratio r has one entry per
-id (`log_count_ratio`). The n-gram ids come from `npnet.preprocessing.ngrams.NgramTable`, built on the training reviews.
-All of it runs on flat arrays: no Python loop over reviews or ids. The derivation is in docs/derivations/nbsvm.md.
+id (`log_count_ratio`). The n-gram ids come from `npnet.preprocessing.ngrams.NgramTable`, built on the
+training reviews.
+All of it runs on flat arrays: no Python loop over reviews or ids. The derivation is in
+docs/derivations/nbsvm.md.
 """
 
 from __future__ import annotations
