@@ -124,11 +124,13 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 class Worker:
     """A system running in its own process (benchmarks.worker), driven line by line."""
 
-    def __init__(self, key: str, system: str, workload: Path, seed: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, key: str, system: str, workload: Path, seed: int, env: dict[str, str], root: Path = ROOT
+    ) -> None:
         self.key, self.system = key, system
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", system, str(workload), str(seed)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -157,10 +159,12 @@ class Worker:
         return answer
 
 
-def _worker_env(system: str, blas_threads: int | None) -> dict[str, str]:
+def _worker_env(system: str, blas_threads: int | None, root: Path = ROOT) -> dict[str, str]:
+    """The worker's environment: the system's variables, and `root` (a checkout: this one, or another's for
+    `benchmarks.versions`) first on the path, so its npnet and its benchmarks are the ones that run."""
     env = dict(os.environ)
     env.update(ALL_SYSTEMS[system].env)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if blas_threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(blas_threads)
@@ -168,12 +172,18 @@ def _worker_env(system: str, blas_threads: int | None) -> dict[str, str]:
 
 
 def race(
-    runs: dict[str, tuple[str, Path]], rounds: int, seed: int, blas_threads: int | None
+    runs: dict[str, tuple[str, Path]],
+    rounds: int,
+    seed: int,
+    blas_threads: int | None,
+    roots: dict[str, Path] | None = None,
 ) -> dict[str, dict]:
-    """Epoch times of each run (key -> (system, workload file)) over alternating rounds."""
+    """Epoch times of each run (key -> (system, workload file)) over alternating rounds; `roots` runs a key's
+    worker from another checkout (key -> its root)."""
     workers, results = {}, {}
     for key, (system, path) in runs.items():
-        worker = Worker(key, system, path, seed, _worker_env(system, blas_threads))
+        root = (roots or {}).get(key, ROOT)
+        worker = Worker(key, system, path, seed, _worker_env(system, blas_threads, root), root)
         if "error" in worker.ready:
             results[key] = {"system": system, "skipped": worker.ready["error"]}
             worker.stop()
