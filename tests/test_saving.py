@@ -93,6 +93,13 @@ def test_every_layer_round_trips_through_its_config():
         layers.LSTM(5, unit_forget_bias=False, go_backwards=True, recurrent_dropout=0.2, name="lstm_a"),
         layers.GRU(2, return_state=True, zero_output_for_mask=True),
         layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode="ave"),
+        layers.Softmax(axis=1),
+        layers.MultiHeadAttention(
+            3, 4, value_dim=2, dropout=0.1, use_bias=False, output_shape=(5,), use_causal_mask=True, seed=2
+        ),
+        layers.LayerNormalization(axis=1, epsilon=1e-6, center=False),
+        layers.TokenAndPositionEmbedding(16, 50, 8, mask_zero=True),
+        layers.TransformerBlock(8, 2, 6, rate=0.2, epsilon=1e-5, norm_first=True),
     ]
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
