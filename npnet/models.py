@@ -1,4 +1,5 @@
-"""Named models, each defined once: the notebook's, and Keras's IMDB examples (LSTM, bidirectional LSTM).
+"""Named models, each defined once: the notebook's, and Keras's IMDB examples (LSTM, bidirectional LSTM,
+the Transformer).
 
 Keras's paths live here too: `npnet.models.Sequential` and `npnet.models.load_model` (the file
 `model.save(path)` writes; npnet.saving).
@@ -22,7 +23,7 @@ from npnet.errors import RunError
 from npnet.model import Sequential
 from npnet.saving import load_model
 
-__all__ = ["ARCHITECTURES", "Sequential", "build", "fasttext", "load_model", "notebook"]
+__all__ = ["ARCHITECTURES", "Sequential", "build", "fasttext", "load_model", "notebook", "transformer"]
 
 
 def notebook(
@@ -177,6 +178,40 @@ def fasttext(
             layers.Embedding(num_words, embedding_dim),
             layers.GlobalAveragePooling1D(),
             layers.Dense(1, activation="sigmoid"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def transformer(
+    num_words: int = 20_000,
+    maxlen: int = 200,
+    embed_dim: int = 32,
+    num_heads: int = 2,
+    ff_dim: int = 32,
+    hidden_units: int = 20,
+    dropout: float = 0.1,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/nlp/text_classification_with_transformer.py: TokenAndPositionEmbedding(maxlen,
+    num_words, embed_dim) -> TransformerBlock(embed_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6)
+    -> GlobalAveragePooling1D -> Dropout -> Dense(hidden_units, relu) -> Dropout -> Dense(2, softmax).
+    Input (batch, T <= maxlen) ids, output (batch, 2) class probabilities (compile with
+    "sparse_categorical_crossentropy"). The example has no mask; `mask_zero=True` masks the padding in the
+    attention (query and key) and in the average."""
+    return Sequential(
+        [
+            layers.TokenAndPositionEmbedding(maxlen, num_words, embed_dim, mask_zero=mask_zero),
+            layers.TransformerBlock(embed_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6),
+            layers.GlobalAveragePooling1D(),
+            layers.Dropout(dropout),
+            layers.Dense(hidden_units, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(2, activation="softmax"),
         ],
         seed=seed,
         dtype=dtype,
