@@ -221,13 +221,18 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
                 f"sparse categorical cross-entropy needs class ids of shape {y_pred.shape[:-1]} for "
                 f"predictions of shape {y_pred.shape}, got {y_true.shape}"
             )
-        if y_true.size and (y_true.min() < 0 or y_true.max() >= classes):
-            bad = int(y_true.max() if y_true.max() >= classes else y_true.min())
+        ids = y_true.astype(np.intp)  # ids held as floats (as the gradient checker passes them) too
+        if not np.array_equal(ids, y_true):
+            raise ValueError(
+                "sparse categorical cross-entropy needs integer class ids, got fractional labels"
+            )
+        if ids.size and (ids.min() < 0 or ids.max() >= classes):
+            bad = int(ids.max() if ids.max() >= classes else ids.min())
             raise ValueError(
                 f"class id {bad} is outside [0, {classes}): the model outputs {classes} classes; give the "
                 f"last Dense {bad + 1 if bad >= 0 else classes} units or map the labels to 0 .. {classes - 1}"
             )
-        return np.eye(classes, dtype=y_pred.dtype)[y_true]
+        return np.eye(classes, dtype=y_pred.dtype)[ids]
 
 
 def _categorical_loss(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> float:
