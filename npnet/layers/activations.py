@@ -82,7 +82,9 @@ def softmax_backward(y: np.ndarray, grad_out: np.ndarray, axis: int = -1) -> np.
     elementwise product and one weighted sum per row. Rows where y is all zero (attention's fully masked
     rows) get a zero gradient, as their output did not depend on x."""
     weighted = np.sum(grad_out * y, axis=axis, keepdims=True)
-    return y * (grad_out - weighted)
+    grad_in = grad_out - weighted
+    grad_in *= y  # in place: one new array of y's size, not two (attention's are (B, H, T, S))
+    return grad_in
 
 
 class Softmax(Layer):

@@ -32,15 +32,20 @@ def masked_softmax(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     at least one allowed key both give exp(s - max) / sum over the allowed keys; a fully masked row is
     uniform before Keras's zeroing and zero after it, as here. (Keras's fused JAX path instead leaves such a
     row uniform, an average of the values: the one place the two Keras paths differ.)"""
+    # One (B, H, T, S) array, worked on in place: at the example's size it is 10 MB, and every fresh
+    # array of that size costs its page faults again.
     if mask is None:
-        e = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
-        return e / np.sum(e, axis=-1, keepdims=True)
-    mask = np.broadcast_to(mask, scores.shape)
-    top = np.max(scores, axis=-1, keepdims=True, where=mask, initial=-np.inf)
-    top = np.where(np.isfinite(top), top, 0)  # a fully masked row: any finite shift (every term is 0)
-    e = np.exp(np.where(mask, scores - top, -np.inf))  # masked keys: exp(-inf) = 0, never inf * 0
+        e = scores - np.max(scores, axis=-1, keepdims=True)
+    else:
+        mask = np.broadcast_to(mask, scores.shape)
+        top = np.max(scores, axis=-1, keepdims=True, where=mask, initial=-np.inf)
+        top[~np.isfinite(top)] = 0  # a fully masked row: any finite shift (every term is 0)
+        e = np.where(mask, scores - top, -np.inf)  # masked keys: exp(-inf) = 0, never inf * 0
+    np.exp(e, out=e)
     total = np.sum(e, axis=-1, keepdims=True)
-    return e / np.where(total > 0, total, 1)
+    total[total == 0] = 1  # fully masked rows stay all zero
+    e /= total
+    return e
 
 
 def combined_mask(
