@@ -117,6 +117,7 @@ def attention_rows(fold: Any) -> list[Row]:
             rows += fold(same, f"{check} (Keras's weights)", "outputs and probabilities: every mask kind")
         rows += attention.norm_and_softmax_rows(dtype) + attention.loss_rows(dtype)
         rows += attention.block_rows(dtype) + attention.training_rows(dtype)
+        rows += attention.training_rows(dtype, mask_zero=True)
     return rows
 
 

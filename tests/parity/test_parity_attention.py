@@ -44,6 +44,7 @@ def test_transformer_block_and_example_forward(dtype):
     _assert_rows(attention.block_rows(dtype))
 
 
+@pytest.mark.parametrize("mask_zero", [False, True])
 @pytest.mark.parametrize("dtype", attention.DTYPES)
-def test_example_train_on_batch_steps(dtype):
-    _assert_rows(attention.training_rows(dtype, steps=20))
+def test_example_train_on_batch_steps(dtype, mask_zero):
+    _assert_rows(attention.training_rows(dtype, steps=20, mask_zero=mask_zero))
