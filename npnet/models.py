@@ -187,7 +187,7 @@ def fasttext(
 def transformer(
     num_words: int = 20_000,
     maxlen: int = 200,
-    embed_dim: int = 32,
+    embedding_dim: int = 32,
     num_heads: int = 2,
     ff_dim: int = 32,
     hidden_units: int = 20,
@@ -198,15 +198,16 @@ def transformer(
     dtype: str | np.dtype | None = None,
 ) -> Sequential:
     """Keras's examples/nlp/text_classification_with_transformer.py: TokenAndPositionEmbedding(maxlen,
-    num_words, embed_dim) -> TransformerBlock(embed_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6)
+    num_words, embedding_dim) -> TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6)
     -> GlobalAveragePooling1D -> Dropout -> Dense(hidden_units, relu) -> Dropout -> Dense(2, softmax).
     Input (batch, T <= maxlen) ids, output (batch, 2) class probabilities (compile with
     "sparse_categorical_crossentropy"). The example has no mask; `mask_zero=True` masks the padding in the
-    attention (query and key) and in the average."""
+    attention (query and key) and in the average. The settings carry `npnet.runs.TrainConfig`'s names
+    (num_words, maxlen, embedding_dim, hidden_units, dropout, mask_zero), so `build` can pass a run's."""
     return Sequential(
         [
-            layers.TokenAndPositionEmbedding(maxlen, num_words, embed_dim, mask_zero=mask_zero),
-            layers.TransformerBlock(embed_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6),
+            layers.TokenAndPositionEmbedding(maxlen, num_words, embedding_dim, mask_zero=mask_zero),
+            layers.TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6),
             layers.GlobalAveragePooling1D(),
             layers.Dropout(dropout),
             layers.Dense(hidden_units, activation="relu"),
