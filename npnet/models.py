@@ -198,9 +198,9 @@ def transformer(
     dtype: str | np.dtype | None = None,
 ) -> Sequential:
     """Keras's examples/nlp/text_classification_with_transformer.py: TokenAndPositionEmbedding(maxlen,
-    num_words, embedding_dim) -> TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6)
-    -> GlobalAveragePooling1D -> Dropout -> Dense(hidden_units, relu) -> Dropout -> Dense(2, softmax).
-    Input (batch, T <= maxlen) ids, output (batch, 2) class probabilities (compile with
+    num_words, embedding_dim) -> TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout,
+    epsilon=1e-6) -> GlobalAveragePooling1D -> Dropout -> Dense(hidden_units, relu) -> Dropout ->
+    Dense(2, softmax). Input (batch, T <= maxlen) ids, output (batch, 2) class probabilities (compile with
     "sparse_categorical_crossentropy"). The example has no mask; `mask_zero=True` masks the padding in the
     attention (query and key) and in the average. The settings carry `npnet.runs.TrainConfig`'s names
     (num_words, maxlen, embedding_dim, hidden_units, dropout, mask_zero), so `build` can pass a run's."""
