@@ -130,3 +130,18 @@ def test_a_binary_model_still_refuses_class_ids_beyond_one():
     model.compile(loss="binary_crossentropy")
     with pytest.raises(ValueError, match="must hold binary labels 0 or 1, found 2"):
         model.train_on_batch(np.ones((2, 3), dtype=int), np.array([0, 2]))
+
+
+def test_the_transformer_model_saves_and_loads_with_its_training_state(tmp_path):
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 30, size=(16, 8)), rng.integers(0, 2, size=16)
+    model = npnet.models.transformer(30, 8, 4, 2, 6, 5, dropout=0.1, mask_zero=True, seed=3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "t.npnet")
+    loaded = load_model(tmp_path / "t.npnet")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    # the same next step: weights, Adam's state and the dropout generator all came back
+    assert loaded.train_on_batch(x, y) == model.train_on_batch(x, y)
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
