@@ -25,6 +25,14 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x)
 
 
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along `axis`, computed as exp(x - max) / sum(exp(x - max)): the shift by the
+    maximum changes nothing mathematically (it cancels in the ratio) and keeps every exp in (0, 1], so no
+    logit overflows and the largest term is exactly 1 (the sum never underflows to 0)."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
 def linear(x: np.ndarray) -> np.ndarray:
     """The identity: no activation."""
     return x

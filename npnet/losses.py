@@ -1,10 +1,14 @@
-"""Binary cross-entropy: on probabilities (Keras's clipped formula, for parity) or on logits (stable)."""
+"""Cross-entropy losses: binary (one sigmoid output) and categorical (a softmax over classes), each on
+probabilities (Keras's clipped formula, for parity) or on logits (stable); each loss also turns the labels a
+user passes into the array it computes with (`prepare_labels`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from npnet.activations import sigmoid
+from npnet.activations import sigmoid, softmax
 
 EPSILON = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON]
 
@@ -17,6 +21,12 @@ class Loss:
     step for each prediction). A new loss subclasses this and needs no change in `npnet.gradcheck`."""
 
     name = "loss"
+    from_logits = False  # whether y_pred are logits (a named accuracy thresholds them accordingly)
+
+    def prepare_labels(self, y: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
+        """The labels `y` of `n` samples as this loss takes them (`what` names them in errors); a clear
+        ValueError for anything else. The trainer calls it once per fit/evaluate/train_on_batch."""
+        raise NotImplementedError
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         raise NotImplementedError
@@ -47,6 +57,26 @@ class BinaryCrossentropy(Loss):
 
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = from_logits
+
+    def prepare_labels(self, y: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
+        """Labels as a (n, 1) float column of 0/1."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{what} must have shape (n,) or (n, 1), got {y.shape}")
+        if len(y) != n:
+            raise ValueError(f"x and {what} differ in length: {n} samples but {len(y)} labels")
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise ValueError(f"{what} must be numeric 0/1 labels, got dtype {y.dtype}")
+        bad = ~((y == 0) | (y == 1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"{what} must hold binary labels 0 or 1, found {y[i].item()!r} at index {i}; "
+                "map the classes to 0/1"
+            )
+        return y.astype(dtype).reshape(-1, 1)
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         """The mean loss as a Python float (computed in y_pred's dtype)."""
@@ -80,9 +110,7 @@ class BinaryCrossentropy(Loss):
     def step_scale(self, y_pred: np.ndarray) -> np.ndarray | None:
         """Probabilities: their distance to 0 or 1 (-log p curves like 1/p there), at least EPSILON, within
         which the clip makes the loss flat. Logits: None, the usual max(1, |z|)."""
-        if self.from_logits:
-            return None
-        return np.maximum(np.minimum(np.abs(y_pred), np.abs(1 - y_pred)), EPSILON)
+        return None if self.from_logits else _probability_scale(y_pred)
 
     def __repr__(self) -> str:
         return f"BinaryCrossentropy(from_logits={self.from_logits})"
@@ -96,16 +124,170 @@ def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray) -> None:
         )
 
 
-_BY_NAME = {"binary_crossentropy": BinaryCrossentropy}
+class CategoricalCrossentropy(Loss):
+    """Mean over the samples of -sum_c t_c log p_c; `y_true` t and `y_pred` of equal shape (..., C), the
+    classes on the last axis, t one-hot rows or probabilities.
+
+    `from_logits=False` (default): `y_pred` are probabilities, and Keras 3's formula is kept for parity:
+    each row is first divided by its sum (p / sum(p), so a row that does not sum to 1 is normalised), then
+    clipped to [1e-7, 1 - 1e-7]. Where the clip changed a normalised probability its term's gradient is
+    zero (the clip is flat there). With q = p / S, S = sum_c p_c, dq_c/dp_j = ([c = j] - q_c) / S, so
+    dL/dp_j = -(t_j k_j / q_j - sum_c t_c k_c) / S per sample (k_c = 1 where q_c was not clipped), over the
+    number of samples. `from_logits=True`: log q = z - logsumexp(z) (stable for every z) and
+    dL/dz = softmax(z) sum_c t_c - t per sample, over the number of samples.
+    """
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = from_logits
+
+    def prepare_labels(self, y: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
+        """Labels as a (n, ..., C) float array of one-hot rows or class probabilities (each >= 0)."""
+        y = np.asarray(y)
+        if y.ndim < 2:
+            raise ValueError(
+                f"{what} must be one-hot rows (n, classes) for categorical cross-entropy, got shape "
+                f"{y.shape}; for integer class ids use loss='sparse_categorical_crossentropy'"
+            )
+        if len(y) != n:
+            raise ValueError(f"x and {what} differ in length: {n} samples but {len(y)} labels")
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise ValueError(f"{what} must be numeric one-hot rows or probabilities, got dtype {y.dtype}")
+        if not np.all(np.isfinite(y)) or (y < 0).any():
+            raise ValueError(f"{what} must hold one-hot rows or probabilities (finite, >= 0)")
+        return y.astype(dtype)
+
+    def _targets(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        if y_true.shape != y_pred.shape:
+            raise ValueError(
+                f"categorical cross-entropy needs labels and predictions of the same shape (n, classes), got "
+                f"{y_true.shape} and {y_pred.shape}; end the model with Dense(classes, activation='softmax')"
+            )
+        return y_true
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """The mean loss as a Python float (computed in y_pred's dtype)."""
+        return _categorical_loss(self._targets(y_true, y_pred), y_pred, self.from_logits)
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """dLoss/dy_pred, same shape as y_pred (the 1/n of the mean over samples included)."""
+        return _categorical_gradient(self._targets(y_true, y_pred), y_pred, self.from_logits)
+
+    def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
+        return np.zeros(0, dtype=bool) if self.from_logits else _clipped(y_pred)
+
+    def step_scale(self, y_pred: np.ndarray) -> np.ndarray | None:
+        return None if self.from_logits else _probability_scale(y_pred)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
 
 
-def get(identifier: str | BinaryCrossentropy) -> BinaryCrossentropy:
-    """A loss from its Keras name ("binary_crossentropy") or a loss instance."""
-    if isinstance(identifier, BinaryCrossentropy):
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with integer class ids as labels: `y_true` (n, ...) ids in [0, C) against
+    `y_pred` (n, ..., C), the same as CategoricalCrossentropy of the one-hot rows (Keras's own definition;
+    Keras casts the ids to int32). Labels of shape (n, ..., 1) are squeezed, as Keras does."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def prepare_labels(self, y: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
+        """Labels as (n,) (or (n, ...)) int64 class ids >= 0; the upper bound, the number of classes, is
+        checked against the predictions when the loss is computed."""
+        y = np.asarray(y)
+        if y.ndim >= 2 and y.shape[-1] == 1:
+            y = y[..., 0]
+        if y.ndim < 1:
+            raise ValueError(f"{what} must be integer class ids of shape (n,), got a scalar")
+        if len(y) != n:
+            raise ValueError(f"x and {what} differ in length: {n} samples but {len(y)} labels")
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise ValueError(f"{what} must be integer class ids, got dtype {y.dtype}")
+        ids = y.astype(np.int64)
+        bad = (ids != y) | (ids < 0)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{what} must hold integer class ids 0, 1, ..., found {y[where].item()!r} at index {where}; "
+                "map the classes to 0 .. classes - 1"
+            )
+        return ids
+
+    def _targets(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """The one-hot rows of the ids `y_true` (n, ...) for `y_pred` (n, ..., C), in y_pred's dtype."""
+        classes = y_pred.shape[-1]
+        if y_true.shape != y_pred.shape[:-1]:
+            raise ValueError(
+                f"sparse categorical cross-entropy needs class ids of shape {y_pred.shape[:-1]} for "
+                f"predictions of shape {y_pred.shape}, got {y_true.shape}"
+            )
+        ids = y_true.astype(np.intp)  # ids held as floats (as the gradient checker passes them) too
+        if not np.array_equal(ids, y_true):
+            raise ValueError(
+                "sparse categorical cross-entropy needs integer class ids, got fractional labels"
+            )
+        if ids.size and (ids.min() < 0 or ids.max() >= classes):
+            bad = int(ids.max() if ids.max() >= classes else ids.min())
+            raise ValueError(
+                f"class id {bad} is outside [0, {classes}): the model outputs {classes} classes; give the "
+                f"last Dense {bad + 1 if bad >= 0 else classes} units or map the labels to 0 .. {classes - 1}"
+            )
+        return np.eye(classes, dtype=y_pred.dtype)[ids]
+
+
+def _categorical_loss(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> float:
+    if from_logits:
+        z = y_pred - np.max(y_pred, axis=-1, keepdims=True)
+        log_q = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    else:
+        log_q = np.log(np.clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True), EPSILON, 1 - EPSILON))
+    return float(np.mean(-np.sum(t * log_q, axis=-1)))
+
+
+def _categorical_gradient(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
+    samples = y_pred.size // y_pred.shape[-1]  # the mean runs over every position before the class axis
+    if from_logits:
+        return (softmax(y_pred) * np.sum(t, axis=-1, keepdims=True) - t) / samples
+    total = np.sum(y_pred, axis=-1, keepdims=True)
+    q = y_pred / total
+    inside = (q >= EPSILON) & (q <= 1 - EPSILON)
+    # t_c k_c / q_c, the derivative of -t_c log(clip(q_c)) in q_c (0 where the clip is flat)
+    through = np.where(inside, t / np.where(inside, q, 1), 0)
+    return -(through - np.sum(through * q, axis=-1, keepdims=True)) / total / samples
+
+
+def _clipped(y_pred: np.ndarray) -> np.ndarray:
+    """Which normalised probabilities p / sum(p) the clip to [EPSILON, 1 - EPSILON] flattens."""
+    q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
+    return np.concatenate([(q < EPSILON).ravel(), (q > 1 - EPSILON).ravel()])
+
+
+def _probability_scale(y_pred: np.ndarray) -> np.ndarray:
+    """A finite-difference step scale per probability: its distance to 0 or 1, at least EPSILON."""
+    return np.maximum(np.minimum(np.abs(y_pred), np.abs(1 - y_pred)), EPSILON)
+
+
+_BY_NAME: dict[str, type[Loss]] = {
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+
+
+def from_config(config: dict[str, Any]) -> Loss:
+    """The loss {"name", "from_logits"} describes (a config without a name: binary cross-entropy)."""
+    config = dict(config)
+    return _BY_NAME[config.pop("name", "binary_crossentropy")](**config)
+
+
+def get(identifier: str | Loss) -> Loss:
+    """A loss from its Keras name ("binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy") or a loss instance."""
+    if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(
-        f"unknown loss {identifier!r}: use 'binary_crossentropy' or "
+        f"unknown loss {identifier!r}: use one of {', '.join(_BY_NAME)} or a loss such as "
         "losses.BinaryCrossentropy(from_logits=...)"
     )

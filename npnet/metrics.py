@@ -1,4 +1,5 @@
-"""Binary accuracy (Keras's `metrics=["accuracy"]` with BCE); confusion matrix and precision/recall/F1."""
+"""Accuracy metrics (Keras's `metrics=["accuracy"]`: binary with BCE, sparse categorical or categorical with a
+softmax output); confusion matrix and precision/recall/F1."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ from typing import Any
 import numpy as np
 
 
-class BinaryAccuracy:
+class Metric:
+    """A metric is `metric(y_true, y_pred) -> float` (the batch's value) with a `name`, its history key."""
+
+    name = "metric"
+
+    def __init__(self, name: str = "metric") -> None:
+        self.name = name
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """What rebuilds the metric (`from_config`), JSON-ready."""
+        return {"class_name": type(self).__name__, "name": self.name}
+
+
+class BinaryAccuracy(Metric):
     """Fraction of samples whose predicted class equals the label.
 
     A probability p is class 1 when p > threshold *strictly* (so 0.5 counts as class 0, as in Keras). With
@@ -29,25 +46,86 @@ class BinaryAccuracy:
         cut = math.log(self.threshold) - math.log1p(-self.threshold) if self.from_logits else self.threshold
         return float(np.mean((y_pred > cut) == (y_true > 0.5)))
 
+    def get_config(self) -> dict[str, Any]:
+        # The keys model files have always held for it (a file without "class_name" is this metric).
+        return {"name": self.name, "threshold": self.threshold, "from_logits": self.from_logits}
+
     def __repr__(self) -> str:
         return (
             f"BinaryAccuracy(name={self.name!r}, threshold={self.threshold}, from_logits={self.from_logits})"
         )
 
 
-_ACCURACY_NAMES = ("accuracy", "acc", "binary_accuracy")
+class SparseCategoricalAccuracy(Metric):
+    """Fraction of positions whose predicted class, argmax of `y_pred` (n, ..., C) over the last axis, equals
+    the class id in `y_true` (n, ...). Ties go to the first maximal class (NumPy's and Keras's argmax), and
+    logits give the same argmax as their softmax, so one rule serves both."""
+
+    def __init__(self, name: str = "sparse_categorical_accuracy") -> None:
+        self.name = name
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return float(np.mean(np.argmax(y_pred, axis=-1) == y_true))
+
+    def __repr__(self) -> str:
+        return f"SparseCategoricalAccuracy(name={self.name!r})"
 
 
-def get(identifier: str | BinaryAccuracy, from_logits: bool = False) -> BinaryAccuracy:
-    """A metric from a Keras name ("accuracy", "acc", "binary_accuracy"; the name becomes its history key)
-    or an instance. `from_logits` tells a named metric whether the model outputs logits (from the loss)."""
-    if isinstance(identifier, BinaryAccuracy):
+class CategoricalAccuracy(Metric):
+    """Fraction of positions where argmax of `y_pred` equals argmax of the one-hot `y_true` (both
+    (n, ..., C)); ties go to the first maximal class on both sides, as in Keras."""
+
+    def __init__(self, name: str = "categorical_accuracy") -> None:
+        self.name = name
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)))
+
+    def __repr__(self) -> str:
+        return f"CategoricalAccuracy(name={self.name!r})"
+
+
+_ACCURACY_NAMES = ("accuracy", "acc")
+# What "accuracy" means after each loss (Keras decides by the shapes of labels and predictions, which
+# each of these losses fixes): the binary one after binary cross-entropy and any other loss.
+_ACCURACY_FOR_LOSS: dict[str, type[Metric]] = {
+    "sparse_categorical_crossentropy": SparseCategoricalAccuracy,
+    "categorical_crossentropy": CategoricalAccuracy,
+}
+_BY_NAME: dict[str, type[Metric]] = {
+    "binary_accuracy": BinaryAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+}
+
+
+def get(identifier: str | Metric, from_logits: bool = False, loss: str = "binary_crossentropy") -> Metric:
+    """A metric from a Keras name (the name becomes its history key) or an instance.
+
+    "accuracy"/"acc" follow the loss named `loss`, as in Keras: binary accuracy after binary cross-entropy
+    (thresholding logits at 0 when `from_logits`), sparse categorical accuracy after
+    "sparse_categorical_crossentropy", categorical accuracy after "categorical_crossentropy"."""
+    if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str) and identifier in _ACCURACY_NAMES:
+        if loss in _ACCURACY_FOR_LOSS:
+            return _ACCURACY_FOR_LOSS[loss](name=identifier)
         return BinaryAccuracy(name=identifier, from_logits=from_logits)
+    if identifier == "binary_accuracy":
+        return BinaryAccuracy(from_logits=from_logits)
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
     raise ValueError(
-        f"unknown metric {identifier!r}: use one of {', '.join(_ACCURACY_NAMES)} or a metrics.BinaryAccuracy"
+        f"unknown metric {identifier!r}: use one of {', '.join([*_ACCURACY_NAMES, *_BY_NAME])} or a "
+        "metrics.Metric such as metrics.BinaryAccuracy()"
     )
+
+
+def from_config(config: dict[str, Any]) -> Metric:
+    """The metric `Metric.get_config()` described."""
+    config = dict(config)
+    classes: dict[str, type[Metric]] = {cls.__name__: cls for cls in _BY_NAME.values()}
+    return classes[config.pop("class_name", "BinaryAccuracy")](**config)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

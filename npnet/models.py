@@ -24,7 +24,17 @@ from npnet.functional import Model
 from npnet.model import Sequential
 from npnet.saving import model_file
 
-__all__ = ["ARCHITECTURES", "Model", "Sequential", "build", "fasttext", "load_model", "nbsvm", "notebook"]
+__all__ = [
+    "ARCHITECTURES",
+    "Model",
+    "Sequential",
+    "build",
+    "fasttext",
+    "load_model",
+    "nbsvm",
+    "notebook",
+    "transformer",
+]
 
 
 def notebook(
@@ -217,6 +227,41 @@ def nbsvm(
         assert isinstance(embedding, layers.ScaledEmbedding)
         embedding.set_scales(ratio)
     return model
+
+
+def transformer(
+    num_words: int = 20_000,
+    maxlen: int = 200,
+    embedding_dim: int = 32,
+    num_heads: int = 2,
+    ff_dim: int = 32,
+    hidden_units: int = 20,
+    dropout: float = 0.1,
+    mask_zero: bool = False,
+    *,
+    seed: int | None = 0,
+    dtype: str | np.dtype | None = None,
+) -> Sequential:
+    """Keras's examples/nlp/text_classification_with_transformer.py: TokenAndPositionEmbedding(maxlen,
+    num_words, embedding_dim) -> TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout,
+    epsilon=1e-6) -> GlobalAveragePooling1D -> Dropout -> Dense(hidden_units, relu) -> Dropout ->
+    Dense(2, softmax). Input (batch, T <= maxlen) ids, output (batch, 2) class probabilities (compile with
+    "sparse_categorical_crossentropy"). The example has no mask; `mask_zero=True` masks the padding in the
+    attention (query and key) and in the average. The settings carry `npnet.runs.TrainConfig`'s names
+    (num_words, maxlen, embedding_dim, hidden_units, dropout, mask_zero), so `build` can pass a run's."""
+    return Sequential(
+        [
+            layers.TokenAndPositionEmbedding(maxlen, num_words, embedding_dim, mask_zero=mask_zero),
+            layers.TransformerBlock(embedding_dim, num_heads, ff_dim, rate=dropout, epsilon=1e-6),
+            layers.GlobalAveragePooling1D(),
+            layers.Dropout(dropout),
+            layers.Dense(hidden_units, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(2, activation="softmax"),
+        ],
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 ARCHITECTURES: dict[str, Callable[..., Sequential]] = {

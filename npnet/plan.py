@@ -61,21 +61,25 @@ class Plan:
         """Every layer of the step holds its gradients."""
 
     def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
-        """(gradient, parameter) of every trainable parameter of the `weighted` layers, in order. A lookup
-        table of the stack's first layer (the one that sees the batch) that the optimizer wants row-sparse
-        (lazy Adam) gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense
-        gradient."""
-        pairs: list[tuple[Gradient, np.ndarray]] = []
-        first = self.layers[0] if self.layers else None
-        for layer in self.weighted:
-            for key, param in trainable_params(layer):
-                grad: Gradient = layer.grads[key]
-                sees_batch = layer is first and self._batch is not None
-                ids = layer.table_ids(key, self._batch) if sees_batch else None
-                if ids is not None and self.optimizer is not None and self.optimizer.takes_sparse_rows(param):
-                    grad = SparseRows.gather(layer.grads[key], np.unique(ids))
-                pairs.append((grad, param))
-        return pairs
+        """(gradient, parameter) of every trainable parameter of the `weighted` layers, in order
+        (`gradient`)."""
+        return [
+            (self.gradient(layer, key), param)
+            for layer in self.weighted
+            for key, param in trainable_params(layer)
+        ]
+
+    def gradient(self, layer: Layer, key: str) -> Gradient:
+        """The gradient the optimizer takes for `layer.params[key]`: `grads[key]`, except a lookup table of
+        the stack's first layer (the one that sees the batch) that the optimizer wants row-sparse (lazy
+        Adam): the rows this step's batch looked up (`Layer.table_ids`), gathered from the dense gradient."""
+        dense = layer.grads[key]
+        if self._batch is None or self.optimizer is None or not self.layers or layer is not self.layers[0]:
+            return dense
+        ids = layer.table_ids(key, self._batch)
+        if ids is None or not self.optimizer.takes_sparse_rows(layer.params[key]):
+            return dense
+        return SparseRows.gather(dense, np.unique(ids))
 
     def close(self, failed: bool = False) -> None:
         """The call is over (`failed`: by an exception); a plan releases what it holds here."""

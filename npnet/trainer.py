@@ -59,8 +59,8 @@ class Trainer:
 
     def __init__(self) -> None:
         self.optimizer: optimizers.Optimizer | None = None
-        self.loss: losses.BinaryCrossentropy | None = None
-        self.metrics: list[metrics_lib.BinaryAccuracy] = []
+        self.loss: losses.Loss | None = None
+        self.metrics: list[metrics_lib.Metric] = []
         self.stop_training = False  # a callback sets this to end fit after the current batch
         self.history: History | None = None
         # The gradients of the last training step, by parameter (id of the array): what the optimizer took.
@@ -71,14 +71,14 @@ class Trainer:
     def compile(
         self,
         optimizer: str | optimizers.Optimizer = "adam",
-        loss: str | losses.BinaryCrossentropy = "binary_crossentropy",
-        metrics: Sequence[str | metrics_lib.BinaryAccuracy] | None = None,
+        loss: str | losses.Loss = "binary_crossentropy",
+        metrics: Sequence[str | metrics_lib.Metric] | None = None,
     ) -> None:
         """Choose optimizer, loss and metrics (names or instances). A named accuracy follows the loss's
         `from_logits`, so it thresholds logits at 0 and probabilities at 0.5."""
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        resolved = [metrics_lib.get(m, from_logits=self.loss.from_logits) for m in metrics or []]
+        resolved = [metrics_lib.get(m, self.loss.from_logits, self.loss.name) for m in metrics or []]
         names = ["loss", *(m.name for m in resolved)]
         if len(set(names)) != len(names):
             raise ValueError(f"metric names must be unique and not 'loss', got {names[1:]}")
@@ -290,24 +290,9 @@ class Trainer:
             )
 
     def _prepare_y(self, y: Any, n: int, what: str = "y") -> np.ndarray:
-        """Labels as a (n, 1) float column of 0/1."""
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"{what} must have shape (n,) or (n, 1), got {y.shape}")
-        if len(y) != n:
-            raise ValueError(f"x and {what} differ in length: {n} samples but {len(y)} labels")
-        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-            raise ValueError(f"{what} must be numeric 0/1 labels, got dtype {y.dtype}")
-        bad = ~((y == 0) | (y == 1))
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"{what} must hold binary labels 0 or 1, found {y[i].item()!r} at index {i}; "
-                "map the classes to 0/1"
-            )
-        return y.astype(self.dtype).reshape(-1, 1)
+        """Labels as the compiled loss takes them (`Loss.prepare_labels`: a (n, 1) 0/1 column for BCE)."""
+        assert self.loss is not None
+        return self.loss.prepare_labels(y, n, self.dtype, what)
 
     def _prepare_validation(self, data: Any) -> tuple[np.ndarray, np.ndarray] | None:
         if data is None:

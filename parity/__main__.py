@@ -19,7 +19,7 @@ import numpy as np
 
 import npnet
 from npnet.datasets.files import resolve_data_dir
-from parity import checks, conv, recurrent, specs
+from parity import attention, checks, conv, recurrent, specs
 from parity import keras_side as ks
 from parity.compare import Row, markdown_table, merge_rows
 
@@ -70,6 +70,7 @@ def collect(npz_path: Path, detail: bool) -> list[Row]:
             rows += fold(parts, parts[0].check, "loss, accuracy, weights, updates")
     rows += conv_rows(npz_path, detail)
     rows += recurrent_rows(fold)
+    rows += attention_rows(fold)
     return rows
 
 
@@ -104,6 +105,20 @@ def recurrent_rows(fold: Any) -> list[Row]:
             if name in recurrent.MASKED_MODELS:
                 rows += recurrent.training_rows(name, dtype, mask_zero=True, padding="post")
     return rows + recurrent.dropout_rows()
+
+
+def attention_rows(fold: Any) -> list[Row]:
+    """Attention (parity.attention): one row per check and dtype unless `detail`."""
+    rows: list[Row] = []
+    for dtype in attention.DTYPES:
+        parts = attention.mha_rows(dtype)
+        for check in dict.fromkeys(row.check for row in parts):
+            same = [row for row in parts if row.check == check]
+            rows += fold(same, f"{check} (Keras's weights)", "outputs and probabilities: every mask kind")
+        rows += attention.norm_and_softmax_rows(dtype) + attention.loss_rows(dtype)
+        rows += attention.block_rows(dtype) + attention.training_rows(dtype)
+        rows += attention.training_rows(dtype, mask_zero=True)
+    return rows
 
 
 def _init_summary(parts: list[Row]) -> Row:

@@ -5,8 +5,9 @@ page shows them) under the repository URL `pyproject.toml` declares, at paths th
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

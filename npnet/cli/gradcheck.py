@@ -9,6 +9,9 @@ embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check
 see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
 Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
 Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
+Then attention on the same short batch: MultiHeadAttention under the padding mask (fully masked rows
+included; key_dim != D / heads, value_dim != key_dim, causal), Softmax, LayerNormalization, the categorical
+losses, the Transformer example's block and embedding, and its whole model with and without mask_zero.
 Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a
 table of
 ~10,000 + n-gram rows, the n-gram ids past num_words). Then NBSVM: ScaledEmbedding alone and the nbsvm
@@ -117,6 +120,7 @@ def reports(
         *conv_reports(x, y, seed, dtype, vocab),
         *recurrent_reports(seed, dtype),
         graph_report(seed, dtype),
+        *attention_reports(seed, dtype),
         _titled(
             gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
             "fastText with bigram ids",
@@ -261,6 +265,61 @@ def graph_report(seed: int, dtype: str | None = None) -> gradcheck.Report:
     model.compile(optimizer="adam", loss="binary_crossentropy")
     report = gradcheck.check_model(model, list(ids), rng.integers(0, 2, size=6), seed=seed)
     return _titled(report, "(a graph: two inputs, a shared Embedding and Dense, a fork, four merges, masks)")
+
+
+def attention_reports(seed: int, dtype: str | None = None) -> list[gradcheck.Report]:
+    """The attention family on the recurrent checks' short batch (6 reviews of 7 steps, pre- and
+    post-padded, one all padding): MultiHeadAttention under the padding mask (key_dim = D / heads,
+    key_dim != D / heads, value_dim != key_dim) and causal, Softmax, LayerNormalization, the categorical
+    losses, the Transformer example's two layers and its whole model (small sizes, dropouts 0, with and
+    without mask_zero)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(imdb.INDEX_FROM, 30, size=(6, 7))
+    ids[0, :3] = imdb.PAD_CHAR  # padding='pre'
+    ids[1, 5:] = imdb.PAD_CHAR  # padding='post'
+    ids[2] = imdb.PAD_CHAR  # a review of padding only: fully masked attention rows
+    y = rng.integers(0, 2, size=len(ids))
+    mask = ids != imdb.PAD_CHAR
+    x = rng.normal(size=(*ids.shape, 4))
+    probabilities = rng.dirichlet(np.ones(3), size=len(ids))
+    option_sets: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("key_dim = D / heads", {"num_heads": 2, "key_dim": 2}),
+        ("key_dim != D / heads", {"num_heads": 2, "key_dim": 3}),
+        ("value_dim != key_dim", {"num_heads": 3, "key_dim": 2, "value_dim": 5}),
+        ("causal", {"num_heads": 2, "key_dim": 3, "use_causal_mask": True}),
+    )
+    done = [
+        _titled(
+            gradcheck.check_layer(layers.MultiHeadAttention(**options), x, mask=mask, seed=seed),
+            f"with a mask, {label}",
+        )
+        for label, options in option_sets
+    ]
+    done += [
+        gradcheck.check_layer(layers.Softmax(), x * 3, seed=seed),
+        gradcheck.check_layer(layers.LayerNormalization(epsilon=1e-6), x, seed=seed),
+        gradcheck.check_loss(losses.SparseCategoricalCrossentropy(), y, probabilities[:, :2], seed=seed),
+        gradcheck.check_loss(losses.CategoricalCrossentropy(), np.eye(3)[y], probabilities, seed=seed),
+        gradcheck.check_loss(losses.SparseCategoricalCrossentropy(from_logits=True), y, x[:, 0], seed=seed),
+        _titled(
+            gradcheck.check_layer(layers.TransformerBlock(4, 2, 6, rate=0.0), x, mask=mask, seed=seed),
+            "with a mask",
+        ),
+        gradcheck.check_layer(layers.TokenAndPositionEmbedding(7, 30, 4, mask_zero=True), ids, seed=seed),
+    ]
+    for mask_zero in (False, True):
+        model = models.transformer(
+            30, 7, 4, 2, 6, 5, dropout=0.0, mask_zero=mask_zero, seed=seed, dtype=dtype
+        )
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        # Keras's U(-0.05, 0.05) tables leave the first LayerNorm's 4 inputs nearly equal, and its curvature
+        # on that scale beyond what a central difference resolves: unit-scale tables keep the check sharp.
+        model.build((None, ids.shape[1]))
+        for table in model.layers[0].params.values():
+            table[...] = rng.normal(size=table.shape)
+        variant = "(transformer, small" + (", mask_zero)" if mask_zero else ")")
+        done.append(_titled(gradcheck.check_model(model, ids, y, seed=seed), variant))
+    return done
 
 
 def _titled(report: gradcheck.Report, variant: str) -> gradcheck.Report:

@@ -35,7 +35,8 @@ def scatter_add_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> No
 class FastEmbedding(Embedding):
     """Embedding with the flat-index scatter and, with `emit_rows`, row-sparse gradients."""
 
-    emit_rows = False
+    emit_rows = False  # set by the plan for a step whose optimizer takes this table's rows
+    row_grads: dict[str, SparseRows]  # with emit_rows: the last backward's rows
 
     def backward(self, grad_out: np.ndarray) -> None:
         """grad_out (B, T, D) -> None (ids have no gradient); fills grads["embeddings"] (V, D).

@@ -107,7 +107,6 @@ class FastPlan(Plan):
         layers = [twin(layer, TWINS[type(layer)]) if type(layer) in TWINS else layer for layer in layers]
         super().__init__(layers, optimizer)
         self.params = [p for layer in layers for _, p in trainable_params(layer)]  # the optimizer's order
-        self._row_layers: dict[int, FastEmbedding | FusedEmbeddingPool] = {}  # param index -> its twin
         rows_step: set[int] = set()
         if optimizer is not None:
             i = 0
@@ -116,7 +115,6 @@ class FastPlan(Plan):
                     if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)):
                         if optimizer.takes_sparse_rows(param) or takes_rows_step(optimizer, param):
                             layer.emit_rows = True
-                            self._row_layers[i] = layer
                         if takes_rows_step(optimizer, param):
                             rows_step.add(i)
                     i += 1
@@ -142,16 +140,11 @@ class FastPlan(Plan):
                 looked_up[i] = ids
         self._background.begin(self.params, looked_up)
 
-    def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
-        pairs: list[tuple[Gradient, np.ndarray]] = []
-        i = 0
-        for layer in self.layers:
-            for key, param in trainable_params(layer):
-                row_layer = self._row_layers.get(i)
-                grad: Gradient = row_layer.row_grads[key] if row_layer is not None else layer.grads[key]
-                pairs.append((grad, param))
-                i += 1
-        return pairs
+    def gradient(self, layer: Layer, key: str) -> Gradient:
+        """A row twin's `SparseRows` where the plan asked it for them; else the readable plan's choice."""
+        if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)) and layer.emit_rows:
+            return layer.row_grads[key]
+        return super().gradient(layer, key)
 
     def close(self, failed: bool = False) -> None:
         """Stop the threads; after a failed step, wait for a begun Adam pass and put its rows back."""

@@ -137,10 +137,10 @@ def check_model(
         layer.astype(settings.dtype)
     live.gradients(x, y)
     value, grads = live.gradients(x, y)  # the second call: nothing may accumulate between batches
-    y_col = np.asarray(y).astype(settings.dtype).reshape(len(x), 1)
     loss = live.loss
     if loss is None:
         raise ValueError(f"model {model.name!r} has no loss: compile it before checking its gradients")
+    y_col = loss.prepare_labels(y, len(x), settings.dtype)
     named = [(layer, key) for layer in live.layers for key in layer.params]
 
     def objective() -> tuple[float, np.ndarray]:

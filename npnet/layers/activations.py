@@ -80,11 +80,54 @@ class Tanh(Layer):
         return grad_out * (1 - self._y * self._y)
 
 
-_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+def softmax_backward(y: np.ndarray, grad_out: np.ndarray, axis: int = -1) -> np.ndarray:
+    """dL/dx from dL/dy = `grad_out` through y = softmax(x) along `axis`, both of y's shape.
+
+    The Jacobian dy_i/dx_j = y_i ([i = j] - y_j) is never formed: its product with g is the
+    Jacobian-vector product dx_j = sum_i g_i y_i ([i = j] - y_j) = y_j (g_j - sum_i g_i y_i), one
+    elementwise product and one weighted sum per row. Rows where y is all zero (attention's fully masked
+    rows) get a zero gradient, as their output did not depend on x."""
+    weighted = np.sum(grad_out * y, axis=axis, keepdims=True)
+    grad_in = grad_out - weighted
+    grad_in *= y  # in place: one new array of y's size, not two (attention's are (B, H, T, S))
+    return grad_in
+
+
+class Softmax(Layer):
+    """y = softmax(x) along `axis` (default the last): exp(x - max) / sum(exp(x - max)), Keras's
+    `layers.Softmax(axis)` and `activation="softmax"`. Same shape in and out.
+
+    backward is the softmax's Jacobian-vector product (`softmax_backward`), so the output is all it needs.
+    Masks pass through unchanged and are not applied to the softmax: a Sequential's (batch, T) mask does
+    not have the input's shape (MultiHeadAttention masks its own scores)."""
+
+    def __init__(self, axis: int = -1, name: str | None = None, dtype: str | None = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"Softmax axis must be an integer, got {axis!r}")
+        self.axis = axis
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(
+                f"Softmax {self.name!r}: axis {self.axis} is outside a {x.ndim}-D input {x.shape}"
+            )
+        self._y = activations.softmax(x, axis=self.axis)
+        return self._y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return softmax_backward(self._y, grad_out, axis=self.axis)
+
+
+_BY_NAME: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax}
 _BY_FUNCTION: dict[Callable[[np.ndarray], np.ndarray], type[Layer]] = {
     activations.relu: ReLU,
     activations.sigmoid: Sigmoid,
     activations.tanh: Tanh,
+    activations.softmax: Softmax,
 }
 
 

@@ -48,11 +48,8 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
         arrays |= {f"optimizer/{k}": np.asarray(v) for k, v in model.optimizer.get_state(copy=False).items()}
         compiled = {
             "optimizer": model.optimizer.get_config(),
-            "loss": {"from_logits": bool(model.loss.from_logits)},
-            "metrics": [
-                {"name": m.name, "threshold": m.threshold, "from_logits": m.from_logits}
-                for m in model.metrics
-            ],
+            "loss": {"name": model.loss.name, "from_logits": bool(model.loss.from_logits)},
+            "metrics": [m.get_config() for m in model.metrics],
         }
     meta = {
         "model": {
@@ -123,8 +120,8 @@ def load_model(
             optimizer_class = config.pop("name").lower()
             model.compile(
                 optimizer=optimizers.get(optimizer_class).__class__(**config),
-                loss=losses.BinaryCrossentropy(**compiled["loss"]),
-                metrics=[metrics.BinaryAccuracy(**m) for m in compiled["metrics"]],
+                loss=losses.from_config(compiled["loss"]),
+                metrics=[metrics.from_config(m) for m in compiled["metrics"]],
             )
             state = {
                 key.removeprefix("optimizer/"): v for key, v in arrays.items() if key.startswith("optimizer/")

@@ -98,6 +98,13 @@ def test_every_layer_round_trips_through_its_config():
         layers.Multiply(dtype="float64"),
         layers.Concatenate(axis=1),
         layers.ScaledEmbedding(9, 2, mask_zero=True, name="nb"),
+        layers.Softmax(axis=1),
+        layers.MultiHeadAttention(
+            3, 4, value_dim=2, dropout=0.1, use_bias=False, output_shape=(5,), use_causal_mask=True, seed=2
+        ),
+        layers.LayerNormalization(axis=1, epsilon=1e-6, center=False),
+        layers.TokenAndPositionEmbedding(16, 50, 8, mask_zero=True),
+        layers.TransformerBlock(8, 2, 6, rate=0.2, epsilon=1e-5, norm_first=True),
     ]
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
