@@ -33,6 +33,7 @@ def test_a_class_never_predicted_has_zero_precision_not_nan() -> None:
     np.testing.assert_array_equal(result["f1"], [0.0, 0.8])
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=1, max_size=60))
 def test_confusion_matrix_counts_every_pair_once(pairs: list[tuple[int, int]]) -> None:
     y_true, y_pred = (np.array(column) for column in zip(*pairs, strict=True))

@@ -92,6 +92,7 @@ def test_parse_seeds_and_settings() -> None:
         sweep.parse_set("maxlen=long")
 
 
+@pytest.mark.slow
 def test_local_sweep_writes_run_folders_results_summary_and_plot(local_sweep: Path) -> None:
     rows = _rows(local_sweep)
     assert [(r["learning_rate"], r["seed"]) for r in rows] == [
@@ -111,6 +112,7 @@ def test_local_sweep_writes_run_folders_results_summary_and_plot(local_sweep: Pa
     assert (local_sweep / sweep.SWEEP_PNG).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_rows(
     local_sweep: Path, data_dir: Path, tmp_path: Path, time_limit
 ) -> None:
@@ -131,6 +133,7 @@ def test_dask_local_cluster_gives_the_same_rows(
     assert _rows(tmp_path / "s") == _rows(local_sweep)
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_completes_without_redoing_finished_runs(
     local_sweep: Path, data_dir: Path, tmp_path: Path, time_limit
 ) -> None:
@@ -164,6 +167,7 @@ def test_kill_9_then_rerun_completes_without_redoing_finished_runs(
     assert _rows(tmp_path / "s") == _rows(local_sweep)
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_seeds_grows_the_sweep_and_keeps_its_finished_runs(
     local_sweep: Path, data_dir: Path, tmp_path: Path, time_limit
 ) -> None:
@@ -213,6 +217,7 @@ def test_a_rerun_with_another_plan_and_selection_without_a_split_are_refused(
     assert code == 1 and "validation_split" in err and not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_a_run_whose_worker_dies_loses_only_that_run(data_dir: Path, tmp_path: Path) -> None:
     plan = _plan(data_dir)
     good, bad = plan.specs(tmp_path)[:2]

@@ -67,6 +67,7 @@ def test_quick_run_with_keras_jax(tmp_path):
     _check_outputs(tmp_path, ["npnet", "keras-jax"])
 
 
+@pytest.mark.slow
 def test_data_accepts_an_npnet_data_directory(tmp_path):
     rng = np.random.default_rng(0)
     reviews = [rng.integers(1, 500, rng.integers(5, 90)).tolist() for _ in range(120)]
@@ -82,6 +83,7 @@ def test_data_accepts_an_npnet_data_directory(tmp_path):
     assert "imdb_word_index.json" in results["train_rss"]["error"]  # npnet train needs it: not measured
 
 
+@pytest.mark.slow
 def test_data_dir_measures_the_peak_rss_of_npnet_train(tmp_path):
     data_dir = build_data(tmp_path)
     out = tmp_path / "out"
@@ -95,6 +97,7 @@ def test_data_dir_measures_the_peak_rss_of_npnet_train(tmp_path):
     assert "Peak RSS (VmHWM) of `npnet train" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_rss_data_measures_npnet_train_beside_a_synthetic_race(tmp_path):
     data_dir = build_data(tmp_path)
     out = tmp_path / "out"
@@ -106,6 +109,7 @@ def test_rss_data_measures_npnet_train_beside_a_synthetic_race(tmp_path):
     assert "--rss-data" in results["command"]
 
 
+@pytest.mark.slow
 def test_batch_sizes_race_every_system_at_each_size_and_report_the_targets(tmp_path):
     systems = ["npnet", "numpy-naive"]
     args = ["--quick", "--no-scaling", "--rounds", "1", "--systems", ",".join(systems)]

@@ -25,6 +25,7 @@ def npnet_process(*argv: str, cwd: Path, **kwargs) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.slow
 def test_a_benchmarks_folder_in_the_current_directory_is_never_imported(tmp_path: Path) -> None:
     """`python -m npnet` puts the current folder first on sys.path: nothing there may run."""
     marker = tmp_path / "ran"
@@ -89,6 +90,7 @@ def test_the_data_commands_use_the_one_format(tmp_path: Path) -> None:
     assert code == 1 and err.startswith("npnet data build: error: ") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process(tmp_path: Path) -> None:
     """SIGINT while gradcheck runs: one line on stderr, exit 130, no traceback."""
     import signal

@@ -30,6 +30,7 @@ def _train(data_dir: Path, runs_dir: Path, *extra: str) -> tuple[int, str, str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_train_inspect_writes_the_statistics_plots_and_section(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = _train(data_dir, tmp_path, "--inspect", "3")
     assert code == 0, err
@@ -58,6 +59,7 @@ def test_train_inspect_writes_the_statistics_plots_and_section(data_dir: Path, t
     assert (run / "report.md").read_text(encoding="utf-8").count("## Backprop") == 1
 
 
+@pytest.mark.slow
 def test_inspect_redraws_an_interrupted_run(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = _train(data_dir, tmp_path, "--inspect", "1")
     assert code == 0, err
@@ -72,6 +74,7 @@ def test_inspect_redraws_an_interrupted_run(data_dir: Path, tmp_path: Path) -> N
     assert all((run / name).exists() for name in PLOTS) and not (run / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_inspect_refuses_a_run_without_statistics(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = _train(data_dir, tmp_path)
     assert code == 0, err
@@ -92,6 +95,7 @@ def _needs_tensorboard() -> None:
         pytest.skip(message)
 
 
+@pytest.mark.slow
 def test_tensorboard_events_load_with_tensorboards_reader(data_dir: Path, tmp_path: Path) -> None:
     _needs_tensorboard()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -103,6 +103,7 @@ def test_data_info_shows_the_cache_and_fails_when_files_are_missing(_private_dat
     assert "npnet data fetch" in err and "aclImdb_v1.tar.gz" in err and "npnet train" in err
 
 
+@pytest.mark.slow
 def test_data_info_succeeds_when_the_files_are_there(tmp_path):
     data_dir = build_data(tmp_path)
     code, out, _ = run_cli("data", "info", "--data-dir", data_dir)
@@ -119,6 +120,7 @@ def test_data_build_help_and_errors_name_every_way_to_get_the_data(tmp_path):
     assert "npnet data fetch" in err and "ai.stanford.edu" in err
 
 
+@pytest.mark.slow
 def test_data_build_shows_progress_without_carriage_returns_into_a_file(tmp_path):
     source = write_reviews(tmp_path / "reviews")
     code, out, err = run_cli("data", "build", "--from", source, "--data-dir", tmp_path / "data")
@@ -129,6 +131,7 @@ def test_data_build_shows_progress_without_carriage_returns_into_a_file(tmp_path
 
 
 # --- npnet train gets the data ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_builds_from_a_local_tarball_offline(outside, monkeypatch, tmp_path, _private_data_cache):
     monkeypatch.setenv("NPNET_IMDB_TARBALL", str(_tarball(tmp_path)))
     # Named runs: the default name has a one-second timestamp, which two quick runs would share.
@@ -142,6 +145,7 @@ def test_train_builds_from_a_local_tarball_offline(outside, monkeypatch, tmp_pat
     assert "data:" not in out  # the second run reads the cache
 
 
+@pytest.mark.slow
 def test_train_on_the_project_machine_uses_the_shared_tarball(outside, monkeypatch, tmp_path):
     monkeypatch.setattr(bootstrap, "CHECKOUT_TARBALL", _tarball(tmp_path))
     assert bootstrap.local_tarball() == bootstrap.CHECKOUT_TARBALL
@@ -155,6 +159,7 @@ def test_checkout_tarball_is_the_shared_folder_beside_the_repository():
     assert expected == bootstrap.CHECKOUT_TARBALL
 
 
+@pytest.mark.slow
 def test_train_outside_fetches_keras_files_from_a_mirror(outside, mirror, monkeypatch, tmp_path):
     built = build_data(tmp_path / "published")
     mirror.files = {name: (built / name).read_bytes() for name in (NPZ_NAME, WORD_INDEX_NAME)}
@@ -167,6 +172,7 @@ def test_train_outside_fetches_keras_files_from_a_mirror(outside, mirror, monkey
     assert mirror.requested == ["/imdb/imdb.npz", "/imdb/imdb_word_index.json"]
 
 
+@pytest.mark.slow
 def test_train_falls_back_to_the_stanford_download(
     outside, mirror, monkeypatch, tmp_path, _private_data_cache
 ):
@@ -195,6 +201,7 @@ def test_train_from_a_missing_path_is_refused_in_words(tmp_path):
     assert "--from names" in err and "does not exist" in err
 
 
+@pytest.mark.slow
 def test_verbose_0_prints_nothing(tmp_path):
     data_dir = build_data(tmp_path)
     code, out, err = run_cli(

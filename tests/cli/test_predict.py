@@ -42,6 +42,7 @@ def predict_json(run_dir: Path, *args: str | Path) -> tuple[int, list[dict], str
     return code, json.loads(out) if out else [], err
 
 
+@pytest.mark.slow
 def test_scores_follow_the_training_tokenization(run_dir: Path, data_dir: Path) -> None:
     """A test review given as raw text is scored on the very ids load_data gives for it."""
     run = runs.open_run(run_dir)
@@ -76,6 +77,7 @@ def test_table_and_csv_carry_the_same_numbers(run_dir: Path) -> None:
         assert line.split()[1:3] == [f"{result['probability']:.4f}", result["label"]]
 
 
+@pytest.mark.slow
 def test_file_and_stdin_one_review_per_line(run_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "reviews.txt"
     path.write_bytes(b"great film\r\nawful film\rsuperb\n")  # every newline style, a final newline
@@ -201,6 +203,7 @@ def test_decode_bytes_and_split_lines() -> None:
     assert np.array_equal(split_lines("a\n\nb"), ["a", "", "b"])
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly(run_dir: Path) -> None:
     """`npnet predict ... | head -1`: no traceback, exit 0 or 141 (SIGPIPE's status)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}

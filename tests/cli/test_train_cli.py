@@ -48,6 +48,7 @@ def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     return runs_dir / "small", out
 
 
+@pytest.mark.slow
 def test_run_folder_holds_every_file(trained: tuple[Path, str]) -> None:
     run_dir, _ = trained
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES
@@ -140,6 +141,7 @@ def test_evaluate_prints_the_same_accuracy(trained: tuple[Path, str]) -> None:
     assert "Predicted" in out and "precision" in out
 
 
+@pytest.mark.slow
 def test_preset_values_can_be_overridden_by_flags(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run_cli(
         "train", "--preset", "tuned", "--data-dir", data_dir, "--runs-dir", tmp_path, "--run-name", "t",
@@ -153,6 +155,7 @@ def test_preset_values_can_be_overridden_by_flags(data_dir: Path, tmp_path: Path
     assert (config["learning_rate"], config["decay"]) == (tuned.learning_rate, tuned.decay)  # preset
 
 
+@pytest.mark.slow
 def test_validation_split_holds_out_the_end_of_train(data_dir: Path, tmp_path: Path) -> None:
     code, out, err = run_cli(
         "train", "--data-dir", data_dir, "--runs-dir", tmp_path, "--run-name", "v", "--epochs", "1",

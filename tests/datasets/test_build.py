@@ -279,12 +279,14 @@ def test_cli_build_error_is_one_line(tmp_path, capsys):
 text_st = st.text(alphabet=st.sampled_from(list("aZé ß'\r\xa0\u2028x1") + list(KERAS_FILTERS)), max_size=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=text_st)
 def test_tokenizer_is_the_keras_rule(text):
     assert text_to_word_sequence(text) == reference_words(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(texts=st.lists(text_st, max_size=8))
 def test_rank_corpus_matches_a_counter(texts):

@@ -108,6 +108,7 @@ def test_shuffles_train_then_test_with_one_continuing_generator(small):
     assert yt.dtype == np.int64
 
 
+@pytest.mark.slow
 def test_seed_113_on_25000_reviews_starts_with_keras_permutation(tmp_path):
     # Review i holds the single rank i + 1, so the output names the permutation.
     reviews = [[i + 1] for i in range(25000)]
@@ -209,6 +210,7 @@ datasets = st.tuples(
     oov_char=st.sampled_from([None, 2, 0]),
     index_from=st.sampled_from([0, 1, 3, 7]),
 )
+@pytest.mark.slow
 def test_matches_keras_algorithm(
     tmp_path, data, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from
 ):

@@ -198,6 +198,7 @@ def test_a_member_flagged_as_encrypted_is_a_data_error(tmp_path, valid_bytes):
         load_imdb_npz(path)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_damage_gives_a_data_error_or_the_right_content(tmp_path, valid_bytes, data):
@@ -243,6 +244,7 @@ def write_forged_npz(path, pickled: bytes) -> None:
                 archive.writestr(f"{key}.npy", buffer.getvalue())
 
 
+@pytest.mark.slow
 def test_a_forged_object_pointer_is_refused_in_words_without_a_crash(tmp_path):
     """A bug the suite once let through: only allow-listed names, yet unrestricted NumPy follows an
     attacker's pointer."""

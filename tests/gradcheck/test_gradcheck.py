@@ -334,6 +334,7 @@ def test_a_layers_sublayer_parameters_are_checked_cast_and_their_kinks_seen(rng)
 SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
 
 
+@pytest.mark.slow
 def test_cli_passes_on_the_seed_model(capsys):
     assert main(["gradcheck", *SMALL, "--seed", "3"]) == 0
     out = capsys.readouterr().out
@@ -353,6 +354,7 @@ def test_cli_passes_on_the_seed_model(capsys):
     assert "loss BinaryCrossentropy(from_logits=True)" in out
 
 
+@pytest.mark.slow
 def test_cli_builds_the_model_in_the_requested_dtype(capsys, monkeypatch):
     built = []
     original = npnet.Sequential.build
@@ -366,6 +368,7 @@ def test_cli_builds_the_model_in_the_requested_dtype(capsys, monkeypatch):
     assert built and all(d == np.float64 for d in built)
 
 
+@pytest.mark.slow
 def test_cli_fails_when_a_gradient_is_wrong(capsys, monkeypatch):
     right = layers.Dense.backward
 

@@ -180,6 +180,7 @@ def test_dropped_duplicate_ids_small_vocab():
     assert "np.add.at" in problem
 
 
+@pytest.mark.slow
 def test_dropped_duplicate_ids_at_imdb_scale_in_the_seed_model():
     """Vocab 10,000: the table is sampled, and the sample's repeated-id rows catch the bug."""
     from npnet.cli.gradcheck import imdb_like_batch

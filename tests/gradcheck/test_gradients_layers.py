@@ -115,6 +115,7 @@ def test_bce_on_logits_including_large_ones(rng):
     assert_passes(gradcheck.check_loss(losses.BinaryCrossentropy(from_logits=True), y, z))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mask_zero", [False, True])
 def test_seed_model_every_parameter(rng, mask_zero):
     x = rng.integers(0, 50, size=(6, 9))
@@ -130,6 +131,7 @@ def test_seed_model_every_parameter(rng, mask_zero):
     assert_passes(report)
 
 
+@pytest.mark.slow
 def test_seed_model_at_imdb_scale_in_float32():
     """The done criterion: vocab 10,000, padded batches, a float32 model checked on a float64 copy."""
     rng = np.random.default_rng(0)
@@ -139,6 +141,7 @@ def test_seed_model_at_imdb_scale_in_float32():
     assert_passes(report)
 
 
+@pytest.mark.slow
 def test_model_with_linear_output_and_logits_loss(rng):
     x = rng.integers(0, 30, size=(5, 7))
     assert_passes(gradcheck.check_model(build_model(30, logits=True), x, rng.integers(0, 2, size=5)))
@@ -156,6 +159,7 @@ def test_model_with_linear_output_and_logits_loss(rng):
     activation=st.sampled_from([None, "relu", "sigmoid"]),
     seed=st.integers(0, 2**16),
 )
+@pytest.mark.slow
 def test_dense_random(data, batch, fan_in, units, activation, seed):
     x = data.draw(hnp.arrays(np.float64, (batch, fan_in), elements=values))
     assert_passes(gradcheck.check_layer(layers.Dense(units, activation=activation), x, seed=seed))
@@ -184,6 +188,7 @@ def test_activations_random(x, layer):
     seq=st.integers(1, 8),
     mask_zero=st.booleans(),
 )
+@pytest.mark.slow
 def test_embedding_random(data, vocab, dim, batch, seq, mask_zero):
     ids = data.draw(hnp.arrays(np.int64, (batch, seq), elements=st.integers(0, vocab - 1)))
     assert_passes(gradcheck.check_layer(layers.Embedding(vocab, dim, mask_zero=mask_zero), ids))
@@ -223,6 +228,7 @@ def test_bce_random(data, n, from_logits):
     logits=st.booleans(),
     seed=st.integers(0, 2**16),
 )
+@pytest.mark.slow
 def test_model_random(data, vocab, batch, seq, mask_zero, hidden, logits, seed):
     x = data.draw(hnp.arrays(np.int64, (batch, seq), elements=st.integers(0, vocab - 1)))
     y = data.draw(hnp.arrays(np.int64, batch, elements=st.integers(0, 1)))

@@ -287,6 +287,7 @@ def test_imdb_cnn_model_is_kerass_example():
     ]
 
 
+@pytest.mark.slow
 def test_imdb_cnn_gradients_in_float64():
     """The whole small model, every parameter (dropout off: the check's repeated forwards must see one
     function, and a training-mode dropout draws new noise each time; tests/layers/test_dropout.py checks

@@ -90,6 +90,7 @@ def test_gradients_through_dropout(cls, rates):
     assert report.passed, str(report)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
 def test_bidirectional_gradients(merge_mode, return_sequences):
@@ -130,6 +131,7 @@ def _small_ids(
     ],
     ids=["lstm", "bilstm"],
 )
+@pytest.mark.slow
 def test_whole_models(build, mask_zero):
     model = build(mask_zero)
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -138,6 +140,7 @@ def test_whole_models(build, mask_zero):
     assert report.passed, str(report)
 
 
+@pytest.mark.slow
 def test_the_cnn_lstm_model():
     """Keras's imdb_cnn_lstm at small sizes (dropout 0): Embedding -> Conv1D(relu) -> MaxPooling1D -> LSTM."""
     model = models.imdb_cnn_lstm(30, 5, dropout_rate=0, filters=4, kernel_size=3, pool_size=2, units=3)

@@ -14,6 +14,7 @@ from parity.keras_twin import keras_model  # noqa: E402
 SMALL = {"num_words": 50, "embedding_dim": 6, "filters": 5, "hidden_units": 7, "units": 4}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", sorted(models.ARCHITECTURES))
 def test_the_twin_with_npnets_weights_predicts_what_npnet_predicts(architecture: str) -> None:
     ours = models.build(architecture, **SMALL, seed=1)

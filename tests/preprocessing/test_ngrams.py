@@ -75,6 +75,7 @@ def test_the_keras_create_ngram_set_case():
 sequences_strategy = st.lists(st.lists(st.integers(0, 11), max_size=12), min_size=1, max_size=8)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(train=sequences_strategy, new=sequences_strategy, ngram_range=st.sampled_from([2, 3]))
 def test_build_and_add_equal_the_plain_python_reference(train, new, ngram_range):

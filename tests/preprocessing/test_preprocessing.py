@@ -122,6 +122,7 @@ sequences_st = st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), max_size=12),
     dtype=st.sampled_from(["int32", "int64", "float64"]),
     value=st.sampled_from([0, -1, 7.5]),
 )
+@pytest.mark.slow
 def test_matches_the_per_sequence_reference(sequences, maxlen, padding, truncating, dtype, value):
     expected = reference_pad(sequences, maxlen, dtype, padding, truncating, value)
     actual = pad_sequences(sequences, maxlen, dtype, padding, truncating, value)
@@ -136,6 +137,7 @@ def test_matches_the_per_sequence_reference(sequences, maxlen, padding, truncati
     padding=st.sampled_from(["pre", "post"]),
     truncating=st.sampled_from(["pre", "post"]),
 )
+@pytest.mark.slow
 def test_float_items_cast_to_int32_as_keras_casts_them(sequences, maxlen, padding, truncating):
     expected = reference_pad(sequences, maxlen, "int32", padding, truncating)
     np.testing.assert_array_equal(pad_sequences(sequences, maxlen, "int32", padding, truncating), expected)
@@ -149,6 +151,7 @@ def test_float_items_cast_to_int32_as_keras_casts_them(sequences, maxlen, paddin
     truncating=st.sampled_from(["pre", "post"]),
     value=st.sampled_from([0, -1]),
 )
+@pytest.mark.slow
 def test_pad_flat_equals_pad_sequences(sequences, maxlen, padding, truncating, value):
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     values = np.array([v for s in sequences for v in s], dtype=np.int64)

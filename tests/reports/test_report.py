@@ -61,6 +61,7 @@ def test_history_with_ragged_columns_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "h.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("metric", "ylabel"), [("loss", "Loss"), ("accuracy", "Accuracy")])
 def test_metric_plot_draws_training_and_validation_with_axis_labels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: str, ylabel: str
@@ -102,6 +103,7 @@ def test_confusion_heatmap_shows_the_counts(tmp_path: Path, monkeypatch: pytest.
     assert texts == ["11", "2", "3", "14", "Predicted label", "True label"]
 
 
+@pytest.mark.slow
 def test_run_report_writes_every_file_and_embeds_plots_and_numbers(tmp_path: Path) -> None:
     paths = run_report.write_run_report(
         tmp_path, run_name="r1", config={"learning_rate": 1e-3}, metrics=METRICS, history=HISTORY
@@ -170,6 +172,7 @@ def test_a_one_epoch_run_plots_a_visible_point_on_whole_epoch_ticks(tmp_path, mo
     assert drawn["title"] == "Training and test accuracy\nrun r1, preset notebook"
 
 
+@pytest.mark.slow
 def test_the_learning_rate_curve_is_drawn_and_titles_name_the_run(tmp_path, monkeypatch):
     seen = _drawn_axes(monkeypatch)
     run_report.write_run_report(

@@ -54,6 +54,7 @@ def weights_of(run_dir: Path) -> dict[str, np.ndarray]:
     return archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
 
 
+@pytest.mark.slow
 def test_the_cnn_run_has_its_settings_report_and_plots(trained: Path) -> None:
     config = runs.open_run(trained).config
     assert (config.architecture, config.preset, config.padding, config.dropout) == (
@@ -82,6 +83,7 @@ def test_evaluate_and_predict_work_on_cnn_runs(trained: Path) -> None:
     assert positive["probability"] > 0.5 > negative["probability"]
 
 
+@pytest.mark.slow
 def test_resuming_a_cnn_run_continues_the_dropout_noise_bitwise(
     trained: Path, data_dir: Path, runs_dir: Path
 ):

@@ -35,6 +35,7 @@ def run_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return runs_dir / "ft"
 
 
+@pytest.mark.slow
 def test_the_run_holds_the_table_built_from_the_training_reviews(run_dir: Path, data_dir: Path) -> None:
     run = runs.open_run(run_dir)
     assert run.config.ngrams == 2 and run.config.architecture == "fasttext" and run.config.embedding_dim == 50
@@ -72,6 +73,7 @@ def test_evaluate_reads_the_run_with_its_table(run_dir: Path) -> None:
     assert metrics["accuracy"] > 0.8
 
 
+@pytest.mark.slow
 def test_resume_continues_a_lazy_ngram_run_bitwise(data_dir: Path, tmp_path: Path) -> None:
     args = ["--data-dir", data_dir, "--runs-dir", tmp_path, *FAST, "--lazy"]
     assert run_cli("train", *args, "--run-name", "straight", "--epochs", "3")[0] == 0
@@ -85,6 +87,7 @@ def test_resume_continues_a_lazy_ngram_run_bitwise(data_dir: Path, tmp_path: Pat
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_ngrams_work_on_the_notebook_preset_too(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run_cli(
         "train", "--data-dir", data_dir, "--runs-dir", tmp_path, "--run-name", "nb", "--epochs", "1",

@@ -28,6 +28,7 @@ def _weights(run_dir: Path) -> list[np.ndarray]:
     return [arrays[key] for key in sorted(arrays)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["lstm", "bilstm"])
 def test_train_resume_and_predict(preset: str, data_dir: Path, tmp_path: Path) -> None:
     common = ["--data-dir", data_dir, "--runs-dir", tmp_path, "--preset", preset, *TINY]

@@ -86,6 +86,7 @@ CHECKPOINT_DAMAGE: dict[str, Callable[[Path], None]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(CHECKPOINT_DAMAGE))
 def test_a_damaged_checkpoint_is_refused_on_resume(run_dir: Path, damage: str) -> None:
     CHECKPOINT_DAMAGE[damage](run_dir / runs.CHECKPOINT_NPZ)
@@ -150,6 +151,7 @@ def test_a_bad_word_index_is_refused(run_dir: Path, index: object) -> None:
 @pytest.mark.parametrize(
     "lost", [runs.WEIGHTS_NPZ, run_report.REPORT_MD, run_report.METRICS_JSON, run_report.HISTORY_CSV]
 )
+@pytest.mark.slow
 def test_resume_finishes_what_a_killed_run_lacks(run_dir: Path, lost: str) -> None:
     """Killed after the last checkpoint, before (or while) writing the outputs: resume writes them."""
     (run_dir / lost).unlink()
@@ -164,6 +166,7 @@ def test_resume_finishes_what_a_killed_run_lacks(run_dir: Path, lost: str) -> No
     assert refused(code, err, "has finished all 2 epochs")  # and now it is finished
 
 
+@pytest.mark.slow
 def test_resumed_weights_equal_the_checkpoint(run_dir: Path) -> None:
     weights = archive.load_arrays(run_dir / runs.WEIGHTS_NPZ, kind="weights")[0]
     (run_dir / runs.WEIGHTS_NPZ).unlink()
@@ -184,6 +187,7 @@ def test_resumed_weights_equal_the_checkpoint(run_dir: Path) -> None:
         (["--seed", "-1"], 2),
     ],
 )
+@pytest.mark.slow
 def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(
     data_dir: Path, tmp_path: Path, flags: list[str], code: int
 ) -> None:
@@ -207,6 +211,7 @@ def test_runs_dir_or_data_dir_that_is_a_file(data_dir: Path, tmp_path: Path, mon
     assert refused(code, err, f"--data-dir is {blocker}, which is a file")
 
 
+@pytest.mark.slow
 def test_train_into_a_closed_pipe_ends_quietly_and_leaves_a_run_resume_can_finish(
     data_dir: Path, tmp_path: Path
 ):
@@ -239,6 +244,7 @@ def test_train_into_a_closed_pipe_ends_quietly_and_leaves_a_run_resume_can_finis
         assert runs.missing_outputs(tmp_path / "p") == []
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_an_error_in_words(data_dir: Path, tmp_path: Path) -> None:
     """`ulimit -f 8` (8 KiB files): the first checkpoint cannot be written; exit 1, one line, no folder."""
     import resource

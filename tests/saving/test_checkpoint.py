@@ -187,6 +187,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_cli_resume_is_bitwise_identical(
     data_dir: Path, reference: Path, tmp_path: Path
 ) -> None:
@@ -237,6 +238,7 @@ def long_reference(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return runs_dir / "run"
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_cli_while_training_then_resume(
     data_dir: Path, long_reference: Path, tmp_path: Path
 ) -> None:
@@ -253,6 +255,7 @@ def test_sigkill_of_the_cli_while_training_then_resume(
     assert_bitwise_equal(weights_of(tmp_path / "run"), weights_of(long_reference))
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_after_saving_complete_epochs(
     data_dir: Path, long_reference: Path, tmp_path: Path
 ) -> None:
@@ -284,6 +287,7 @@ def test_sigint_during_a_checkpoint_write_waits_for_the_write(tmp_path: Path) ->
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.slow
 def test_extending_a_finished_run_equals_training_longer_from_the_start(
     data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
 ) -> None:
@@ -297,6 +301,7 @@ def test_extending_a_finished_run_equals_training_longer_from_the_start(
     assert len((run.path / "history.csv").read_text().splitlines()) == CONFIG.epochs + 1
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_a_setting_existed_resumes(
     data_dir: Path, data: runs.IMDBData, reference: Path, tmp_path: Path
 ) -> None:
