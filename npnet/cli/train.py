@@ -25,6 +25,7 @@ from npnet import runs
 from npnet.callbacks import Callback
 from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
+from npnet.cli._stall import notebook_verdict
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import bootstrap, imdb
@@ -292,6 +293,8 @@ def _train(
     if monitor is not None and monitor.rows:
         backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD)
     print(f"\nRun folder: {run.path}  (report: {run.path / run_report.REPORT_MD})")
+    if verdict := notebook_verdict(config, metrics):
+        print(verdict)
     return 0
 
 

@@ -115,6 +115,7 @@ def test_printout_has_what_the_notebook_printed(trained: tuple[Path, str]) -> No
         "Accuracy:",
     ):
         assert needle in out, needle
+    assert "For a model that works" not in out  # this one learned (tests/cli/test_stall.py)
 
 
 def test_first_reviews_are_decoded_to_their_real_words(trained: tuple[Path, str], data_dir: Path) -> None:
