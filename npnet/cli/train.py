@@ -103,6 +103,12 @@ def _default_text(field: str) -> str:
     return ", ".join([f"notebook: {base}", *others])
 
 
+def _presets_text() -> str:
+    """Every preset of the table with the model it trains and for how long: new presets list themselves."""
+    configs = {name: runs.preset_config(name) for name in runs.PRESETS}
+    return ", ".join(f"{name} ({c.architecture} model, {c.epochs} epochs)" for name, c in configs.items())
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         COMMAND,
@@ -114,8 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(runs.PRESETS),
         default="notebook",
-        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn or imdb_fasttext "
-        "example (default: notebook)",
+        help=f"starting settings, one of: {_presets_text()} (default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
