@@ -268,11 +268,11 @@ def _train(
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
         if not path.exists():
-            _close_observers(monitor, observers)
+            _close_observers(monitor, observers, run)
             raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
         history = checkpoints.load(path).history
         _write_curves(run, history)
-        _close_observers(monitor, observers)
+        _close_observers(monitor, observers, run)
         print(
             f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
             f"Continue with: npnet train --resume {run.path}",
@@ -296,7 +296,8 @@ def _train(
         val_name=config.val_name,
     )
     if monitor is not None and monitor.rows:
-        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD)
+        title = run_report.run_title(run.name, config.to_dict())
+        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD, run=title)
     print(f"\nRun folder: {run.path}  (report: {run.path / run_report.REPORT_MD})")
     if verdict := notebook_verdict(config, metrics):
         print(verdict)
@@ -323,12 +324,13 @@ def _observers(
     return monitor, observers
 
 
-def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback]) -> None:
+def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback], run: runs.Run) -> None:
     """After an interrupted fit: keep the statistics recorded so far, drawn, and close the event file."""
     for observer in observers:
         observer.on_train_end()  # the monitor appends its last rows, the logger closes its event file
-    if monitor is not None and monitor.rows and monitor.path is not None:
-        backprop_report.write_backprop_report(monitor.path.parent, monitor.rows, run_report.REPORT_MD)
+    if monitor is not None and monitor.rows:
+        title = run_report.run_title(run.name, run.config.to_dict())
+        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD, run=title)
 
 
 def _resume(
