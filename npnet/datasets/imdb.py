@@ -166,9 +166,10 @@ def load_data(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """`(x_train, y_train), (x_test, y_test)` exactly as `keras.datasets.imdb.load_data` returns them.
 
-    `path`: an imdb.npz to read; None reads `imdb.npz` in the data directory (`$NPNET_DATA_DIR`, else
-    `data/`), downloading it first when absent. x: 1-D object arrays (n,) of lists of Python ints (always
-    1-D, even when every review has the same length); y: int arrays (n,) of 0/1.
+    `path`: an imdb.npz to read; None reads `imdb.npz` in the data directory (`$NPNET_DATA_DIR`, else the
+    per-user cache `~/.cache/npnet/datasets`: `files.resolve_data_dir`), downloading it first when absent.
+    x: 1-D object arrays (n,) of lists of Python ints (always 1-D, even when every review has the same
+    length); y: int arrays (n,) of 0/1.
 
     Keras's algorithm, in order: shuffle train then test with one `RandomState(seed)`; prepend `start_char`
     and add `index_from` to every rank; keep reviews with `len < maxlen` (when maxlen is truthy), train and
