@@ -428,8 +428,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_list() -> None:
+    width = max(map(len, LAYER_NAMES + MODEL_NAMES))
     for kind, flag, names in (("layer", "--layer", LAYER_NAMES), ("model", "--model", MODEL_NAMES)):
         print(f"{flag} NAME (any case):")
         for name in names:
             count = sum(c.kind == kind and c.name == name for c in CHECKS)
-            print(f"  {name:<24} {count} check{'s' if count > 1 else ''}")
+            print(f"  {name:<{width}}  {count} check{'s' if count > 1 else ''}")
