@@ -20,6 +20,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")  # read once, at Keras's first import (below, only if asked)
 
 from npnet import runs
+from npnet.datasets.files import DATA_DIR_HELP
 from npnet.sweep import parse_seeds
 
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-epoch", action="store_true", help="also print the test accuracy after every epoch"
     )
-    parser.add_argument("--data-dir", help="folder with imdb.npz (default: $NPNET_DATA_DIR, else data/)")
+    parser.add_argument("--data-dir", help=f"folder with imdb.npz ({DATA_DIR_HELP})")
     args = parser.parse_args(argv)
 
     seeds = parse_seeds(args.seeds)

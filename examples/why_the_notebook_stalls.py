@@ -6,7 +6,7 @@ decay, maxlen 512, mask_zero) side by side, on a slice of the data and for the s
 `BackpropMonitor` on each, and prints what the statistics say: the size of each step relative to the
 weights (cs231n's rule of thumb asks for ~1e-3), the gradients, the ReLUs and the output sigmoid.
 
-    python examples/why_the_notebook_stalls.py                      # data/ or $NPNET_DATA_DIR
+    python examples/why_the_notebook_stalls.py                      # $NPNET_DATA_DIR, else the user cache
     python examples/why_the_notebook_stalls.py --data-dir /path/to/imdb-data --train-size 5000 --epochs 10
 
 Takes well under a minute on a 2-core machine at the defaults. Run it with npnet importable
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from npnet import runs
 from npnet.callbacks.backprop_monitor import OUTPUT, BackpropMonitor, Record
+from npnet.datasets.files import DATA_DIR_HELP
 from npnet.reports.backprop_report import findings, update_ratios
 
 PRESETS = ("notebook", "tuned")
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", help="folder with imdb.npz (default: $NPNET_DATA_DIR, else data/)")
+    parser.add_argument("--data-dir", help=f"folder with imdb.npz ({DATA_DIR_HELP})")
     parser.add_argument("--train-size", type=int, default=5000, help="training reviews used (default: 5000)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of each preset (default: 10)")
     parser.add_argument("--every", type=int, default=5, help="record every N steps (default: 5)")

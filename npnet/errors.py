@@ -19,6 +19,11 @@ class DownloadError(DataError):
     """No source gave a verified file (offline, unreachable, HTTP errors, timeouts, wrong digests)."""
 
 
+class HashMismatchError(DownloadError):
+    """A source sent a whole file whose digest is not the expected one: it serves another file (e.g. a
+    mirror holding a local build instead of Keras's published imdb.npz), so asking again will not help."""
+
+
 class RunError(NpnetError):
     """A run folder or run setting is unusable; the message says what is wrong and how to fix it."""
 

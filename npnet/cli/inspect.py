@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npnet import runs
 from npnet.callbacks.backprop_monitor import OUTPUT, read_csv
 from npnet.errors import RunError
 from npnet.reports import backprop_report, run_report
@@ -51,7 +52,7 @@ def _inspect(run_dir: Path) -> int:
         raise RunError(f"cannot read {path} ({e})") from None
     if not rows:
         raise RunError(f"{path} holds no statistics yet: the run stopped before its first recorded step")
-    written = backprop_report.write_backprop_report(run_dir, rows, run_report.REPORT_MD)
+    written = backprop_report.write_backprop_report(run_dir, rows, run_report.REPORT_MD, run=_title(run_dir))
     last = max(r.step for r in rows)
     print(f"Backprop statistics of {run_dir}: {len({r.step for r in rows})} recorded steps, the last {last}")
     table: dict[str, dict[str, float]] = {}
@@ -68,3 +69,14 @@ def _inspect(run_dir: Path) -> int:
         print(f"- {sentence}")
     print("\nWrote: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _title(run_dir: Path) -> str | None:
+    """The run as its plots name it ("run <name>, preset <preset>"), the same as `npnet train --inspect`
+    drew; None (the folder name alone) for statistics whose run settings cannot be read."""
+    try:
+        settings = runs.read_json(run_dir / runs.CONFIG_JSON, "run config")
+    except RunError:
+        return None
+    config = settings.get("config") if isinstance(settings, dict) else None
+    return run_report.run_title(run_dir.name, config if isinstance(config, dict) else {})

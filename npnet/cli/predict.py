@@ -7,7 +7,9 @@
 Reviews are tokenized exactly as the training data (the data package's tokenizer and the run's word index);
 words the model does not know become the out-of-vocabulary id. Input in any encoding is read: bytes that are
 not UTF-8 are replaced by U+FFFD (said once on stderr). An empty review (no words) gets its own error and the
-others are still scored; the exit status is then 1.
+others are still scored; the exit status is then 1. A run whose model has not learned (its test loss in
+metrics.json barely below that of one answer for every review, as the notebook's settings end) gets a warning
+on stderr that says so and where a working model comes from.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from npnet import runs
+from npnet.cli._stall import predict_warning
 from npnet.cli.errors import EXIT_USAGE, error
 from npnet.datasets import imdb
-from npnet.reports.run_report import CLASS_NAMES
+from npnet.reports.run_report import CLASS_NAMES, METRICS_JSON
 from npnet.runs import RunError
 
 COMMAND = "predict"
@@ -149,6 +152,9 @@ def run_predict(args: argparse.Namespace) -> int:
         )
     results = predict_reviews(run, reviews, args.batch_size)
     {"table": _print_table, "csv": _print_csv, "json": _print_json}[args.format](results)
+    metrics_path = run.path / METRICS_JSON
+    if metrics_path.is_file() and (warning := predict_warning(runs.read_json(metrics_path, "test metrics"))):
+        print(f"npnet predict: warning: {warning}", file=sys.stderr)
     failed = [r.error for r in results if r.error is not None]
     for message in failed:
         error(COMMAND, message)

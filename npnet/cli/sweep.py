@@ -21,7 +21,7 @@ from typing import Any
 from npnet import runs, sweep
 from npnet.cli.errors import error
 from npnet.cli.train import positive_int
-from npnet.datasets.files import resolve_data_dir
+from npnet.datasets.files import DATA_DIR_HELP, resolve_data_dir
 from npnet.errors import RunError
 
 COMMAND = "sweep"
@@ -57,9 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sweep to resume it or to add seeds",
     )
     parser.add_argument("--sweeps-dir", type=Path, default=Path("sweeps"), help="default: sweeps")
-    parser.add_argument(
-        "--data-dir", type=Path, help="folder with imdb.npz (default: $NPNET_DATA_DIR, else data/)"
-    )
+    parser.add_argument("--data-dir", type=Path, help=f"folder with imdb.npz ({DATA_DIR_HELP})")
     parser.add_argument(
         "--select-on",
         choices=("validation",),

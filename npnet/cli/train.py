@@ -25,6 +25,7 @@ from npnet import runs
 from npnet.callbacks import Callback
 from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
+from npnet.cli._stall import notebook_verdict
 from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import bootstrap, imdb
@@ -102,6 +103,12 @@ def _default_text(field: str) -> str:
     return ", ".join([f"notebook: {base}", *others])
 
 
+def _presets_text() -> str:
+    """Every preset of the table with the model it trains and for how long: new presets list themselves."""
+    configs = {name: runs.preset_config(name) for name in runs.PRESETS}
+    return ", ".join(f"{name} ({c.architecture} model, {c.epochs} epochs)" for name, c in configs.items())
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         COMMAND,
@@ -113,8 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(runs.PRESETS),
         default="notebook",
-        help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn or imdb_fasttext "
-        "example (default: notebook)",
+        help=f"starting settings, one of: {_presets_text()} (default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
@@ -262,11 +268,11 @@ def _train(
     except KeyboardInterrupt:
         path = run.path / CHECKPOINT_NPZ
         if not path.exists():
-            _close_observers(monitor, observers)
+            _close_observers(monitor, observers, run)
             raise  # no epoch done: the caller removes the run folder, `npnet train: interrupted`
         history = checkpoints.load(path).history
         _write_curves(run, history)
-        _close_observers(monitor, observers)
+        _close_observers(monitor, observers, run)
         print(
             f"\nInterrupted: {len(history.get('loss', []))} complete epoch(s) saved in {path}. "
             f"Continue with: npnet train --resume {run.path}",
@@ -290,8 +296,11 @@ def _train(
         val_name=config.val_name,
     )
     if monitor is not None and monitor.rows:
-        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD)
+        title = run_report.run_title(run.name, config.to_dict())
+        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD, run=title)
     print(f"\nRun folder: {run.path}  (report: {run.path / run_report.REPORT_MD})")
+    if verdict := notebook_verdict(config, metrics):
+        print(verdict)
     return 0
 
 
@@ -315,12 +324,13 @@ def _observers(
     return monitor, observers
 
 
-def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback]) -> None:
+def _close_observers(monitor: BackpropMonitor | None, observers: list[Callback], run: runs.Run) -> None:
     """After an interrupted fit: keep the statistics recorded so far, drawn, and close the event file."""
     for observer in observers:
         observer.on_train_end()  # the monitor appends its last rows, the logger closes its event file
-    if monitor is not None and monitor.rows and monitor.path is not None:
-        backprop_report.write_backprop_report(monitor.path.parent, monitor.rows, run_report.REPORT_MD)
+    if monitor is not None and monitor.rows:
+        title = run_report.run_title(run.name, run.config.to_dict())
+        backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD, run=title)
 
 
 def _resume(

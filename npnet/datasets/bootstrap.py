@@ -16,8 +16,8 @@ from pathlib import Path
 from npnet.datasets.build import build_imdb
 from npnet.datasets.fetch import Source, fetch_file
 from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME, resolve_data_dir
-from npnet.datasets.imdb import STANFORD_DIGESTS, STANFORD_URL, fetch_data
-from npnet.errors import DataError, DownloadError
+from npnet.datasets.imdb import FOREIGN_FILE_HINT, OFFLINE_HINT, STANFORD_DIGESTS, STANFORD_URL, fetch_data
+from npnet.errors import DataError, DownloadError, HashMismatchError
 
 TARBALL_ENV = "NPNET_IMDB_TARBALL"
 MIRROR_ENV = "NPNET_DATA_URL"
@@ -86,9 +86,7 @@ def ensure_imdb(
         except DownloadError as stanford_error:
             raise DownloadError(
                 f"could not get the IMDB data. Keras's files: {_first_part(keras_error)}. The Stanford "
-                f"reviews: {stanford_error}. Fix: check the internet connection (or proxy) and run again; "
-                f"or download {STANFORD_URL} by any means and run `npnet train --from aclImdb_v1.tar.gz`; "
-                f"or serve the files from a mirror folder: --url URL or ${MIRROR_ENV}"
+                f"reviews: {stanford_error}. Fix: {_fixes(keras_error, mirror)}"
             ) from None
     say(f"data: building them from {target}")
     build_imdb(target, directory, progress=progress)
@@ -98,4 +96,21 @@ def ensure_imdb(
 
 def _first_part(error: DownloadError) -> str:
     """A download error without its advice (the caller gives its own)."""
-    return str(error).split("; to build the data", 1)[0]
+    text = str(error)
+    for hint in (FOREIGN_FILE_HINT, OFFLINE_HINT):
+        text = text.split("; " + hint, 1)[0]
+    return text
+
+
+def _fixes(keras_error: DownloadError, mirror: str | None) -> str:
+    """What to do when neither Keras's files nor the Stanford reviews came: a mirror that served other files
+    than Keras's is told to use them as a folder instead; a mirror is suggested only to whom named none."""
+    fixes = [f"download {STANFORD_URL} by any means and run `npnet train --from aclImdb_v1.tar.gz`"]
+    if isinstance(keras_error, HashMismatchError):
+        fixes.insert(0, FOREIGN_FILE_HINT)
+    elif mirror:
+        fixes.insert(0, f"check that the mirror {mirror} serves Keras's {NPZ_NAME} and {WORD_INDEX_NAME}")
+    else:
+        fixes.insert(0, "check the internet connection (or proxy) and run again")
+        fixes.append(f"serve Keras's files from a mirror folder: --url URL or ${MIRROR_ENV}")
+    return "; or ".join(fixes)

@@ -26,7 +26,7 @@ from npnet import validation
 from npnet.atomic import atomic_write
 from npnet.datasets.files import ensure_writable_dir, file_digests
 from npnet.datasets.progress import Progress
-from npnet.errors import DownloadError
+from npnet.errors import DownloadError, HashMismatchError
 
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks
@@ -54,6 +54,10 @@ class _SourceError(Exception):
     """A failure that retrying the same URL will not fix: 404, a wrong digest."""
 
 
+class _MismatchError(_SourceError):
+    """The whole file arrived and its digest is not one the source accepts."""
+
+
 def fetch_file(
     target: Path,
     sources: Sequence[Source],
@@ -71,13 +75,15 @@ def fetch_file(
     file whose digest one source accepts is used as it is (no request). Otherwise the sources
     are tried in order, each up to `1 + retries` times for failures that may pass (waiting
     `min(backoff * 2**k, MAX_BACKOFF)` s), until one gives a verified file or `deadline` seconds have passed.
-    DownloadError listing every source's failure when none does (also for settings out of range).
+    DownloadError listing every source's failure when none does (also for settings out of range); its
+    subclass HashMismatchError when a source sent a whole file with the wrong digest.
     """
     check_limits(timeout, retries, backoff, deadline)
     ensure_writable_dir(target.parent)
     if target.exists() and not force and is_verified(target, sources):
         return False
     failures = []
+    mismatched = False
     ends = time.monotonic() + deadline
     with requests.Session() as session:
         for source in sources:
@@ -86,10 +92,12 @@ def fetch_file(
                 return True
             except (_RetryableError, _SourceError) as e:
                 failures.append(f"{source.url}: {e}")
+                mismatched |= isinstance(e, _MismatchError)
             except _DeadlineError as e:
                 failures.append(f"{source.url}: {e} (the deadline for one file is {deadline:g} s)")
                 break
-    raise DownloadError(f"could not download {target.name}: " + "; ".join(failures))
+    error = HashMismatchError if mismatched else DownloadError
+    raise error(f"could not download {target.name}: " + "; ".join(failures))
 
 
 def check_limits(timeout: tuple[float, float], retries: int, backoff: float, deadline: float) -> None:
@@ -206,8 +214,8 @@ def _receive(
     digests = {algorithm: h.hexdigest() for algorithm, h in hashers.items()}
     if not source.accepts(digests):
         found = ", ".join(f"{a} {d}" for a, d in digests.items())
-        expected = ", ".join(f"{a} {d}" for a, d in source.digests.items())
-        raise _SourceError(f"hash mismatch: got {found}, expected {expected}")
+        expected = " or ".join(f"{a} {d}" for a, d in source.digests.items())
+        raise _MismatchError(f"hash mismatch: got {found}, expected {expected}")
 
 
 def _describe(error: Exception) -> str:

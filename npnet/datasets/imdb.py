@@ -21,6 +21,7 @@ from numpy.typing import DTypeLike
 from npnet.atomic import atomic_write
 from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Source, fetch_file, is_verified
 from npnet.datasets.files import (
+    DATA_DIR_ENV,
     NPZ_NAME,
     WORD_INDEX_NAME,
     dataset_update,
@@ -32,7 +33,7 @@ from npnet.datasets.files import (
 from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays, load_imdb_npz
 from npnet.datasets.tokenizer import text_to_word_sequence
-from npnet.errors import DataError, DownloadError
+from npnet.errors import DataError, DownloadError, HashMismatchError
 from npnet.preprocessing import pad_flat
 
 PAD_CHAR = 0
@@ -66,6 +67,14 @@ OFFLINE_HINT = (
     f"to build the data from the Stanford reviews instead, download {STANFORD_URL} and run "
     "`npnet data build --from aclImdb_v1.tar.gz` (on the project machine: "
     "--from ../shared/data/aclImdb_v1_labeled.tar.gz)"
+)
+# A whole file with the wrong digest: most likely a mirror serving a local build, which no mirror can (every
+# download must be Keras's published file), while a folder of such files is read as it is.
+FOREIGN_FILE_HINT = (
+    "a file with another hash is not the one Keras publishes (every download, from a mirror too, must "
+    "match Keras's hashes); "
+    f"to use an {NPZ_NAME} and {WORD_INDEX_NAME} you already have (such as the ones `npnet data build` "
+    f"makes), put both in one folder and pass --data-dir FOLDER (or set ${DATA_DIR_ENV})"
 )
 
 
@@ -135,9 +144,12 @@ def fetch_data(
 
 
 def _download(target: Path, sources: list[Source], **options: object) -> bool:
-    """`fetch_file`, with the way to build the data offline added to a download failure."""
+    """`fetch_file`, with the way to build the data offline added to a download failure (and, for a file
+    with the wrong digest, the way to use files one already has)."""
     try:
         return fetch_file(target, sources, **options)  # type: ignore[arg-type]
+    except HashMismatchError as e:
+        raise HashMismatchError(f"{e}; {FOREIGN_FILE_HINT}; {OFFLINE_HINT}") from None
     except DownloadError as e:
         raise DownloadError(f"{e}; {OFFLINE_HINT}") from None
 
@@ -154,9 +166,10 @@ def load_data(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """`(x_train, y_train), (x_test, y_test)` exactly as `keras.datasets.imdb.load_data` returns them.
 
-    `path`: an imdb.npz to read; None reads `imdb.npz` in the data directory (`$NPNET_DATA_DIR`, else
-    `data/`), downloading it first when absent. x: 1-D object arrays (n,) of lists of Python ints (always
-    1-D, even when every review has the same length); y: int arrays (n,) of 0/1.
+    `path`: an imdb.npz to read; None reads `imdb.npz` in the data directory (`$NPNET_DATA_DIR`, else the
+    per-user cache `~/.cache/npnet/datasets`: `files.resolve_data_dir`), downloading it first when absent.
+    x: 1-D object arrays (n,) of lists of Python ints (always 1-D, even when every review has the same
+    length); y: int arrays (n,) of 0/1.
 
     Keras's algorithm, in order: shuffle train then test with one `RandomState(seed)`; prepend `start_char`
     and add `index_from` to every rank; keep reviews with `len < maxlen` (when maxlen is truthy), train and

@@ -4,7 +4,8 @@ Files (in the run folder, beside `npnet.reports.run_report`'s):
 - `backprop.csv`     the records (written by the monitor itself, see `npnet.callbacks.backprop_monitor`)
 - `gradients.png`    per layer and parameter, the gradient norm over the steps (log scale)
 - `updates.png`      per layer and parameter, the update/weight ratio over the steps, with the 1e-3 line
-- `activations.png`  per activation layer, mean, std and the dead/saturated fractions on the probe batch
+- `activations.png`  per activation layer, on the probe batch: its zero/dead/saturated fractions (0-1) above,
+                     the mean and std of its output below
 - a "## Backprop" section in `report.md` (added, or replaced when redrawn) with the plots and the findings
 
 This module only writes files; it never prints.
@@ -15,12 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from npnet.atomic import atomic_write
 from npnet.callbacks.backprop_monitor import OUTPUT, Record
-from npnet.reports.run_report import _pyplot, _save_figure
+from npnet.reports.run_report import _pyplot, _save_figure, _title
 
 BACKPROP_CSV = "backprop.csv"
 GRADIENTS_PNG = "gradients.png"
@@ -167,7 +169,12 @@ def findings(rows: Sequence[Record]) -> list[str]:
 
 
 def _plot_lines(
-    path: Path, lines: dict[str, tuple[np.ndarray, np.ndarray]], title: str, ylabel: str, reference: bool
+    path: Path,
+    lines: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    ylabel: str,
+    reference: bool,
+    run: str | None,
 ) -> None:
     fig, ax = _pyplot().subplots(figsize=(7, 4.5))
     for name, (steps, values) in sorted(lines.items()):
@@ -176,8 +183,8 @@ def _plot_lines(
     if reference:
         ax.axhline(RULE_OF_THUMB, color="black", linestyle="--", linewidth=1, label="1e-3 rule of thumb")
     ax.set_yscale("log")
-    ax.set_title(title)
-    ax.set_xlabel("Step")
+    ax.set_title(_title(title, run))
+    _step_axis(ax)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
@@ -185,22 +192,43 @@ def _plot_lines(
     _save_figure(fig, path)
 
 
-def plot_activations(path: Path, data: Series) -> bool:
-    """One panel per activation layer: mean and std of its probe output, and its zero/dead/saturated
-    fractions, over the steps. Returns False (and draws nothing) when no activation was recorded."""
+def _step_axis(ax: Any) -> None:
+    """The x axis of every plot here: optimizer steps, whole numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("Step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _is_fraction(statistic: str) -> bool:
+    """zero_fraction, dead_fraction, saturated_fraction: shares of the probe outputs, between 0 and 1."""
+    return statistic.endswith("_fraction")
+
+
+def plot_activations(path: Path, data: Series, run: str | None = None) -> bool:
+    """One column per activation layer, over the steps: above, the fractions of its probe outputs that are
+    zero, dead or saturated (0-1); below, their mean and std (the output's own scale): two kinds of number,
+    never on one axis. Returns False (and draws nothing) when no activation was recorded."""
     layers = sorted({layer for layer, param, _ in data if param == OUTPUT})
     if not layers:
         return False
-    fig, axes = _pyplot().subplots(1, len(layers), figsize=(4.5 * len(layers), 4), squeeze=False)
-    for ax, layer in zip(axes[0], layers, strict=True):
+    fig, axes = _pyplot().subplots(2, len(layers), figsize=(4.5 * len(layers), 7), squeeze=False)
+    for column, layer in enumerate(layers):
+        fractions, magnitudes = axes[0][column], axes[1][column]
         for (name, param, stat), (steps, values) in sorted(data.items()):
             if name == layer and param == OUTPUT:
-                style = "-" if stat in ("mean", "std") else "--"
-                ax.plot(steps, values, style, label=stat, linewidth=1.2)
-        ax.set_title(f"{layer} (probe batch)")
-        ax.set_xlabel("Step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+                ax = fractions if _is_fraction(stat) else magnitudes
+                ax.plot(steps, values, label=stat.replace("_", " "), linewidth=1.2)
+        fractions.set_title(f"{layer}: fractions of its outputs")
+        fractions.set_ylabel("Fraction of probe outputs")
+        fractions.set_ylim(-0.02, 1.02)
+        magnitudes.set_title(f"{layer}: output mean and std")
+        magnitudes.set_ylabel("Output value")
+        for ax in (fractions, magnitudes):
+            _step_axis(ax)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle(_title("Activations on the probe batch", run))
     fig.tight_layout()
     _save_figure(fig, path)
     return True
@@ -235,22 +263,34 @@ def with_section(report: str, section: str) -> str:
 
 
 def write_backprop_report(
-    run_dir: str | Path, rows: Sequence[Record], report_md: str = "report.md"
+    run_dir: str | Path, rows: Sequence[Record], report_md: str = "report.md", run: str | None = None
 ) -> list[Path]:
     """Draw the plots into `run_dir` and, when `run_dir/report_md` exists (a finished run), put the Backprop
-    section into it. Returns the paths written."""
+    section into it. `run` names the run in the plots' titles (default: "run <folder name>"). Returns the
+    paths written."""
     if not rows:
         raise ValueError("no backprop records to report: train with a BackpropMonitor first")
     run_dir = Path(run_dir)
+    run = run or f"run {run_dir.name}"
     data = series(rows)
     _plot_lines(
-        run_dir / GRADIENTS_PNG, _of(data, "grad_norm"), "Gradient norm per parameter", "||grad||", False
+        run_dir / GRADIENTS_PNG,
+        _of(data, "grad_norm"),
+        "Gradient norm per parameter",
+        "Gradient norm ||grad||",
+        False,
+        run,
     )
     _plot_lines(
-        run_dir / UPDATES_PNG, _of(data, "update_ratio"), "Update / weight ratio", "||update|| / ||w||", True
+        run_dir / UPDATES_PNG,
+        _of(data, "update_ratio"),
+        "Update / weight ratio",
+        "||update|| / ||weights||",
+        True,
+        run,
     )
     written = [run_dir / GRADIENTS_PNG, run_dir / UPDATES_PNG]
-    has_activations = plot_activations(run_dir / ACTIVATIONS_PNG, data)
+    has_activations = plot_activations(run_dir / ACTIVATIONS_PNG, data, run)
     if has_activations:
         written.append(run_dir / ACTIVATIONS_PNG)
     report = run_dir / report_md

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from npnet.reports import backprop_report
 from npnet.reports.backprop_report import ACTIVATIONS_PNG, BACKPROP_CSV, GRADIENTS_PNG, UPDATES_PNG
 from tests.training_helpers import SMALL, build_data, run_cli
 
@@ -30,10 +31,28 @@ def _train(data_dir: Path, runs_dir: Path, *extra: str) -> tuple[int, str, str]:
     )  # fmt: skip
 
 
+def _titles(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """file name -> the title of the figure last saved under it (the suptitle, else the first axis's)."""
+    titles: dict[str, str] = {}
+    real_save = backprop_report._save_figure
+
+    def spy(fig, path):
+        titles[Path(path).name] = fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title()
+        real_save(fig, path)
+
+    monkeypatch.setattr(backprop_report, "_save_figure", spy)
+    return titles
+
+
 @pytest.mark.slow
-def test_train_inspect_writes_the_statistics_plots_and_section(data_dir: Path, tmp_path: Path) -> None:
+def test_train_inspect_writes_the_statistics_plots_and_section(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    titles = _titles(monkeypatch)
     code, _, err = _train(data_dir, tmp_path, "--inspect", "3")
     assert code == 0, err
+    assert set(titles) == set(PLOTS) and all(t.endswith("\nrun r, preset notebook") for t in titles.values())
+    titles.clear()
     run = tmp_path / "r"
     with open(run / BACKPROP_CSV, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -57,6 +76,7 @@ def test_train_inspect_writes_the_statistics_plots_and_section(data_dir: Path, t
     assert "Findings:" in out and "Updates are ~" in out and "embedding/embeddings" in out
     assert all((run / name).exists() for name in PLOTS)
     assert (run / "report.md").read_text(encoding="utf-8").count("## Backprop") == 1
+    assert set(titles) == set(PLOTS) and all(t.endswith("\nrun r, preset notebook") for t in titles.values())
 
 
 @pytest.mark.slow

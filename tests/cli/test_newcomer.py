@@ -189,10 +189,39 @@ def test_train_with_no_way_to_the_data_says_every_fix(outside, mirror, monkeypat
     code, _, err = run_cli(*TRAIN, "--runs-dir", tmp_path / "runs", "--url", mirror.url)
     assert code == 1
     assert err.startswith("npnet train: error: could not get the IMDB data.")
-    fixes = ("npnet train --from aclImdb_v1.tar.gz", "--url URL", "$NPNET_DATA_URL", bootstrap.STANFORD_URL)
+    fixes = (
+        "npnet train --from aclImdb_v1.tar.gz",
+        f"check that the mirror {mirror.url}",
+        bootstrap.STANFORD_URL,
+    )
     for fix in fixes:
         assert fix in err
+    assert "--url URL" not in err  # who named a mirror is not told to use one
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_a_mirror_of_built_files_is_told_to_use_them_as_a_folder(outside, mirror, tmp_path):
+    """An outside user serves `npnet data build`'s files from a mirror: the error names the file and both
+    hashes and says --data-dir, which then trains on a folder holding just those two files."""
+    built = build_data(tmp_path / "built")
+    mirror.files = {name: (built / name).read_bytes() for name in (NPZ_NAME, WORD_INDEX_NAME)}
+    code, _, err = run_cli(*TRAIN, "--runs-dir", tmp_path / "runs", "--url", mirror.url)
+    assert code == 1 and "Traceback" not in err
+    got = hashlib.sha256(mirror.files[NPZ_NAME]).hexdigest()
+    expected = imdb.published_digests(NPZ_NAME)["sha256"]
+    assert f"could not download {NPZ_NAME}: {mirror.url}{NPZ_NAME}: hash mismatch: got sha256 {got}" in err
+    assert f"expected sha256 {expected}" in err
+    assert "put both in one folder and pass --data-dir FOLDER" in err and "--url URL" not in err
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, body in mirror.files.items():
+        (folder / name).write_bytes(body)
+    requested = list(mirror.requested)
+    code, out, err = run_cli(*TRAIN, "--runs-dir", tmp_path / "runs", "--data-dir", folder, "--run-name", "r")
+    assert code == 0, err
+    assert "Epoch 1/1" in out and (tmp_path / "runs" / "r" / "weights.npz").is_file()
+    assert mirror.requested == requested  # read from the folder, nothing downloaded
 
 
 def test_train_from_a_missing_path_is_refused_in_words(tmp_path):

@@ -116,6 +116,7 @@ def test_printout_has_what_the_notebook_printed(trained: tuple[Path, str]) -> No
         "Accuracy:",
     ):
         assert needle in out, needle
+    assert "For a model that works" not in out  # this one learned (tests/cli/test_stall.py)
 
 
 def test_first_reviews_are_decoded_to_their_real_words(trained: tuple[Path, str], data_dir: Path) -> None:
@@ -257,3 +258,14 @@ def test_confusion_matrix_printout_has_the_notebooks_labels(trained: tuple[Path,
     _, out = trained
     matrix = out[out.index("Confusion matrix") :]
     assert "Predicted" in matrix.splitlines()[1] and "Actual" in matrix.splitlines()[2]
+
+
+def test_preset_help_lists_every_preset_of_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping: a name like cnn-lstm stays whole on the line
+    monkeypatch.setitem(runs.PRESETS, "later", {"epochs": 3})  # a preset added after this test was written
+    code, out, _ = run_cli("train", "--help")
+    assert code == 0
+    line = next(line for line in out.splitlines() if "starting settings" in line)
+    for name in runs.PRESETS:
+        assert f" {name} (" in line, name
+    assert "later (notebook model, 3 epochs)" in line

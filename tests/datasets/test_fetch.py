@@ -18,7 +18,7 @@ import pytest
 from npnet.cli import main
 from npnet.datasets import fetch, imdb
 from npnet.datasets.fetch import Source, fetch_file
-from npnet.errors import DataError, DownloadError
+from npnet.errors import DataError, DownloadError, HashMismatchError
 from tests.training_helpers import run_cli
 
 CONTENT = np.random.default_rng(0).bytes(300_000)
@@ -282,8 +282,10 @@ def test_fetch_data_tries_keras_origins_in_order_then_uses_the_cache(served_imdb
 def test_fetch_data_from_a_mirror_checks_keras_digests(served_imdb, tmp_path):
     imdb.fetch_data(tmp_path, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
     assert served_imdb.requests["/ok/imdb.npz"] == 1 and served_imdb.requests["/missing/imdb.npz"] == 0
-    with pytest.raises(DownloadError, match="hash mismatch"):
+    with pytest.raises(HashMismatchError, match="hash mismatch") as error:
         imdb.fetch_data(tmp_path, mirror=f"{served_imdb.url}/wrong", force=True, retries=0, progress=False)
+    assert f"could not download imdb.npz: {served_imdb.url}/wrong/imdb.npz" in str(error.value)
+    assert "put both in one folder and pass --data-dir FOLDER" in str(error.value)
     assert (tmp_path / "imdb.npz").read_bytes() == served_imdb.files["imdb.npz"]
 
 
