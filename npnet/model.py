@@ -123,6 +123,12 @@ class Sequential(Trainer):
         self._ensure_built()
         return sum(layer.count_params() for layer in self.layers)
 
+    def count_trainable_params(self) -> int:
+        """How many of `count_params()` `fit` steps: not a frozen layer's (`layer.trainable = False`), nor
+        BatchNormalization's moving statistics (Keras's "Trainable params")."""
+        self._ensure_built()
+        return sum(layer.count_trainable_params() for layer in self.layers)
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called `name`, or at position `index` (as Keras: give exactly one of them)."""
         if (name is None) == (index is None):
@@ -228,8 +234,13 @@ class Sequential(Trainer):
         ]
         for i, row in enumerate(rows):
             body += [line(row), "=" * sum(widths) if i == len(rows) - 1 else rule]
-        total = self.count_params()
-        body += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        total, trainable = self.count_params(), self.count_trainable_params()
+        body += [
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+            rule,
+        ]
         text = "\n".join(body)
         if print_fn is not None:
             print_fn(text)

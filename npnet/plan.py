@@ -4,7 +4,9 @@ A plan holds
 - `layers`: the layer stack forward and backward go through (`forward_through` / `backward_through`);
 - `batches(x)`: the batch source of an input (`npnet.batches`);
 - `optimizer`: what takes each step, and `gradients_and_params()`: what it steps with, in `model.weights`
-  order (a lookup table's gradient as `SparseRows` where the optimizer `takes_sparse_rows` of it);
+  order (a lookup table's gradient as `SparseRows` where the optimizer `takes_sparse_rows` of it), the
+  trainable parameters only (`Layer.trainable_params`: not a frozen layer's, not BatchNormalization's
+  moving statistics), so the optimizer's slot i belongs to the i-th trainable parameter;
 - two events of a training step: `after_forward(x)` (the forward is done and its loss finite: no layer reads
   a lookup table again before the update) and `after_backward()` (every gradient is ready);
 - `close(failed)`, run when the call ends (`with plan: ...`), `failed` when it ends in an exception.
@@ -61,13 +63,14 @@ class Plan:
         """Every layer of the step holds its gradients."""
 
     def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
-        """(gradient, parameter) of every parameter of the `weighted` layers, in order. A lookup table of the
-        stack's first layer (the one that sees the batch) that the optimizer wants row-sparse (lazy Adam)
-        gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense gradient."""
+        """(gradient, parameter) of every trainable parameter of the `weighted` layers, in order. A lookup
+        table of the stack's first layer (the one that sees the batch) that the optimizer wants row-sparse
+        (lazy Adam) gets the rows this step's batch looked up (`Layer.table_ids`), gathered from its dense
+        gradient."""
         pairs: list[tuple[Gradient, np.ndarray]] = []
         first = self.layers[0] if self.layers else None
         for layer in self.weighted:
-            for key, param in layer.params.items():
+            for key, param in layer.trainable_params().items():
                 grad: Gradient = layer.grads[key]
                 sees_batch = layer is first and self._batch is not None
                 ids = layer.table_ids(key, self._batch) if sees_batch else None

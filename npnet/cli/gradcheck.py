@@ -9,6 +9,7 @@ embedded reviews and Keras's imdb_cnn model at small sizes (dropout 0: the check
 see one function). Then the recurrent layers on short padded sequences (pre- and post-padding under
 Embedding's mask): SimpleRNN, LSTM and GRU with return_sequences off and on and go_backwards,
 Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (small sizes, dropouts 0).
+Then Masking, SpatialDropout1D and BatchNormalization (training, masked, inference) on short sequences.
 Then the fastText model on the same reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a
 table of
 ~10,000 + n-gram rows, the n-gram ids past num_words). Prints one table per check; exits 1 if any check
@@ -114,6 +115,7 @@ def reports(
         _titled(gradcheck.check_model(masked, x, y, seed=seed), "with Embedding(mask_zero=True)"),
         *conv_reports(x, y, seed, dtype, vocab),
         *recurrent_reports(seed, dtype),
+        *sequence_feature_reports(seed),
         graph_report(seed, dtype),
         _titled(
             gradcheck.check_model(*with_bigrams(x, vocab, seed, dtype), y, seed=seed),
@@ -215,6 +217,27 @@ def recurrent_reports(seed: int, dtype: str | None = None) -> list[gradcheck.Rep
         model.compile(optimizer="adam", loss="binary_crossentropy")
         done.append(_titled(gradcheck.check_model(model, ids, y, seed=seed), f"({name}, small, masked)"))
     return done
+
+
+def sequence_feature_reports(seed: int) -> list[gradcheck.Report]:
+    """The layers on sequences of features: Masking (two steps all at the mask value: jumps, reported as
+    kinks), SpatialDropout1D and BatchNormalization in training (the same noise replayed for every
+    forward), BatchNormalization under a padding mask and in inference, on 6 sequences of 7 steps of 4."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(6, 7, 4))
+    x[0, 5:] = 0.0  # steps Masking masks
+    mask = np.ones((6, 7), dtype=bool)
+    mask[1, 4:] = False
+    return [
+        gradcheck.check_layer(layers.Masking(), x, seed=seed),
+        _titled(gradcheck.check_layer(layers.SpatialDropout1D(0.3), x, training=True, seed=seed), "training"),
+        _titled(gradcheck.check_layer(layers.BatchNormalization(), x, training=True, seed=seed), "training"),
+        _titled(
+            gradcheck.check_layer(layers.BatchNormalization(), x, mask=mask, training=True, seed=seed),
+            "training, with a mask",
+        ),
+        _titled(gradcheck.check_layer(layers.BatchNormalization(), x, seed=seed), "inference"),
+    ]
 
 
 def graph_report(seed: int, dtype: str | None = None) -> gradcheck.Report:

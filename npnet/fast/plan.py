@@ -106,20 +106,26 @@ class FastPlan(Plan):
                 layers = [pool, *layers[2:]]
         layers = [twin(layer, TWINS[type(layer)]) if type(layer) in TWINS else layer for layer in layers]
         super().__init__(layers, optimizer)
-        self.params = [p for layer in layers for p in layer.params.values()]
+        # The twins share the model's arrays, so what the model's layers say is trainable is trainable here:
+        # (layer, key, param) of each trainable parameter, in `model.weights` order.
+        trainable = {id(p) for layer in model.layers for p in layer.trainable_params().values()}
+        self._trained = [
+            (layer, key, param)
+            for layer in layers
+            for key, param in layer.params.items()
+            if id(param) in trainable
+        ]
+        self.params = [param for _, _, param in self._trained]
         self._row_layers: dict[int, FastEmbedding | FusedEmbeddingPool] = {}  # param index -> its twin
         rows_step: set[int] = set()
         if optimizer is not None:
-            i = 0
-            for layer in layers:
-                for param in layer.params.values():
-                    if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)):
-                        if optimizer.takes_sparse_rows(param) or takes_rows_step(optimizer, param):
-                            layer.emit_rows = True
-                            self._row_layers[i] = layer
-                        if takes_rows_step(optimizer, param):
-                            rows_step.add(i)
-                    i += 1
+            for i, (layer, _, param) in enumerate(self._trained):
+                if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)):
+                    if optimizer.takes_sparse_rows(param) or takes_rows_step(optimizer, param):
+                        layer.emit_rows = True
+                        self._row_layers[i] = layer
+                    if takes_rows_step(optimizer, param):
+                        rows_step.add(i)
         self._background: BackgroundAdam | None = None
         if rows_step:
             assert isinstance(optimizer, Adam)
@@ -136,21 +142,18 @@ class FastPlan(Plan):
             return
         first = self.layers[0]
         looked_up = {}
-        for i, key in enumerate(first.params):
-            ids = first.table_ids(key, x)
+        for i, (layer, key, _) in enumerate(self._trained):
+            ids = first.table_ids(key, x) if layer is first else None
             if ids is not None and i in self._background.tables:
                 looked_up[i] = ids
         self._background.begin(self.params, looked_up)
 
     def gradients_and_params(self) -> list[tuple[Gradient, np.ndarray]]:
         pairs: list[tuple[Gradient, np.ndarray]] = []
-        i = 0
-        for layer in self.layers:
-            for key, param in layer.params.items():
-                row_layer = self._row_layers.get(i)
-                grad: Gradient = row_layer.row_grads[key] if row_layer is not None else layer.grads[key]
-                pairs.append((grad, param))
-                i += 1
+        for i, (layer, key, param) in enumerate(self._trained):
+            row_layer = self._row_layers.get(i)
+            grad: Gradient = row_layer.row_grads[key] if row_layer is not None else layer.grads[key]
+            pairs.append((grad, param))
         return pairs
 
     def close(self, failed: bool = False) -> None:

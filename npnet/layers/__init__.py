@@ -7,9 +7,12 @@ from npnet.layers.convolutional import Conv1D
 from npnet.layers.core import Activation, Dropout, Flatten
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
+from npnet.layers.masking import Masking
 from npnet.layers.merging import Add, Average, Concatenate, Multiply
+from npnet.layers.normalization import BatchNormalization
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from npnet.layers.spatial_dropout import SpatialDropout1D
 from npnet.layers.wrappers import Bidirectional
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "Add",
     "Average",
     "AveragePooling1D",
+    "BatchNormalization",
     "Bidirectional",
     "Concatenate",
     "Conv1D",
@@ -30,10 +34,12 @@ __all__ = [
     "GlobalMaxPooling1D",
     "Input",
     "Layer",
+    "Masking",
     "MaxPooling1D",
     "Multiply",
     "ReLU",
     "Sigmoid",
     "SimpleRNN",
+    "SpatialDropout1D",
     "Tanh",
 ]

@@ -71,6 +71,21 @@ class Layer:
         # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
         # checkpointed state resumes both; a layer given its own seed keeps its own generator.
         self.noise_rng: np.random.Generator | None = None
+        # Keras's `layer.trainable`: False freezes every parameter of the layer (and of its sublayers, whose
+        # arrays its `params` hold): `fit` computes no step for them and `summary` counts them non-trainable.
+        self.trainable: bool = True
+
+    # Parameters that are state, not weights to learn: set by the forward pass (BatchNormalization's moving
+    # statistics), never by a gradient. Keras's non-trainable weights: in `get_weights()`, not optimized,
+    # and with no gradient defined (their `grads` entries stay zero and the gradient checker skips them).
+    non_trainable_keys: frozenset[str] = frozenset()
+
+    def trainable_params(self) -> dict[str, np.ndarray]:
+        """The parameters `fit` steps, in `params` order: none when the layer is frozen (`trainable =
+        False`), else all but the `non_trainable_keys`."""
+        if not self.trainable:
+            return {}
+        return {key: value for key, value in self.params.items() if key not in self.non_trainable_keys}
 
     def build(
         self,
@@ -171,6 +186,10 @@ class Layer:
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
 
+    def count_trainable_params(self) -> int:
+        """How many of `count_params()` `fit` steps (Keras's "Trainable params" of the layer)."""
+        return sum(int(p.size) for p in self.trainable_params().values())
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -225,8 +244,9 @@ def backward_through(layers: Sequence[Layer], grad_out: np.ndarray) -> np.ndarra
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
-    """{"class_name", "config"}: a layer as JSON, rebuilt by `deserialize`."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name", "config", "trainable"}: a layer as JSON, rebuilt by `deserialize`. `trainable` is beside
+    the config, not in it: it is a switch on any layer, not a constructor argument."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config(), "trainable": layer.trainable}
 
 
 def deserialize(entry: Any) -> Layer:
@@ -240,6 +260,11 @@ def deserialize(entry: Any) -> Layer:
             f"npnet has {', '.join(sorted(LAYER_CLASSES))}"
         )
     try:
-        return cls(**entry["config"])
+        layer = cls(**entry["config"])
     except (TypeError, ValueError) as e:
         raise ValueError(f"cannot rebuild a {cls.__name__} from {entry['config']!r:.200}: {e}") from None
+    trainable = entry.get("trainable", True)  # files from before `trainable` have none: every layer trained
+    if not isinstance(trainable, bool):
+        raise ValueError(f"a layer entry's trainable must be true or false, got {trainable!r:.100}")
+    layer.trainable = trainable
+    return layer
