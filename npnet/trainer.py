@@ -65,6 +65,8 @@ class Trainer:
         self.history: History | None = None
         # The gradients of the last training step, by parameter (id of the array): what the optimizer took.
         self._step_gradients: dict[int, Gradient] = {}
+        # The trainable weights ("layer.key") the optimizer's slots were made for: slot i belongs to the i-th.
+        self._trained_weights: list[str] | None = None
 
     # ---- compile -------------------------------------------------------------------------------------------
 
@@ -77,6 +79,7 @@ class Trainer:
         """Choose optimizer, loss and metrics (names or instances). A named accuracy follows the loss's
         `from_logits`, so it thresholds logits at 0 and probabilities at 0.5."""
         self.optimizer = optimizers.get(optimizer)
+        self._trained_weights = None
         self.loss = losses.get(loss)
         resolved = [metrics_lib.get(m, from_logits=self.loss.from_logits) for m in metrics or []]
         names = ["loss", *(m.name for m in resolved)]
@@ -125,6 +128,7 @@ class Trainer:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
+        self._check_trainable_unchanged("fit")
         validation = self._prepare_validation(validation_data)
         if validation is None and validation_split:
             (x, y), validation = _split_off_validation(x, y, validation_split)
@@ -171,6 +175,20 @@ class Trainer:
             cbs.on_train_end()
         return history
 
+    def _check_trainable_unchanged(self, what: str) -> None:
+        """The optimizer's slots are aligned with the trainable weights it first stepped: refuse to go on
+        when `layer.trainable` has changed since (Keras, too, needs `compile` again after such a change)."""
+        assert self.optimizer is not None
+        trained = [f"{layer.name}.{key}" for layer in self.layers for key in layer.trainable_params()]
+        if self._trained_weights is None or self.optimizer.iterations == 0:
+            self._trained_weights = trained
+        elif trained != self._trained_weights:
+            raise ValueError(
+                f"{what}: the trainable weights changed after the optimizer took {self.optimizer.iterations} "
+                f"steps (now {len(trained)}, were {len(self._trained_weights)}); after setting "
+                "layer.trainable, call model.compile(...) again to start a fresh optimizer, as in Keras"
+            )
+
     def _train_step(self, plan: Plan, x: Any, y: np.ndarray, where: str) -> dict[str, float]:
         """One step on batch (x, y): forward, loss and metrics (pre-update values), backward, optimizer
         step."""
@@ -202,6 +220,7 @@ class Trainer:
         self._require_compiled("train_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
+        self._check_trainable_unchanged("train_on_batch")
         with readable_plan(cast("Sequential", self), self.optimizer) as plan:
             logs = self._train_step(plan, x, y, where="this batch (train_on_batch)")
         return list(logs.values())
