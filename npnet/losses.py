@@ -18,10 +18,14 @@ class Loss:
 
     name = "loss"
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
         raise NotImplementedError
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
@@ -41,6 +45,9 @@ class BinaryCrossentropy(Loss):
     where clipping changed p the gradient is zero (the clip is flat there). `from_logits=True`: `y_pred` are
     logits z and the loss is max(z, 0) - z y + log1p(exp(-|z|)), finite for every z; its gradient is
     sigmoid(z) - y.
+
+    `sample_weight` (n, 1) or None: Keras 3's "sum_over_batch_size" reduction, sum(w * loss) / n -- divided
+    by the batch size, not by sum(w) -- and each sample's gradient scaled by its w.
     """
 
     name = "binary_crossentropy"
@@ -48,8 +55,10 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = from_logits
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        """The mean loss as a Python float (computed in y_pred's dtype)."""
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The mean (weighted: sum(w * loss) / n) loss as a Python float (computed in y_pred's dtype)."""
         _check_shapes(y_true, y_pred)
         if self.from_logits:
             z = y_pred
@@ -57,18 +66,24 @@ class BinaryCrossentropy(Loss):
         else:
             p = np.clip(y_pred, EPSILON, 1 - EPSILON)
             per_sample = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
         return float(np.mean(per_sample))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        """dLoss/dy_pred, same shape as y_pred (the 1/n of the batch mean included)."""
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """dLoss/dy_pred, same shape as y_pred (the 1/n of the batch mean, and each sample's weight, in)."""
         _check_shapes(y_true, y_pred)
         n = y_pred.shape[0]
         if self.from_logits:
-            return (sigmoid(y_pred) - y_true) / n
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        # d/dp of -(y log p + (1-y) log(1-p)) = -y/p + (1-y)/(1-p) = (p - y) / (p (1 - p)).
-        inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
-        return (p - y_true) / (p * (1 - p)) * inside / n
+            grad = (sigmoid(y_pred) - y_true) / n
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            # d/dp of -(y log p + (1-y) log(1-p)) = -y/p + (1-y)/(1-p) = (p - y) / (p (1 - p)).
+            inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
+            grad = (p - y_true) / (p * (1 - p)) * inside / n
+        return grad if sample_weight is None else grad * sample_weight
 
     def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
         """Which probabilities the clip to [EPSILON, 1 - EPSILON] flattens (the gradient is zero there):

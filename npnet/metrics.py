@@ -1,4 +1,6 @@
-"""Binary accuracy (Keras's `metrics=["accuracy"]` with BCE); confusion matrix and precision/recall/F1."""
+"""Binary accuracy (Keras's `metrics=["accuracy"]` with BCE), and the names `compile(metrics=...)` takes:
+"accuracy" and the stateful "precision", "recall", "auc" (`npnet.confusion_metrics`); a confusion matrix
+and per-class precision/recall/F1 for reports."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from npnet.confusion_metrics import AUC, Precision, Recall, StatefulMetric
 
 
 class BinaryAccuracy:
@@ -29,25 +33,60 @@ class BinaryAccuracy:
         cut = math.log(self.threshold) - math.log1p(-self.threshold) if self.from_logits else self.threshold
         return float(np.mean((y_pred > cut) == (y_true > 0.5)))
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this metric (its saved form)."""
+        return {"name": self.name, "threshold": self.threshold, "from_logits": self.from_logits}
+
     def __repr__(self) -> str:
         return (
             f"BinaryAccuracy(name={self.name!r}, threshold={self.threshold}, from_logits={self.from_logits})"
         )
 
 
+# A metric of `compile`: averaged over batches by the trainer (BinaryAccuracy), or stateful over the epoch.
+Metric = BinaryAccuracy | StatefulMetric
+
 _ACCURACY_NAMES = ("accuracy", "acc", "binary_accuracy")
+_STATEFUL_BY_NAME: dict[str, type[StatefulMetric]] = {"precision": Precision, "recall": Recall, "auc": AUC}
+METRIC_CLASSES: dict[str, type[BinaryAccuracy] | type[StatefulMetric]] = {
+    "BinaryAccuracy": BinaryAccuracy,
+    "Precision": Precision,
+    "Recall": Recall,
+    "AUC": AUC,
+}
 
 
-def get(identifier: str | BinaryAccuracy, from_logits: bool = False) -> BinaryAccuracy:
-    """A metric from a Keras name ("accuracy", "acc", "binary_accuracy"; the name becomes its history key)
-    or an instance. `from_logits` tells a named metric whether the model outputs logits (from the loss)."""
-    if isinstance(identifier, BinaryAccuracy):
+def get(identifier: str | Metric, from_logits: bool = False) -> Metric:
+    """A metric from a Keras name ("accuracy", "acc", "binary_accuracy", "precision", "recall", "auc"; the
+    name becomes its history key) or an instance. `from_logits` tells a named accuracy or AUC whether the
+    model outputs logits (from the loss); Precision and Recall threshold the output as it is, as Keras's."""
+    if isinstance(identifier, (BinaryAccuracy, StatefulMetric)):
         return identifier
     if isinstance(identifier, str) and identifier in _ACCURACY_NAMES:
         return BinaryAccuracy(name=identifier, from_logits=from_logits)
+    if isinstance(identifier, str) and identifier in _STATEFUL_BY_NAME:
+        if identifier == "auc":
+            return AUC(from_logits=from_logits)
+        return _STATEFUL_BY_NAME[identifier]()
+    names = [*_ACCURACY_NAMES, *_STATEFUL_BY_NAME]
     raise ValueError(
-        f"unknown metric {identifier!r}: use one of {', '.join(_ACCURACY_NAMES)} or a metrics.BinaryAccuracy"
+        f"unknown metric {identifier!r}: use one of {', '.join(names)} or an instance "
+        "(metrics.BinaryAccuracy, metrics.Precision, metrics.Recall, metrics.AUC)"
     )
+
+
+__all__ = [
+    "AUC",
+    "BinaryAccuracy",
+    "Metric",
+    "Precision",
+    "Recall",
+    "StatefulMetric",
+    "classification_metrics",
+    "confusion_matrix",
+    "get",
+    "precision_recall_f1",
+]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

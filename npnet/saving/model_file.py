@@ -49,10 +49,7 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
         compiled = {
             "optimizer": model.optimizer.get_config(),
             "loss": {"from_logits": bool(model.loss.from_logits)},
-            "metrics": [
-                {"name": m.name, "threshold": m.threshold, "from_logits": m.from_logits}
-                for m in model.metrics
-            ],
+            "metrics": [{"class_name": type(m).__name__, "config": m.get_config()} for m in model.metrics],
         }
     meta = {
         "model": {
@@ -124,7 +121,7 @@ def load_model(
             model.compile(
                 optimizer=optimizers.get(optimizer_class).__class__(**config),
                 loss=losses.BinaryCrossentropy(**compiled["loss"]),
-                metrics=[metrics.BinaryAccuracy(**m) for m in compiled["metrics"]],
+                metrics=[_metric(entry) for entry in compiled["metrics"]],
             )
             state = {
                 key.removeprefix("optimizer/"): v for key, v in arrays.items() if key.startswith("optimizer/")
@@ -143,6 +140,17 @@ def load_model(
             "with model.save(path)"
         ) from None
     return model
+
+
+def _metric(entry: dict) -> metrics.Metric:
+    """A compiled metric from its saved entry: {"class_name", "config"}, or a BinaryAccuracy's bare config
+    (files from before the stateful metrics)."""
+    if "class_name" not in entry:
+        return metrics.BinaryAccuracy(**entry)
+    cls = metrics.METRIC_CLASSES.get(entry["class_name"])
+    if cls is None:
+        raise ValueError(f"unknown metric class {entry['class_name']!r:.100}")
+    return cls(**entry["config"])
 
 
 def _all_layers(model: Sequential) -> list:
