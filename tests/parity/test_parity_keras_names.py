@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import npnet
+from npnet import callbacks, layers, losses, metrics, models, optimizers
+from npnet.keras_export import to_keras
+
 # parity.keras_side imports Keras on JAX with 64-bit types enabled first (a plain `import keras` would not).
 keras_side = pytest.importorskip("parity.keras_side", reason="the Keras parity tests need the parity extra")
 keras = keras_side.keras
 
-import npnet
-from npnet import callbacks, layers, losses, metrics, models, optimizers
-from npnet.keras_export import to_keras
 
 pytestmark = pytest.mark.parity
 
