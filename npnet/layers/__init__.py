@@ -3,13 +3,13 @@
 from npnet.graph import Input
 from npnet.layers.activations import ReLU, Sigmoid, Tanh
 from npnet.layers.base import Layer
+from npnet.layers.batch_normalization import BatchNormalization
 from npnet.layers.convolutional import Conv1D
 from npnet.layers.core import Activation, Dropout, Flatten
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
 from npnet.layers.masking import Masking
 from npnet.layers.merging import Add, Average, Concatenate, Multiply
-from npnet.layers.normalization import BatchNormalization
 from npnet.layers.pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from npnet.layers.recurrent import GRU, LSTM, SimpleRNN
 from npnet.layers.spatial_dropout import SpatialDropout1D

@@ -1,5 +1,5 @@
 """BatchNormalization: each feature standardized by its batch statistics in training, by their moving
-averages in inference, then scaled and shifted (derived in docs/derivations/normalization.md)."""
+averages in inference, then scaled and shifted (derived in docs/derivations/batch-normalization.md)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ class BatchNormalization(Layer):
         if not self._batch_statistics:  # fixed statistics: an affine map of x
             return g_hat / self._std
         # dL/dx = (g - (w / n) sum(g) - (w / n) sum(g xhat) (xhat - c / std)) / std, the sums over the batch
-        # (and steps) per feature, w each position's weight and n the count (derivations/normalization.md).
+        # (and steps) per feature, w each position's weight, n the count (derivations/batch-normalization.md).
         share = (1 / self._count) if self._weight is None else self._weight / self._count
         sum_g = g_hat.sum(axis=axes)
         sum_g_normalized = (g_hat * self._normalized).sum(axis=axes)
