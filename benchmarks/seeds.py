@@ -2,7 +2,7 @@
 `python -m benchmarks.seeds --preset notebook --seeds 0-4 --data-dir DIR`.
 
 For each seed, trains the preset's model on the preset's data and settings (npnet: `npnet.runs`, exactly as
-`npnet train`; Keras: the same layers (`parity.keras_twin`, any preset), Keras's default initializers,
+`npnet train`; Keras: the same layers (`npnet.keras_export`, any preset), Keras's default initializers,
 `keras.utils.set_random_seed(seed)`, Adam with Keras 2's decay as `InverseTimeDecay(lr, 1, decay)`, the same
 batches per epoch shuffled by Keras) and prints the final test accuracy per seed, then per system the median
 and the range. A benchmark script, not a test: Keras (the `bench` extra) is never a runtime dependency of
@@ -41,7 +41,7 @@ def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: boo
 def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
     import keras
 
-    from parity.keras_twin import keras_model
+    from npnet.keras_export import keras_model
 
     keras.utils.set_random_seed(config.seed)
     (x, y), _ = runs.fit_arrays(config, data)

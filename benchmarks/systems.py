@@ -84,10 +84,10 @@ def preset_model(preset: str, vocab_size: int, seed: int = 0) -> npnet.Sequentia
 
 
 def keras_preset_layers(keras: Any, data: Workload, preset: str) -> tuple[list[Any], Any]:
-    """The Keras twins (`parity.keras_twin`) of `npnet train --preset PRESET`'s layers, the Keras
+    """The Keras twins (`npnet.keras_export`) of `npnet train --preset PRESET`'s layers, the Keras
     example's, for the data's vocabulary; and the preset's learning rate (these presets have no decay)."""
     from npnet import models, runs
-    from parity.keras_twin import keras_layer
+    from npnet.keras_export import keras_layer
 
     config = runs.preset_config(preset, num_words=data.vocab_size)
     if config.decay:

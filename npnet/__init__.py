@@ -3,7 +3,18 @@
 Every forward and backward pass is written by hand; the API follows Keras's names.
 """
 
-from npnet import activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers
+from npnet import (
+    activations,
+    callbacks,
+    config,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
 from npnet.fast.plan import fast_plan
 from npnet.functional import Model
 from npnet.graph import Input
@@ -28,5 +39,6 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "utils",
 ]
 __version__ = "0.1.0"

@@ -76,7 +76,7 @@ class Model(Sequential):
             super().add(layer)
         self.build()
 
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Layer | SymbolicTensor) -> None:
         raise ValueError(
             "a functional Model's layers come from its graph: call the layer on tensors and build a new "
             "Model(inputs, outputs)"

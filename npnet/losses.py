@@ -28,10 +28,14 @@ class Loss:
         ValueError for anything else. The trainer calls it once per fit/evaluate/train_on_batch."""
         raise NotImplementedError
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
         raise NotImplementedError
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
@@ -51,6 +55,9 @@ class BinaryCrossentropy(Loss):
     where clipping changed p the gradient is zero (the clip is flat there). `from_logits=True`: `y_pred` are
     logits z and the loss is max(z, 0) - z y + log1p(exp(-|z|)), finite for every z; its gradient is
     sigmoid(z) - y.
+
+    `sample_weight` (n, 1) or None: Keras 3's "sum_over_batch_size" reduction, sum(w * loss) / n -- divided
+    by the batch size, not by sum(w) -- and each sample's gradient scaled by its w.
     """
 
     name = "binary_crossentropy"
@@ -78,8 +85,10 @@ class BinaryCrossentropy(Loss):
             )
         return y.astype(dtype).reshape(-1, 1)
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        """The mean loss as a Python float (computed in y_pred's dtype)."""
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The mean (weighted: sum(w * loss) / n) loss as a Python float (computed in y_pred's dtype)."""
         _check_shapes(y_true, y_pred)
         if self.from_logits:
             z = y_pred
@@ -87,18 +96,24 @@ class BinaryCrossentropy(Loss):
         else:
             p = np.clip(y_pred, EPSILON, 1 - EPSILON)
             per_sample = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
         return float(np.mean(per_sample))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        """dLoss/dy_pred, same shape as y_pred (the 1/n of the batch mean included)."""
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """dLoss/dy_pred, same shape as y_pred (the 1/n of the batch mean, and each sample's weight, in)."""
         _check_shapes(y_true, y_pred)
         n = y_pred.shape[0]
         if self.from_logits:
-            return (sigmoid(y_pred) - y_true) / n
-        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
-        # d/dp of -(y log p + (1-y) log(1-p)) = -y/p + (1-y)/(1-p) = (p - y) / (p (1 - p)).
-        inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
-        return (p - y_true) / (p * (1 - p)) * inside / n
+            grad = (sigmoid(y_pred) - y_true) / n
+        else:
+            p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+            # d/dp of -(y log p + (1-y) log(1-p)) = -y/p + (1-y)/(1-p) = (p - y) / (p (1 - p)).
+            inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
+            grad = (p - y_true) / (p * (1 - p)) * inside / n
+        return grad if sample_weight is None else grad * sample_weight
 
     def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
         """Which probabilities the clip to [EPSILON, 1 - EPSILON] flattens (the gradient is zero there):
@@ -166,13 +181,20 @@ class CategoricalCrossentropy(Loss):
             )
         return y_true
 
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        """The mean loss as a Python float (computed in y_pred's dtype)."""
-        return _categorical_loss(self._targets(y_true, y_pred), y_pred, self.from_logits)
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The mean (weighted: sum(w * loss) / n, as BinaryCrossentropy) loss as a Python float."""
+        per_position = _categorical_loss(self._targets(y_true, y_pred), y_pred, self.from_logits)
+        return float(np.mean(per_position * _per_position(sample_weight, per_position.ndim)))
 
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        """dLoss/dy_pred, same shape as y_pred (the 1/n of the mean over samples included)."""
-        return _categorical_gradient(self._targets(y_true, y_pred), y_pred, self.from_logits)
+    def gradient(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """dLoss/dy_pred, same shape as y_pred (the 1/n of the mean over samples, and each sample's weight,
+        included)."""
+        grad = _categorical_gradient(self._targets(y_true, y_pred), y_pred, self.from_logits)
+        return grad * _per_position(sample_weight, grad.ndim)
 
     def kink_pattern(self, y_pred: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=bool) if self.from_logits else _clipped(y_pred)
@@ -235,13 +257,22 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return np.eye(classes, dtype=y_pred.dtype)[ids]
 
 
-def _categorical_loss(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> float:
+def _categorical_loss(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Each position's loss -sum_c t_c log q_c, shape y_pred.shape[:-1]."""
     if from_logits:
         z = y_pred - np.max(y_pred, axis=-1, keepdims=True)
         log_q = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
     else:
         log_q = np.log(np.clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True), EPSILON, 1 - EPSILON))
-    return float(np.mean(-np.sum(t * log_q, axis=-1)))
+    return -np.sum(t * log_q, axis=-1)
+
+
+def _per_position(sample_weight: np.ndarray | None, ndim: int) -> np.ndarray | float:
+    """A (n, 1) column of sample weights shaped to broadcast over an array of `ndim` axes led by n (1:
+    none)."""
+    if sample_weight is None:
+        return 1.0
+    return np.reshape(sample_weight, (-1, *([1] * (ndim - 1))))
 
 
 def _categorical_gradient(t: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> np.ndarray:

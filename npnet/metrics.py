@@ -1,5 +1,7 @@
-"""Accuracy metrics (Keras's `metrics=["accuracy"]`: binary with BCE, sparse categorical or categorical with a
-softmax output); confusion matrix and precision/recall/F1."""
+"""Metrics under Keras's names: the accuracies (`metrics=["accuracy"]` follows the loss: binary with BCE,
+sparse categorical or categorical with a softmax output), averaged over batches by the trainer, and the
+stateful "precision", "recall", "auc" (`npnet.confusion_metrics`), accumulated over an epoch; a confusion
+matrix and per-class precision/recall/F1 for reports."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from npnet.confusion_metrics import AUC, Precision, Recall, StatefulMetric
 
 
 class Metric:
@@ -97,15 +101,22 @@ _BY_NAME: dict[str, type[Metric]] = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
 }
+_STATEFUL_BY_NAME: dict[str, type[StatefulMetric]] = {"precision": Precision, "recall": Recall, "auc": AUC}
+# What `compile` holds: a metric averaged over batches by the trainer, or one stateful over the epoch.
+CompiledMetric = Metric | StatefulMetric
 
 
-def get(identifier: str | Metric, from_logits: bool = False, loss: str = "binary_crossentropy") -> Metric:
+def get(
+    identifier: str | CompiledMetric, from_logits: bool = False, loss: str = "binary_crossentropy"
+) -> CompiledMetric:
     """A metric from a Keras name (the name becomes its history key) or an instance.
 
     "accuracy"/"acc" follow the loss named `loss`, as in Keras: binary accuracy after binary cross-entropy
     (thresholding logits at 0 when `from_logits`), sparse categorical accuracy after
-    "sparse_categorical_crossentropy", categorical accuracy after "categorical_crossentropy"."""
-    if isinstance(identifier, Metric):
+    "sparse_categorical_crossentropy", categorical accuracy after "categorical_crossentropy". "precision",
+    "recall" and "auc" are stateful over an epoch (AUC follows `from_logits`; Precision and Recall threshold
+    the output as it is, as Keras's)."""
+    if isinstance(identifier, (Metric, StatefulMetric)):
         return identifier
     if isinstance(identifier, str) and identifier in _ACCURACY_NAMES:
         if loss in _ACCURACY_FOR_LOSS:
@@ -115,17 +126,46 @@ def get(identifier: str | Metric, from_logits: bool = False, loss: str = "binary
         return BinaryAccuracy(from_logits=from_logits)
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
+    if isinstance(identifier, str) and identifier in _STATEFUL_BY_NAME:
+        if identifier == "auc":
+            return AUC(from_logits=from_logits)
+        return _STATEFUL_BY_NAME[identifier]()
+    names = [*_ACCURACY_NAMES, *_BY_NAME, *_STATEFUL_BY_NAME]
     raise ValueError(
-        f"unknown metric {identifier!r}: use one of {', '.join([*_ACCURACY_NAMES, *_BY_NAME])} or a "
-        "metrics.Metric such as metrics.BinaryAccuracy()"
+        f"unknown metric {identifier!r}: use one of {', '.join(names)} or an instance "
+        "(metrics.BinaryAccuracy, metrics.Precision, metrics.Recall, metrics.AUC, ...)"
     )
 
 
-def from_config(config: dict[str, Any]) -> Metric:
-    """The metric `Metric.get_config()` described."""
+def from_config(config: dict[str, Any]) -> CompiledMetric:
+    """The metric `get_config()` described (a saved model's)."""
     config = dict(config)
-    classes: dict[str, type[Metric]] = {cls.__name__: cls for cls in _BY_NAME.values()}
-    return classes[config.pop("class_name", "BinaryAccuracy")](**config)
+    classes: dict[str, type[Metric] | type[StatefulMetric]] = {
+        **{cls.__name__: cls for cls in _BY_NAME.values()},
+        **{cls.__name__: cls for cls in _STATEFUL_BY_NAME.values()},
+    }
+    name = config.pop("class_name", "BinaryAccuracy")  # files from before other metrics hold a bare config
+    if name not in classes:
+        raise ValueError(f"unknown metric class {name!r:.100}: npnet has {', '.join(sorted(classes))}")
+    return classes[name](**config)
+
+
+__all__ = [
+    "AUC",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "CompiledMetric",
+    "Metric",
+    "Precision",
+    "Recall",
+    "SparseCategoricalAccuracy",
+    "StatefulMetric",
+    "classification_metrics",
+    "confusion_matrix",
+    "from_config",
+    "get",
+    "precision_recall_f1",
+]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

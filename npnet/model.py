@@ -23,6 +23,7 @@ import numpy as np
 
 from npnet import validation
 from npnet.config import resolve_dtype
+from npnet.graph import SymbolicTensor
 from npnet.layers.base import Layer, Shape, assign_weights, backward_through, forward_through
 from npnet.saving import archive, model_file
 from npnet.trainer import Trainer
@@ -45,7 +46,7 @@ class Sequential(Trainer):
 
     def __init__(
         self,
-        layers: Sequence[Layer] | None = None,
+        layers: Sequence[Layer | SymbolicTensor] | None = None,
         seed: int | None = 0,
         dtype: str | np.dtype | None = None,
         name: str = "sequential",
@@ -67,14 +68,19 @@ class Sequential(Trainer):
         self.built = False
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
+        self._declared_input: Shape | None = None  # from a leading npnet.Input, Keras's way of giving it
         super().__init__()  # the training state: optimizer, loss, metrics, history
         for layer in layers or []:
             self.add(layer)
 
     # ---- structure -----------------------------------------------------------------------------------------
 
-    def add(self, layer: Layer) -> None:
-        """Append a layer; an auto-named layer whose name is taken becomes `name_1`, `name_2`, ..."""
+    def add(self, layer: Layer | SymbolicTensor) -> None:
+        """Append a layer; an auto-named layer whose name is taken becomes `name_1`, `name_2`, ... As in
+        Keras, the first entry may be `npnet.Input(shape)`: the model is then built for that shape."""
+        if isinstance(layer, SymbolicTensor) and layer.node is None and not self.layers:
+            self._declared_input = layer.shape
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes npnet layers, got {type(layer).__name__}")
         if self.built:
@@ -117,11 +123,18 @@ class Sequential(Trainer):
 
     def _ensure_built(self, x: np.ndarray | None = None) -> None:
         if not self.built:
-            self.build(x.shape if x is not None else (None, None))
+            declared = self._declared_input or (None, None)
+            self.build(x.shape if x is not None and self._declared_input is None else declared)
 
     def count_params(self) -> int:
         self._ensure_built()
         return sum(layer.count_params() for layer in self.layers)
+
+    def count_trainable_params(self) -> int:
+        """How many of `count_params()` `fit` steps: not a frozen layer's (`layer.trainable = False`), nor
+        BatchNormalization's moving statistics (Keras's "Trainable params")."""
+        self._ensure_built()
+        return sum(layer.count_trainable_params() for layer in self.layers)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called `name`, or at position `index` (as Keras: give exactly one of them)."""
@@ -238,7 +251,7 @@ class Sequential(Trainer):
         ]
         for i, row in enumerate(rows):
             body += [line(row), "=" * sum(widths) if i == len(rows) - 1 else rule]
-        total, trainable = self.count_params(), sum(int(w.size) for w in self._params())
+        total, trainable = self.count_params(), self.count_trainable_params()
         body += [
             f"Total params: {total:,}",
             f"Trainable params: {trainable:,}",

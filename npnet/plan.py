@@ -4,7 +4,9 @@ A plan holds
 - `layers`: the layer stack forward and backward go through (`forward_through` / `backward_through`);
 - `batches(x)`: the batch source of an input (`npnet.batches`);
 - `optimizer`: what takes each step, and `gradients_and_params()`: what it steps with, in `model.weights`
-  order (a lookup table's gradient as `SparseRows` where the optimizer `takes_sparse_rows` of it);
+  order (a lookup table's gradient as `SparseRows` where the optimizer `takes_sparse_rows` of it), the
+  trainable parameters only (`Layer.trainable_params`: not a frozen layer's, not BatchNormalization's
+  moving statistics), so the optimizer's slot i belongs to the i-th trainable parameter;
 - two events of a training step: `after_forward(x)` (the forward is done and its loss finite: no layer reads
   a lookup table again before the update) and `after_backward()` (every gradient is ready);
 - `close(failed)`, run when the call ends (`with plan: ...`), `failed` when it ends in an exception.
@@ -92,9 +94,8 @@ class Plan:
 
 
 def trainable_params(layer: Layer) -> list[tuple[str, np.ndarray]]:
-    """(key, parameter) of the layer's parameters an optimizer steps (`Layer.trainable_weights`), in order."""
-    trainable = layer.trainable_weights
-    return [(key, p) for key, p in layer.params.items() if any(p is w for w in trainable)]
+    """(key, parameter) of the layer's parameters an optimizer steps (`Layer.trainable_params`), in order."""
+    return list(layer.trainable_params().items())
 
 
 Planner = Callable[["Sequential", "Optimizer | None"], Plan]

@@ -19,9 +19,9 @@ import numpy as np
 
 import npnet
 from npnet import layers, models, optimizers
+from npnet.keras_export import keras_layer
 from parity import keras_side
 from parity.compare import Row, array_row
-from parity.keras_twin import keras_layer
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # only if nothing chose a backend (tests/parity picks one)
 

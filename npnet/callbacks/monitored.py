@@ -12,9 +12,10 @@ if TYPE_CHECKING:
     pass
 
 from npnet.callbacks.base import Callback, Logs
+from npnet.saving.model_file import check_model_path
 
-# Metrics whose larger values are better, for mode="auto" (Keras asks each metric's direction; npnet's
-# metrics are these). Losses, val_ or not, are minimized.
+# Metrics whose larger values are better, for mode="auto" (Keras asks each compiled metric's direction:
+# every npnet metric's is up, so a compiled metric's name counts too). Losses, val_ or not, are minimized.
 _MAXIMIZED = {"accuracy", "binary_accuracy"}
 
 
@@ -47,7 +48,7 @@ class MonitorCallback(Callback):
         name = self.monitor.removeprefix("val_")
         if name == "loss":
             self._maximize = False
-        elif name in _MAXIMIZED:
+        elif name in _MAXIMIZED or name in {m.name for m in getattr(self.model, "metrics", [])}:
             self._maximize = True
         else:
             raise ValueError(
@@ -125,8 +126,10 @@ class ModelCheckpoint(MonitorCallback):
     """Save the model after every epoch, or only when `monitor` improves (`save_best_only`), Keras-style.
 
     `filepath` may hold `{epoch}` (1-based) and any logged key, e.g. "model-{epoch:02d}-{val_loss:.2f}.npnet".
-    The file is `model.save`'s (npnet.saving: architecture, weights, optimizer state in one safe npz), or
-    `model.save_weights`'s with `save_weights_only`. `initial_value_threshold`: the value to beat first.
+    The file is `model.save`'s (npnet.saving: architecture, weights, optimizer state in one safe npz; a
+    Keras name, .keras or .h5, is refused), or `model.save_weights`'s with `save_weights_only` (npnet's
+    npz whatever the name, e.g. Keras's "best.weights.h5": read it back with `load_weights`).
+    `initial_value_threshold`: the value to beat first.
     """
 
     def __init__(
@@ -147,6 +150,8 @@ class ModelCheckpoint(MonitorCallback):
             )
         self.filepath, self.verbose = os.fspath(filepath), verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        if not save_weights_only:  # refused now, not after the first epoch's training
+            check_model_path(self.filepath)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs or {}
@@ -181,12 +186,12 @@ class ModelCheckpoint(MonitorCallback):
             self.attached_model().save(path)
 
 
-def _monitored(callback: MonitorCallback, logs: Logs | None) -> float | None:
+def _monitored(callback: MonitorCallback, logs: Logs | None, what: str = "Early stopping") -> float | None:
     """The monitored value in `logs`; None, with Keras's warning naming what is there, when absent."""
     value = (logs or {}).get(callback.monitor)
     if value is None:
         warnings.warn(
-            f"Early stopping conditioned on metric `{callback.monitor}` which is not available. "
+            f"{what} conditioned on metric `{callback.monitor}` which is not available. "
             f"Available metrics are: {','.join(logs or {})}",
             stacklevel=3,
         )

@@ -6,7 +6,10 @@
   and of the gradients of the epoch's last step (`gradients/<layer>/<param>`);
 - with a `BackpropMonitor`, each of its records as a scalar `<statistic>/<layer>/<param>` at its step.
 
-tensorboardX is imported only here, when a logger is made, so npnet itself never needs it.
+`TensorBoard(log_dir="logs")` is the same logger under Keras's name (the histograms are always written,
+as Keras's `histogram_freq=1`).
+
+tensorboardX is imported only here, when a logger starts, so npnet itself never needs it.
 """
 
 from __future__ import annotations
@@ -77,3 +80,10 @@ class TensorBoardLogger(Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class TensorBoard(TensorBoardLogger):
+    """Keras's name for `TensorBoardLogger`: `TensorBoard(log_dir="logs")` in `fit(callbacks=[...])`."""
+
+    def __init__(self, log_dir: str | Path = "logs", monitor: BackpropMonitor | None = None) -> None:
+        super().__init__(log_dir, monitor)

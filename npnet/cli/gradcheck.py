@@ -12,7 +12,9 @@ Bidirectional(LSTM) in each merge mode, and the whole lstm and bilstm models (sm
 Then attention on the same short batch: MultiHeadAttention under the padding mask (fully masked rows
 included; key_dim != D / heads, value_dim != key_dim, causal), Softmax, LayerNormalization, the categorical
 losses, the Transformer example's block and embedding, and its whole model with and without mask_zero.
-Then a functional graph (two inputs, shared layers, a fork, the merges) and the fastText model on the same
+Then Masking, SpatialDropout1D and BatchNormalization (training, masked, inference) on short
+sequences of features. Then a functional graph (two inputs, shared layers, a fork, the merges) and the
+fastText model on the same
 reviews with their bigram ids appended (`npnet.preprocessing.ngrams`: a table of ~10,000 + n-gram rows, the
 n-gram ids past num_words). Then NBSVM: ScaledEmbedding alone and the nbsvm
 model on the reviews' binarized bags of words and bigrams, scaled by their log-count ratio. Prints one
@@ -40,6 +42,7 @@ from npnet import gradcheck, layers, losses, models, runs
 from npnet.cli.argtypes import positive_int
 from npnet.datasets import imdb, synthetic
 from npnet.datasets.ragged import Ragged
+from npnet.layers.base import Layer
 from npnet.preprocessing import add_ngrams, pad_flat
 from npnet.preprocessing.nbsvm import binary_bags, log_count_ratio, pad_bags
 from npnet.preprocessing.ngrams import NgramTable
@@ -508,11 +511,46 @@ def fasttext_report(i: Inputs) -> gradcheck.Report:
     )
 
 
+def _sequence_feature_checks() -> list[Check]:
+    """The layers on sequences of features, on 6 sequences of 7 steps of 4: Masking (two steps all at the
+    mask value: jumps, reported as kinks), SpatialDropout1D and BatchNormalization in training (the same
+    noise replayed for every forward), BatchNormalization under a padding mask and in inference."""
+
+    def features(i: Inputs) -> tuple[np.ndarray, np.ndarray]:
+        x = np.random.default_rng(i.seed).normal(size=(6, 7, 4))
+        x[0, 5:] = 0.0  # steps Masking masks
+        mask = np.ones((6, 7), dtype=bool)
+        mask[1, 4:] = False
+        return x, mask
+
+    def check(make: Callable[[], Layer], masked: bool, training: bool, variant: str | None) -> Callable:
+        def run(i: Inputs) -> gradcheck.Report:
+            x, mask = features(i)
+            report = gradcheck.check_layer(
+                make(), x, mask=mask if masked else None, training=training, seed=i.seed
+            )
+            return _titled(report, variant) if variant else report
+
+        return run
+
+    norm = layers.BatchNormalization
+    return [
+        Check("layer", "Masking", check(layers.Masking, False, False, None)),
+        Check(
+            "layer", "SpatialDropout1D", check(lambda: layers.SpatialDropout1D(0.3), False, True, "training")
+        ),
+        Check("layer", "BatchNormalization", check(norm, False, True, "training")),
+        Check("layer", "BatchNormalization", check(norm, True, True, "training, with a mask")),
+        Check("layer", "BatchNormalization", check(norm, False, False, "inference")),
+    ]
+
+
 # Every check, in the order the report prints them.
 CHECKS: list[Check] = [
     *_seed_checks(),
     *_conv_checks(),
     *_recurrent_checks(),
+    *_sequence_feature_checks(),
     Check("model", "graph", graph_report),
     *_attention_checks(),
     Check("model", "fasttext", fasttext_report),

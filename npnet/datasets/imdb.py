@@ -34,7 +34,7 @@ from npnet.datasets.ragged import Ragged, object_array
 from npnet.datasets.safe_npz import ImdbArrays, load_imdb_npz
 from npnet.datasets.tokenizer import text_to_word_sequence
 from npnet.errors import DataError, DownloadError, HashMismatchError
-from npnet.preprocessing import pad_flat
+from npnet.preprocessing.sequence import pad_flat  # the module, not the package: its __init__ imports us
 
 PAD_CHAR = 0
 START_CHAR = 1

@@ -25,6 +25,7 @@ def check_layer(
     *,
     mask: np.ndarray | None = None,
     grad_out: np.ndarray | None = None,
+    training: bool = False,
     dtype: str = "float64",
     seed: int = 0,
     **options: float | int | None,
@@ -34,6 +35,8 @@ def check_layer(
     x: the layer's input (integer ids (batch, T) for an Embedding, which has no input gradient).
     mask: passed to forward (e.g. a (batch, T) bool mask for GlobalAveragePooling1D).
     grad_out: the upstream gradient, shaped like the output; default N(0, 1) drawn from `seed`.
+    training: run the forward in training mode (batch statistics, dropout noise). The layer's noise
+    generators are rewound before every forward, so each one draws the same noise and f is one function.
     An unbuilt layer is built (on the copy) from `seed`.
     options: any `Settings` field (step, rtol, atol, full_limit, samples, directions, kink_retries).
     Returns a Report with a row for the input (float inputs only) and one per parameter, the parameters of
@@ -49,7 +52,17 @@ def check_layer(
     float_input = np.issubdtype(x.dtype, np.floating)
     x_live = x.astype(settings.dtype) if float_input else x.copy()
 
-    out = live.forward(x_live, mask=mask, training=False)
+    parts = [live, *live.sublayers()]
+    for part in parts:  # a generator for every part, so there is a state to rewind
+        part.noise_rng = part.noise_rng if part.noise_rng is not None else np.random.default_rng(seed)
+    noise_states = [part.noise_rng.bit_generator.state for part in parts]  # type: ignore[union-attr]
+
+    def run_forward() -> np.ndarray:
+        for part, state in zip(parts, noise_states, strict=True):
+            part.noise_rng.bit_generator.state = state  # type: ignore[union-attr]
+        return live.forward(x_live, mask=mask, training=training)
+
+    out = run_forward()
     g = rng.standard_normal(out.shape) if grad_out is None else np.asarray(grad_out, dtype=np.float64)
     if g.shape != out.shape:
         raise ValueError(
@@ -63,7 +76,7 @@ def check_layer(
     analytic = [np.array(part.grads[key], copy=True) for _, part, key in tensors]
 
     def objective() -> tuple[float, np.ndarray]:
-        y = live.forward(x_live, mask=mask, training=False)
+        y = run_forward()
         return float(np.sum(y.astype(np.float64) * g)), live.kink_pattern()
 
     # f sums out * g: the size of those terms, not |f| (they cancel), sets f's rounding error.
@@ -166,6 +179,8 @@ def _parameters(layer: Layer) -> list[tuple[str, Layer, str]]:
     for part in [layer, *layer.sublayers()]:
         prefix = layer.name if part is layer else f"{layer.name}/{part.name}"
         for key, value in part.params.items():
+            if key in part.state_keys:  # state set by the forward: it has no gradient
+                continue
             if id(value) not in seen:
                 seen.add(id(value))
                 found.append((f"{prefix}/{key}", part, key))

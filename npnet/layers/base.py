@@ -67,12 +67,28 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.built: bool = False
-        # Keras's knob: False keeps every parameter out of `trainable_weights`, so no optimizer moves it.
-        self.trainable: bool = True
         # The generator of training-time noise (dropout masks). A `Sequential` hands every layer that has
         # none its own `fit_rng` at build, so one seeded generator drives shuffling and noise and one
         # checkpointed state resumes both; a layer given its own seed keeps its own generator.
         self.noise_rng: np.random.Generator | None = None
+        # Keras's `layer.trainable`: False freezes every parameter of the layer (and of its sublayers, whose
+        # arrays its `params` hold): `fit` computes no step for them and `summary` counts them non-trainable.
+        self.trainable: bool = True
+
+    # Parameters that are not weights to learn (Keras's non-trainable weights: in `get_weights()`, saved and
+    # loaded, never stepped by an optimizer): constants, which still have a gradient (ScaledEmbedding's
+    # scales), and state the forward pass sets, which has none (BatchNormalization's moving statistics: their
+    # `grads` entries stay zero and the gradient checker skips them).
+    non_trainable_keys: frozenset[str] = frozenset()
+    state_keys: frozenset[str] = frozenset()
+
+    def trainable_params(self) -> dict[str, np.ndarray]:
+        """The parameters `fit` steps, in `params` order: none when the layer is frozen (`trainable =
+        False`), else all but the `non_trainable_keys` and `state_keys`."""
+        if not self.trainable:
+            return {}
+        frozen = self.non_trainable_keys | self.state_keys
+        return {key: value for key, value in self.params.items() if key not in frozen}
 
     def build(
         self,
@@ -91,9 +107,8 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
-        """The parameters an optimizer updates (Keras's name): all of `params`, none if not `trainable`. A
-        layer with a constant parameter leaves it out (Keras: a weight made with trainable=False)."""
-        return list(self.params.values()) if self.trainable else []
+        """Keras's name for the arrays of `trainable_params()`."""
+        return list(self.trainable_params().values())
 
     def add_param(self, key: str, value: np.ndarray) -> None:
         """Register a parameter and its (zeroed) gradient under the same name."""
@@ -179,6 +194,10 @@ class Layer:
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
 
+    def count_trainable_params(self) -> int:
+        """How many of `count_params()` `fit` steps (Keras's "Trainable params" of the layer)."""
+        return sum(int(p.size) for p in self.trainable_params().values())
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -233,8 +252,9 @@ def backward_through(layers: Sequence[Layer], grad_out: np.ndarray) -> np.ndarra
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
-    """{"class_name", "config"}: a layer as JSON, rebuilt by `deserialize`."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name", "config", "trainable"}: a layer as JSON, rebuilt by `deserialize`. `trainable` is beside
+    the config, not in it: it is a switch on any layer, not a constructor argument."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config(), "trainable": layer.trainable}
 
 
 def deserialize(entry: Any) -> Layer:
@@ -248,6 +268,11 @@ def deserialize(entry: Any) -> Layer:
             f"npnet has {', '.join(sorted(LAYER_CLASSES))}"
         )
     try:
-        return cls(**entry["config"])
+        layer = cls(**entry["config"])
     except (TypeError, ValueError) as e:
         raise ValueError(f"cannot rebuild a {cls.__name__} from {entry['config']!r:.200}: {e}") from None
+    trainable = entry.get("trainable", True)  # files from before `trainable` have none: every layer trained
+    if not isinstance(trainable, bool):
+        raise ValueError(f"a layer entry's trainable must be true or false, got {trainable!r:.100}")
+    layer.trainable = trainable
+    return layer

@@ -45,10 +45,14 @@ class Dropout(Layer):
             return x
         rng = self.noise_rng if self.noise_rng is not None else np.random.default_rng(0)
         self.noise_rng = rng
-        keep = rng.random(x.shape) >= self.rate
-        # One array holds both the choice and the scale: backward is a single product.
+        keep = rng.random(self.noise_shape(x)) >= self.rate
+        # One array holds both the choice and the scale (broadcast over x): backward is a single product.
         self._scale = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * self._scale
+
+    def noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """The shape of the keep draw, broadcast over x: one per element (SpatialDropout1D: per channel)."""
+        return x.shape
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """grad_out (B, ...) -> dL/dx (B, ...), the same shape: grad_out * keep / (1 - rate)."""

@@ -38,10 +38,7 @@ class ScaledEmbedding(Embedding):
         super().build(input_shape, rng, dtype)
         self.add_param("scales", np.ones(self.input_dim, dtype=self.dtype))
 
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        """The table E only: the factors are constants (Keras: a weight made with trainable=False)."""
-        return [self.params["embeddings"]] if self.trainable else []
+    non_trainable_keys = frozenset({"scales"})  # constants: saved and loaded, never stepped
 
     def set_scales(self, scales: np.ndarray) -> None:
         """Copy `scales` (input_dim,) into the layer's constant factors (build it first)."""

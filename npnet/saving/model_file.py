@@ -37,8 +37,25 @@ class ModelFileError(NpnetError, ValueError):
     """A saved-model file is missing, foreign, damaged or inconsistent."""
 
 
+# Keras's own formats: a file of npnet's under one of these names would be one Keras cannot read.
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def check_model_path(path: str | os.PathLike[str]) -> None:
+    """ValueError when `path` names a Keras file (.keras, .h5): npnet writes its own format, and says how
+    to get a Keras model instead."""
+    name = os.fspath(path)
+    if name.lower().endswith(KERAS_SUFFIXES):
+        raise ValueError(
+            f"model.save({name!r}): npnet writes its own model file, not Keras's .keras/.h5 format; save to "
+            "a path ending in .npnet (read back with npnet.models.load_model), or for a Keras model call "
+            "npnet.keras_export.to_keras(model).save('model.keras') (needs keras)"
+        )
+
+
 def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
-    """Write `model` (built; compiled or not) to `path` atomically."""
+    """Write `model` (built; compiled or not) to `path` atomically; a Keras file name is refused."""
+    check_model_path(path)
 
     model._ensure_built()
     weights = model.weights  # live arrays, written at once: no copy of a large table
@@ -49,7 +66,7 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
         compiled = {
             "optimizer": model.optimizer.get_config(),
             "loss": {"name": model.loss.name, "from_logits": bool(model.loss.from_logits)},
-            "metrics": [m.get_config() for m in model.metrics],
+            "metrics": [{"class_name": type(m).__name__, **m.get_config()} for m in model.metrics],
         }
     meta = {
         "model": {

@@ -338,7 +338,7 @@ SMALL = ["--vocab", "500", "--batch-size", "6", "--seq-len", "24"]
 def test_cli_passes_on_the_seed_model(capsys):
     assert main(["gradcheck", *SMALL, "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "gradcheck passed: 52 checks" in out
+    assert "gradcheck passed: 57 checks" in out
     assert "model 'functional' (a graph: two inputs, a shared Embedding and Dense, a fork" in out
     assert "model 'sequential' (transformer, small, mask_zero)" in out
     assert "layer 'multi_head_attention' (MultiHeadAttention) with a mask, value_dim != key_dim" in out

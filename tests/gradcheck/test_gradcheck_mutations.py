@@ -460,3 +460,36 @@ def test_lstm_mask_that_resets_is_caught_by_gradcheck_and_by_padding_invariance(
         layer.build(x.shape, dtype="float64")
         short = layer.forward(x[:1, :3])
         assert np.allclose(layer.forward(x[:1], mask=mask[:1]), short, rtol=1e-12) is matches
+
+
+class BatchNormWithoutStatisticsTerms(layers.BatchNormalization):
+    """A missing term: the input gradient treats the batch mean and variance as constants (g gamma / std),
+    the textbook slip; right in inference, wrong in training."""
+
+    def backward(self, grad_out):
+        super().backward(grad_out)
+        return grad_out * self.params["gamma"] / self._std
+
+
+class BatchNormWithoutDriftTerm(layers.BatchNormalization):
+    """A subtler missing term: forgets the mean's effect through the variance (the sum(g xhat) xhat part)."""
+
+    def backward(self, grad_out):
+        super().backward(grad_out)
+        g_hat = grad_out * self.params["gamma"]
+        return (g_hat - g_hat.mean(axis=(0, 1))) / self._std
+
+
+def test_batch_norm_treating_the_statistics_as_constants_is_caught(rng):
+    x = rng.normal(size=(4, 5, 3))
+    rows = failing(gradcheck.check_layer(BatchNormWithoutStatisticsTerms(), x, training=True))
+    assert list(rows) == ["input"]  # gamma's and beta's gradients are right
+    assert "BatchNormWithoutStatisticsTerms.backward returns" in rows["input"].problem
+    assert gradcheck.check_layer(BatchNormWithoutStatisticsTerms(), x, training=False).passed
+
+
+def test_batch_norm_missing_the_variance_term_is_caught(rng):
+    rows = failing(
+        gradcheck.check_layer(BatchNormWithoutDriftTerm(), rng.normal(size=(4, 5, 3)), training=True)
+    )
+    assert list(rows) == ["input"]

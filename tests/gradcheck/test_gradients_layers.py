@@ -236,3 +236,41 @@ def test_model_random(data, vocab, batch, seq, mask_zero, hidden, logits, seed):
     report = gradcheck.check_model(model, x, y, seed=seed)
     assert report.passed, str(report)
     assert report.max_rel_error < RTOL
+
+
+# ------------------------------------------------------------------------- layers on sequences of features
+
+
+def test_masking_passes_and_reports_its_masked_steps_as_kinks(rng):
+    x = rng.normal(size=(3, 5, 4))
+    x[0, 3:] = 0.0
+    report = gradcheck.check_layer(layers.Masking(), x)
+    assert_passes(report)
+    assert len(report.rows[0].kinks) == 2 * 4  # the two masked steps: any nudge unmasks them
+
+
+def test_spatial_dropout_in_training_replays_its_noise(rng):
+    assert_passes(
+        gradcheck.check_layer(layers.SpatialDropout1D(0.4), rng.normal(size=(4, 6, 5)), training=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"center": False}, {"scale": False}, {"momentum": 0.5, "epsilon": 0.1}]
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_normalization(rng, options, training):
+    report = gradcheck.check_layer(
+        layers.BatchNormalization(**options), rng.normal(size=(4, 6, 3)), training=training
+    )
+    assert_passes(report)
+    names = [row.name for row in report.rows]
+    assert "input" in names and not any("moving" in name for name in names)  # state has no gradient
+
+
+def test_batch_normalization_under_a_mask(rng):
+    mask = np.ones((4, 6), dtype=bool)
+    mask[0, 2:] = False
+    mask[3, 5:] = False
+    x = rng.normal(size=(4, 6, 3))
+    assert_passes(gradcheck.check_layer(layers.BatchNormalization(), x, mask=mask, training=True))

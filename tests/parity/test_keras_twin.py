@@ -1,4 +1,4 @@
-"""parity.keras_twin: the Keras counterpart it builds of every npnet architecture is the same model, so
+"""npnet.keras_export: the Keras counterpart it builds of every npnet architecture is the same model, so
 the seeds and epoch benchmarks race npnet against the Keras example and not against something else."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from npnet import models  # noqa: E402
-from parity.keras_twin import keras_model  # noqa: E402
+from npnet.keras_export import keras_model  # noqa: E402
 
 SMALL = {"num_words": 50, "embedding_dim": 6, "filters": 5, "hidden_units": 7, "units": 4}
 

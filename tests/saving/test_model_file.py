@@ -105,11 +105,16 @@ def test_every_layer_round_trips_through_its_config():
         layers.LayerNormalization(axis=1, epsilon=1e-6, center=False),
         layers.TokenAndPositionEmbedding(16, 50, 8, mask_zero=True),
         layers.TransformerBlock(8, 2, 6, rate=0.2, epsilon=1e-5, norm_first=True),
+        layers.Masking(mask_value=-1.0),
+        layers.SpatialDropout1D(0.3, seed=2),
+        layers.BatchNormalization(momentum=0.9, epsilon=0.01, center=False),
     ]
+    originals[0].trainable = False  # a switch beside the config, kept too
     for layer in originals:
         config = json.loads(json.dumps(serialize(layer)))  # JSON-ready
         again = deserialize(config)
         assert type(again) is type(layer) and again.get_config() == layer.get_config()
+        assert again.trainable == layer.trainable
     # Every public layer is covered here: a new one must show that its config rebuilds it.
     public = {name for name in layers.__all__ if name not in ("Layer", "Input")}  # Input makes a tensor
     assert public == {type(layer).__name__ for layer in originals}
