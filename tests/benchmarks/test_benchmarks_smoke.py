@@ -46,6 +46,7 @@ def results_rounds(results):
     )
 
 
+@pytest.mark.slow
 def test_quick_run_writes_well_formed_outputs(tmp_path):
     systems = ["npnet", "numpy-naive"] + (["torch-eager"] if HAVE_TORCH else [])
     assert main(["--quick", "--out", str(tmp_path), "--systems", ",".join(systems)]) == 0

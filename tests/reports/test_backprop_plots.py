@@ -58,6 +58,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **options: Any) -> di
     return figures
 
 
+@pytest.mark.slow
 def test_every_plot_names_its_run_and_labels_every_axis(monkeypatch, tmp_path) -> None:
     figures = drawn(monkeypatch, tmp_path, run="run small, preset notebook")
     assert set(figures) == {GRADIENTS_PNG, UPDATES_PNG, ACTIVATIONS_PNG}
@@ -68,12 +69,14 @@ def test_every_plot_names_its_run_and_labels_every_axis(monkeypatch, tmp_path) -
     assert all((tmp_path / name).read_bytes().startswith(b"\x89PNG") for name in figures)
 
 
+@pytest.mark.slow
 def test_a_run_unnamed_is_named_by_its_folder(monkeypatch, tmp_path) -> None:
     (tmp_path / "notebook-1").mkdir()
     figures = drawn(monkeypatch, tmp_path / "notebook-1")
     assert all(any("run notebook-1" in t for t in f["titles"]) for f in figures.values())
 
 
+@pytest.mark.slow
 def test_activations_keep_fractions_and_magnitudes_on_separate_axes(monkeypatch, tmp_path) -> None:
     axes = drawn(monkeypatch, tmp_path)[ACTIVATIONS_PNG]["axes"]
     assert len(axes) == 4  # two layers x (fractions, magnitudes)
