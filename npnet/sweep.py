@@ -249,13 +249,17 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
 
     config = runs.preset_config(spec["preset"], **spec["settings"], seed=spec["seed"])
     if not (run_dir / runs.CONFIG_JSON).exists():
-        ngrams = runs.load_imdb(config, spec["data_dir"]).ngrams if config.ngrams > 1 else None
-        runs.create_run(run_dir, config, spec["data_dir"], ngrams=ngrams)
+        ngrams, ratio = None, None
+        if config.ngrams > 1 or config.bag_features:  # fitted on the training reviews, kept in the folder
+            fitted = runs.load_imdb(config, spec["data_dir"])
+            ngrams, ratio = fitted.ngrams, fitted.ratio
+            del fitted
+        runs.create_run(run_dir, config, spec["data_dir"], ngrams=ngrams, ratio=ratio)
     run = runs.open_run(run_dir)
     path = run_dir / runs.CHECKPOINT_NPZ
     state = checkpoints.load(path) if path.exists() else None  # None: it never finished an epoch
-    data = runs.load_imdb(run.config, run.data_dir, ngrams=run.ngrams).without_reviews()
-    model = runs.build_model(run.config, run.ngrams)
+    data = runs.load_imdb(run.config, run.data_dir, ngrams=run.ngrams, ratio=run.ratio).without_reviews()
+    model = runs.build_model(run.config, run.ngrams, run.ratio)
     history = runs.fit_run(run, model, data, resume=state, verbose=0)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
     probabilities = model.predict(data.x_test, batch_size=config.batch_size)
