@@ -72,6 +72,8 @@ METRICS = (
 )
 TIMING = ("seconds",)
 RESOURCES = ("parameters", "peak_rss_mb")  # absent from the rows of sweeps made before they were recorded
+# The columns that differ between two runs of the same computation (the clock, the process's memory).
+MEASURED = (*TIMING, "peak_rss_mb")
 # Short names accepted by --set beside the TrainConfig field names (the `npnet train` flags' names).
 ALIASES = {"lr": "learning_rate"}
 SINGLE_THREAD_ENV = {
