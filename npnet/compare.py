@@ -190,18 +190,20 @@ def compare(
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(comparison.data_dir)
     runs_data = quick_data(out_dir, data_dir) if comparison.quick else data_dir
+    plans = {
+        (system, preset): comparison.plan(preset, str(runs_data.resolve()))
+        for system in comparison.systems
+        for preset in comparison.presets
+    }
+    for plan in plans.values():
+        sweep.check_plan(plan)  # every preset's settings, before any folder changes
     _write_text(out_dir / COMPARE_JSON, json.dumps(comparison.to_dict(), indent=2) + "\n")
-    plans: dict[tuple[str, str], sweep.Plan] = {}
     specs: list[dict[str, Any]] = []
-    for system in comparison.systems:
-        for preset in comparison.presets:
-            plan = comparison.plan(preset, str(runs_data.resolve()))
-            sweep.check_plan(plan)
-            folder = sweep_dir(out_dir, system, preset)
-            plan = sweep.open_sweep(folder, plan)
-            plans[system, preset] = plan
-            for spec in plan.specs(folder):
-                specs.append({**spec, "worker": KERAS_WORKER} if system == KERAS else spec)
+    for (system, preset), plan in plans.items():
+        folder = sweep_dir(out_dir, system, preset)
+        plans[system, preset] = plan = sweep.open_sweep(folder, plan)
+        for spec in plan.specs(folder):
+            specs.append({**spec, "worker": KERAS_WORKER} if system == KERAS else spec)
     specs.sort(key=lambda spec: spec["seed"])  # seed by seed: the first results cover every preset
     if scheduler is not None:
         results = sweep.run_dask(specs, scheduler, on_done)
