@@ -16,6 +16,7 @@ import argparse
 import os
 import statistics
 import time
+from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # read once, at Keras's first import (below, only if asked)
 
@@ -27,7 +28,7 @@ from npnet.sweep import parse_seeds
 def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
     """Test accuracy after each epoch (`per_epoch`) or after the last: evaluating changes no training."""
     (x, y), _ = runs.fit_arrays(config, data)
-    model = runs.build_model(config, data.ngrams)
+    model = runs.build_model(config, data.ngrams, data.ratio)
     test = (data.x_test, data.test_labels)
     if per_epoch:
         history = model.fit(
@@ -38,15 +39,14 @@ def npnet_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: boo
     return [float(model.evaluate(*test, batch_size=config.batch_size)[1])]
 
 
-def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
-    import keras
-
+def compiled_keras_twin(keras: Any, config: runs.TrainConfig, data: runs.IMDBData) -> Any:
+    """The preset's own layers in Keras (`npnet.keras_export`: the n-gram table's rows for fastText, the
+    ratio as nbsvm's frozen factors), compiled with the preset's Adam (Keras 2's decay as
+    `InverseTimeDecay`; Keras's Adam is dense), binary cross-entropy and accuracy. Seed Keras first."""
     from npnet.keras_export import keras_model
 
-    keras.utils.set_random_seed(config.seed)
-    (x, y), _ = runs.fit_arrays(config, data)
-    # The preset's own layers, translated (the n-gram table's rows for fastText); Keras's Adam is dense.
-    model = keras_model(keras, runs.build_model(config, data.ngrams), x.shape[1])
+    (x, _), _ = runs.fit_arrays(config, data)
+    model = keras_model(keras, runs.build_model(config, data.ngrams, data.ratio), x.shape[1])
     rate = (
         keras.optimizers.schedules.InverseTimeDecay(
             config.learning_rate, decay_steps=1, decay_rate=config.decay
@@ -61,6 +61,15 @@ def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: boo
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
+    return model
+
+
+def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: bool) -> list[float]:
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    (x, y), _ = runs.fit_arrays(config, data)
+    model = compiled_keras_twin(keras, config, data)
     test = (data.x_test, data.test_labels.astype("float32"))
     fit = {"epochs": config.epochs, "batch_size": config.batch_size, "verbose": 0}
     if per_epoch:

@@ -7,6 +7,10 @@ deprecated `input_length`, an unset seed), with activation layers named as Keras
 them. The same translation builds the Keras counterparts the parity checks and benchmarks race npnet
 against (with Keras's own initial weights there). Keras is imported only here, when asked: it is never a
 dependency of npnet itself.
+
+npnet's ScaledEmbedding has no Keras class: its twin is two Embeddings multiplied, the factors' frozen and
+holding the layer's scales (tests/parity/test_parity_nbsvm.py holds it to the layer), with the table's own
+initializer (nbsvm's starts at zero).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 # npnet's activation layers under the names Keras's `activation=` takes.
 ACTIVATION_NAMES = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Linear": "linear"}
 _NPNET_ONLY = ("name", "dtype", "input_length", "zero_output_for_mask")
+SCALED = "ScaledEmbedding"  # npnet's layer without a Keras class: `scaled_embedding_twin`
 
 
 def keras_layer(keras: Any, class_name: str, config: dict[str, Any]) -> Any:
@@ -40,9 +45,35 @@ def keras_layer(keras: Any, class_name: str, config: dict[str, Any]) -> Any:
 
 def keras_model(keras: Any, model: npnet.Sequential, length: int | None, dtype: str = "int32") -> Any:
     """keras.Sequential of the Keras layers of `model`'s layers, for inputs (batch, length) of `dtype`
-    (token ids by default), with Keras's own initial weights."""
-    twins = [keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers]
-    return keras.Sequential([keras.Input((length,), dtype=dtype), *twins])
+    (token ids by default), with Keras's own initial weights; a functional keras.Model where a
+    ScaledEmbedding's twin (two layers) is needed."""
+    if SCALED not in [type(layer).__name__ for layer in model.layers]:
+        twins = [keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers]
+        return keras.Sequential([keras.Input((length,), dtype=dtype), *twins])
+    x = ids = keras.Input((length,), dtype=dtype)
+    for layer in model.layers:
+        name = type(layer).__name__
+        x = (
+            scaled_embedding_twin(keras, layer, x)
+            if name == SCALED
+            else keras_layer(keras, name, layer.get_config())(x)
+        )
+    return keras.Model(ids, x)
+
+
+def scaled_embedding_twin(keras: Any, layer: Any, ids: Any) -> Any:
+    """The output of ScaledEmbedding `layer` (built) on Keras tensor `ids`: Embedding(table) times a frozen
+    Embedding(input_dim, 1) holding the layer's scales."""
+    config = layer.get_config()
+    settings = {key: config[key] for key in ("input_dim", "output_dim", "mask_zero")}
+    initializer = keras.initializers.get(config["embeddings_initializer"])
+    table = keras.layers.Embedding(**settings, embeddings_initializer=initializer)
+    factors = keras.layers.Embedding(
+        settings["input_dim"], 1, mask_zero=settings["mask_zero"], trainable=False
+    )
+    out = keras.layers.Multiply()([table(ids), factors(ids)])
+    factors.set_weights([layer.params["scales"][:, None]])
+    return out
 
 
 def to_keras(model: npnet.Sequential) -> Any:

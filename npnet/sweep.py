@@ -8,7 +8,7 @@ The sweep folder (`sweeps/<name>/`):
   `npnet train --resume` work on it), plus `sweep_row.json`, its results row, written last: a run with one
   is finished and is never trained again
 - `results.csv`   one row per run: run, the swept settings, seed, epochs, final and best validation
-  metrics, test metrics, seconds
+  metrics, test metrics, seconds of training, the model's parameters and the run's peak RSS
 - `summary.md`    per setting: median, IQR and min-max over the seeds; with `select_on="validation"`, the
   setting with the best median validation accuracy and, reported apart, its test distribution
 - `sweep.png`     test accuracy per setting, one dot per seed, the median marked
@@ -21,6 +21,14 @@ that dies (killed, out of memory) loses only its own run. Dask: `scheduler="tcp:
 data folder by the same paths. Both engines run the same computation in a single-threaded process, so the
 same settings and seed give the same numbers on either.
 
+Peak RSS: the run's process's peak resident memory (VmHWM) when its row is written. A local run is its own
+process, so that is the run's own peak (the interpreter and imports included). A Dask worker runs many
+tasks: each task first resets the process's peak to its current resident memory (`/proc/self/clear_refs`,
+Linux), so its row holds the worker's baseline plus the task's own peak.
+
+A spec may name another module as its `worker` (benchmarks/keras_cell.py): the engines then run that
+module's `run_cell(spec)` in the same way, so other systems' runs share the pool, the resuming and the rows.
+
 Resuming: rerunning the sweep skips runs with a `sweep_row.json`, resumes a run that has a checkpoint
 from its last complete epoch (bitwise as if never stopped), and starts over a run that stopped before its
 first epoch ended. Nothing here prints: `npnet.cli.sweep` does.
@@ -28,10 +36,13 @@ first epoch ended. Nothing here prints: `npnet.cli.sweep` does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import itertools
 import json
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -60,6 +71,9 @@ METRICS = (
     "test_accuracy",
 )
 TIMING = ("seconds",)
+RESOURCES = ("parameters", "peak_rss_mb")  # absent from the rows of sweeps made before they were recorded
+# The columns that differ between two runs of the same computation (the clock, the process's memory).
+MEASURED = (*TIMING, "peak_rss_mb")
 # Short names accepted by --set beside the TrainConfig field names (the `npnet train` flags' names).
 ALIASES = {"lr": "learning_rate"}
 SINGLE_THREAD_ENV = {
@@ -234,10 +248,39 @@ def run_cell(spec: Mapping[str, Any]) -> dict[str, Any]:
     run_dir = Path(spec["run_dir"])
     if (run_dir / ROW_JSON).exists():
         return json.loads((run_dir / ROW_JSON).read_text(encoding="utf-8"))
+    reset_peak_rss()
     with threadpool_limits(1):
         row = _train_cell(spec, run_dir)
+    row["peak_rss_mb"] = peak_rss_mb()
     _write_text(run_dir / ROW_JSON, json.dumps(row, indent=2) + "\n")
     return row
+
+
+def run_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One task of either engine: `run_cell` of the spec's `worker` module (default: this one's)."""
+    module = spec.get("worker")
+    if module is None:
+        return run_cell(spec)
+    row: dict[str, Any] = importlib.import_module(module).run_cell(spec)
+    return row
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak-RSS count again from its current resident memory (Linux; elsewhere the
+    peak stays the process's own since it started)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MiB: VmHWM (Linux; what `reset_peak_rss` resets), else
+    getrusage's ru_maxrss."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -249,13 +292,18 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
 
     config = runs.preset_config(spec["preset"], **spec["settings"], seed=spec["seed"])
     if not (run_dir / runs.CONFIG_JSON).exists():
-        ngrams = runs.load_imdb(config, spec["data_dir"]).ngrams if config.ngrams > 1 else None
-        runs.create_run(run_dir, config, spec["data_dir"], ngrams=ngrams)
+        ngrams, ratio = None, None
+        if config.ngrams > 1 or config.bag_features:  # fitted on the training reviews, kept in the folder
+            fitted = runs.load_imdb(config, spec["data_dir"])
+            ngrams, ratio = fitted.ngrams, fitted.ratio
+            del fitted
+        runs.create_run(run_dir, config, spec["data_dir"], ngrams=ngrams, ratio=ratio)
     run = runs.open_run(run_dir)
     path = run_dir / runs.CHECKPOINT_NPZ
     state = checkpoints.load(path) if path.exists() else None  # None: it never finished an epoch
-    data = runs.load_imdb(run.config, run.data_dir, ngrams=run.ngrams).without_reviews()
-    model = runs.build_model(run.config, run.ngrams)
+    data = runs.load_imdb(run.config, run.data_dir, ngrams=run.ngrams, ratio=run.ratio).without_reviews()
+    model = runs.build_model(run.config, run.ngrams, run.ratio)
+    parameters = model.count_params()
     history = runs.fit_run(run, model, data, resume=state, verbose=0)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=config.batch_size)
     probabilities = model.predict(data.x_test, batch_size=config.batch_size)
@@ -270,6 +318,7 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     best = int(np.argmax(val_accuracy))
     return {
         "run": run.name,
+        "preset": spec["preset"],
         **spec["settings"],
         "seed": spec["seed"],
         "epochs": len(history["loss"]),
@@ -280,6 +329,7 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
         "test_loss": metrics["loss"],
         "test_accuracy": metrics["accuracy"],
         "seconds": metrics["training_seconds"],
+        "parameters": parameters,
     }
 
 
@@ -294,7 +344,7 @@ def _local_worker(spec: Mapping[str, Any]) -> dict[str, Any] | str:
     root = str(Path(npnet.__file__).resolve().parents[1])  # this npnet, whether installed or a checkout
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     done = subprocess.run(
-        [sys.executable, "-m", "npnet.sweep", json.dumps(dict(spec))],
+        [sys.executable, "-m", spec.get("worker", "npnet.sweep"), json.dumps(dict(spec))],
         env=env,
         capture_output=True,
         text=True,
@@ -337,7 +387,7 @@ def run_dask(
                 raise RunError(
                     f"cannot reach the Dask scheduler at {scheduler} ({e}); is it running?"
                 ) from None
-        futures = client.map(run_cell, list(specs), pure=False)
+        futures = client.map(run_spec, list(specs), pure=False)
         names = {future.key: Path(spec["run_dir"]).name for future, spec in zip(futures, specs, strict=True)}
         by_key: dict[Any, dict[str, Any] | str] = {}
         for future in as_finished(futures):
@@ -361,12 +411,13 @@ def write_results(sweep_dir: Path, plan: Plan, rows: Sequence[Mapping[str, Any]]
     import csv
     import io
 
-    columns = ["run", *plan.swept, "seed", "epochs", *METRICS, *TIMING]
+    columns = ["run", *plan.swept, "seed", "epochs", *METRICS, *TIMING, *RESOURCES]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in sorted(rows, key=lambda r: r["run"]):
-        writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
+        values = [row.get(c, "") for c in columns]
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
     _write_text(sweep_dir / RESULTS_CSV, buffer.getvalue())
     _write_text(sweep_dir / SUMMARY_MD, render_summary(plan, rows))
     plot_sweep(sweep_dir / SWEEP_PNG, plan, rows)

@@ -43,9 +43,9 @@ def _plan(data_dir: Path) -> sweep.Plan:
 
 
 def _rows(sweep_dir: Path) -> list[dict[str, str]]:
-    """results.csv without its timing column."""
+    """results.csv without its measured columns (seconds, peak RSS)."""
     with open(sweep_dir / sweep.RESULTS_CSV, newline="", encoding="utf-8") as f:
-        return [{k: v for k, v in row.items() if k not in sweep.TIMING} for row in csv.DictReader(f)]
+        return [{k: v for k, v in row.items() if k not in sweep.MEASURED} for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")

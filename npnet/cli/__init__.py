@@ -13,7 +13,16 @@ from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
 # Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
 # command never imports from the current folder (the benchmark harness is `python -m benchmarks.run` from a
 # checkout, not a subcommand).
-_COMMAND_MODULES: tuple[str, ...] = ("data", "gradcheck", "train", "evaluate", "predict", "inspect", "sweep")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "data",
+    "gradcheck",
+    "train",
+    "evaluate",
+    "predict",
+    "inspect",
+    "sweep",
+    "compare",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,7 +42,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     run = runs.open_run(args.run_dir)
     model = run.model()
     data_dir = args.data_dir if args.data_dir is not None else run.data_dir
-    data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
+    data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams, ratio=run.ratio)
     loss, _ = model.evaluate(data.x_test, data.test_labels, batch_size=args.batch_size)
     probabilities = model.predict(data.x_test, batch_size=args.batch_size)
     metrics = classification_metrics(data.test_labels, probabilities, loss, CLASS_NAMES)

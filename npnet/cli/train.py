@@ -4,6 +4,7 @@ npnet train                          # the notebook: lr 1e-5, decay 1e-5, 60 epo
 npnet train --preset tuned           # the best settings found on a validation split (docs/tuning.md)
 npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
 npnet train --preset fasttext        # Keras's imdb_fasttext example: bigram ids, Embedding(50) -> average
+npnet train --preset nbsvm           # NBSVM: binarized word + bigram bags scaled by the log-count ratio
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
 npnet train --inspect                # also record backprop statistics (backprop.csv, plots, report section)
@@ -216,7 +217,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.resume is not None:
         run, state = _resume(args, overrides)
         data_dir = args.data_dir if args.data_dir is not None else run.data_dir
-        data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
+        data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams, ratio=run.ratio)
     else:
         config = runs.preset_config(args.preset, **overrides)
         name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -224,7 +225,7 @@ def _start(args: argparse.Namespace) -> int:
             raise RunError(f"--run-name must be a plain folder name, got {name!r}")
         runs.check_new_run(args.runs_dir / name)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
-        runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams)
+        runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams, ratio=data.ratio)
         try:
             run = runs.open_run(args.runs_dir / name)
             _show_data(run, data)
@@ -246,10 +247,15 @@ def _train(
     the caller printed them and dropped them, so they are not held through training (~70 MB on IMDB)."""
     config = run.config
 
-    model = runs.build_model(config, run.ngrams)
+    model = runs.build_model(config, run.ngrams, run.ratio)
     model.summary()
     if run.ngrams is not None:
         print(f"N-grams: {len(run.ngrams):,} of orders 2..{config.ngrams} from the training reviews")
+    if run.ratio is not None:
+        print(
+            f"NBSVM features: binarized bags of {run.ratio.size:,} ids, scaled by the log-count ratio of the "
+            "training reviews"
+        )
     (x_train, _), (x_val, _) = runs.fit_arrays(config, data)
     if config.validation_split:
         print(f"Validation: the last {len(x_val)} training reviews (training on {len(x_train)})")
@@ -369,7 +375,7 @@ def _resume(
         )
     if state is not None:  # prove it fits this run's model now, not after the data is loaded
         try:
-            checkpoints.restore(runs.build_model(run.config, run.ngrams), state)
+            checkpoints.restore(runs.build_model(run.config, run.ngrams, run.ratio), state)
         except FileFormatError as e:
             raise FileFormatError(f"{path}: {e}") from None
     return run, state

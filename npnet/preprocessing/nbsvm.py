@@ -12,15 +12,19 @@ docs/derivations/nbsvm.md.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from npnet.datasets.ragged import Ragged
+from npnet.errors import FileFormatError
 from npnet.preprocessing.ngrams import NgramTable, add_ngrams
 from npnet.preprocessing.sequence import pad_flat
+from npnet.saving import archive
 
 PAD_ID = 0  # the id padding fills a bag with; never a feature (Keras's reviews start their ids at 1)
+RATIO_KIND, RATIO_KEY = "log_count_ratio", "ratio"  # the ratio's npz: its archive kind and array name
 
 
 def binary_bags(seqs: Ragged, table: NgramTable | None = None, ngram_range: int = 1) -> Ragged:
@@ -80,6 +84,26 @@ def log_count_ratio(bags: Ragged, labels: np.ndarray, input_dim: int, alpha: flo
     p, q = alpha + in_positive, alpha + in_negative
     ratio = np.log(p / p.sum()) - np.log(q / q.sum())
     ratio[(in_positive + in_negative) == 0] = 0.0
+    return ratio
+
+
+def save_ratio(path: str | os.PathLike, ratio: np.ndarray) -> None:
+    """Write a log-count ratio (input_dim,) to an npz (atomic, no pickle): a run folder's `ratio.npz`."""
+    archive.save_arrays(path, {RATIO_KEY: np.asarray(ratio, dtype=np.float64)}, kind=RATIO_KIND)
+
+
+def load_ratio(path: str | os.PathLike) -> np.ndarray:
+    """The ratio `save_ratio` wrote, validated: one finite float64 per id (FileFormatError, also a
+    ValueError, names the file and the problem)."""
+    arrays, _ = archive.load_arrays(path, kind=RATIO_KIND)
+    ratio = arrays.get(RATIO_KEY)
+    if set(arrays) != {RATIO_KEY} or ratio is None or ratio.dtype != np.float64 or ratio.ndim != 1:
+        raise FileFormatError(
+            f"{os.fspath(path)!r} is not a log-count ratio (one 1-D float64 array {RATIO_KEY!r}); "
+            "train the run again"
+        )
+    if not np.all(np.isfinite(ratio)):
+        raise FileFormatError(f"{os.fspath(path)!r} holds a non-finite ratio; train the run again")
     return ratio
 
 

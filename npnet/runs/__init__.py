@@ -3,7 +3,8 @@
 - `config`: `TrainConfig` (every setting of `npnet train`, validated), the presets and `preset_config`;
 - `data`: the IMDB arrays a config asks for, padded (and n-grammed) as training saw them, the validation
 split;
-- `folders`: the run folder (`runs/<name>/`: config, word index, n-gram table, checkpoint, weights, report)
+- `folders`: the run folder (`runs/<name>/`: config, word index, n-gram table, nbsvm's ratio, checkpoint,
+  weights, report)
   and `open_run`;
 - `model`: the model a config defines (`build_model`);
 - `fit`: `fit_run`, which trains it into its folder.
@@ -27,6 +28,7 @@ from npnet.runs.folders import (
     CHECKPOINT_NPZ,
     CONFIG_JSON,
     NGRAMS_NPZ,
+    RATIO_NPZ,
     WEIGHTS_NPZ,
     WORD_INDEX_JSON,
     Run,
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_SEED",
     "NGRAMS_NPZ",
     "PRESETS",
+    "RATIO_NPZ",
     "WEIGHTS_NPZ",
     "WORD_INDEX_JSON",
     "IMDBData",

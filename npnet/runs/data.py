@@ -18,6 +18,7 @@ from npnet.datasets.files import NPZ_NAME, WORD_INDEX_NAME
 from npnet.datasets.ragged import Ragged
 from npnet.errors import RunError
 from npnet.preprocessing import add_ngrams, pad_flat
+from npnet.preprocessing.nbsvm import binary_bags, log_count_ratio
 from npnet.preprocessing.ngrams import NgramTable
 from npnet.runs.config import (
     TrainConfig,
@@ -36,6 +37,7 @@ class IMDBData:
     x_train: np.ndarray
     x_test: np.ndarray
     ngrams: NgramTable | None = None  # with config.ngrams >= 2: the table x_* were built with
+    ratio: np.ndarray | None = None  # with config.bag_features: the log-count ratio (input_dim,) float64
 
     def without_reviews(self) -> IMDBData:
         """This data with `train_seqs` and `test_seqs` emptied: the padded arrays are all that training and
@@ -57,34 +59,59 @@ def data_files(data_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
 
 
 def load_imdb(
-    config: TrainConfig, data_dir: str | os.PathLike[str] | None, ngrams: NgramTable | None = None
+    config: TrainConfig,
+    data_dir: str | os.PathLike[str] | None,
+    ngrams: NgramTable | None = None,
+    ratio: np.ndarray | None = None,
 ) -> IMDBData:
     """Load and pad the data as the config says, from `data_dir` (see `data_files`).
 
     With `config.ngrams` >= 2 the reviews get their n-gram ids before padding, from `ngrams` (a run's saved
     table) or else a table built here from the reviews that train: the training set less the
-    `validation_split` it holds out (the validation and test reviews never add n-grams)."""
+    `validation_split` it holds out (the validation and test reviews never add n-grams). With
+    `config.bag_features` each review becomes its binarized bag, and the log-count ratio is `ratio` (a run's
+    saved one) or else counted here over the bags of the same reviews that train."""
     # load_ragged = load_data kept as flat arrays (no Python int per token), padded by the same rules
     (train_seqs, train_labels), (test_seqs, test_labels) = imdb.load_ragged(
         path=data_files(data_dir)[0], num_words=config.num_words, seed=config.data_seed
     )
+    # the reviews that train, as split_validation cuts them
+    fitted = np.arange(len(train_seqs) - int(len(train_seqs) * config.validation_split))
     if config.ngrams > 1 and ngrams is None:
-        fitted = len(train_seqs) - int(len(train_seqs) * config.validation_split)  # as split_validation
         try:
-            ngrams = NgramTable.build(
-                train_seqs.take(np.arange(fitted)), config.ngrams, base=config.num_words
-            )
+            ngrams = NgramTable.build(train_seqs.take(fitted), config.ngrams, base=config.num_words)
         except ValueError as e:
             raise RunError(f"cannot build the {config.ngrams}-gram table: {e}") from None
+    train_inputs = model_sequences(train_seqs, config, ngrams)
+    if config.bag_features and ratio is None:
+        ratio = log_count_ratio(train_inputs.take(fitted), train_labels[fitted], input_dim(config, ngrams))
     return IMDBData(
         train_seqs=train_seqs,
         train_labels=train_labels,
         test_seqs=test_seqs,
         test_labels=test_labels,
-        x_train=pad_like_training(train_seqs, config, ngrams),
+        x_train=pad_inputs(train_inputs, config),
         x_test=pad_like_training(test_seqs, config, ngrams),
         ngrams=ngrams if config.ngrams > 1 else None,
+        ratio=ratio_for(config, ngrams, ratio) if config.bag_features else None,
     )
+
+
+def input_dim(config: TrainConfig, ngrams: NgramTable | None) -> int:
+    """The ids the model's inputs hold: num_words, or with n-grams the table's `input_dim`."""
+    return ngram_table_for(config, ngrams).input_dim if config.ngrams > 1 else config.num_words
+
+
+def ratio_for(config: TrainConfig, ngrams: NgramTable | None, ratio: np.ndarray | None) -> np.ndarray:
+    """The log-count ratio a config with `bag_features` needs, checked to cover its ids."""
+    if ratio is None:
+        raise RunError("the nbsvm model needs the run's log-count ratio (ratio.npz)")
+    if ratio.shape != (input_dim(config, ngrams),):
+        raise RunError(
+            f"the log-count ratio covers {ratio.size} ids, but the run's features have "
+            f"{input_dim(config, ngrams)}; train the run again"
+        )
+    return ratio
 
 
 def ngram_table_for(config: TrainConfig, ngrams: NgramTable | None) -> NgramTable:
@@ -99,13 +126,23 @@ def ngram_table_for(config: TrainConfig, ngrams: NgramTable | None) -> NgramTabl
     return ngrams
 
 
-def pad_like_training(seqs: Ragged, config: TrainConfig, ngrams: NgramTable | None = None) -> np.ndarray:
-    """Id sequences -> the (n, maxlen) model input as the config says: with `config.ngrams` >= 2 the n-gram
-    ids of `ngrams` appended first (`add_ngrams`), then padded and truncated (pad id 0)."""
+def model_sequences(seqs: Ragged, config: TrainConfig, ngrams: NgramTable | None = None) -> Ragged:
+    """Id sequences -> what the model reads, before padding: with `config.bag_features` each review's
+    binarized bag (its distinct word and known n-gram ids, ascending: `binary_bags`); else with
+    `config.ngrams` >= 2 the review followed by its n-gram ids from `ngrams` (`add_ngrams`); else the
+    review."""
+    if config.bag_features:
+        table = ngram_table_for(config, ngrams) if config.ngrams > 1 else None
+        return binary_bags(seqs, table, config.ngrams)
     if config.ngrams > 1:
         extended = add_ngrams(seqs, ngram_table_for(config, ngrams), config.ngrams)
         assert isinstance(extended, Ragged)  # a Ragged in, a Ragged out
-        seqs = extended
+        return extended
+    return seqs
+
+
+def pad_inputs(seqs: Ragged, config: TrainConfig) -> np.ndarray:
+    """`model_sequences` -> the (n, maxlen) model input, padded and truncated as the config says (pad 0)."""
     return pad_flat(
         seqs.values,
         seqs.lengths,
@@ -114,6 +151,12 @@ def pad_like_training(seqs: Ragged, config: TrainConfig, ngrams: NgramTable | No
         truncating=config.truncating,
         value=imdb.PAD_CHAR,
     )
+
+
+def pad_like_training(seqs: Ragged, config: TrainConfig, ngrams: NgramTable | None = None) -> np.ndarray:
+    """Id sequences -> the (n, maxlen) model input as the config says: `model_sequences` (bags, or the
+    n-gram ids of `ngrams` appended), then padded and truncated (pad id 0)."""
+    return pad_inputs(model_sequences(seqs, config, ngrams), config)
 
 
 def split_validation(

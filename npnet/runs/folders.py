@@ -7,6 +7,8 @@ The run folder (`runs/<name>/`):
                      (`npnet.preprocessing.ngrams.NgramTable`), so `predict`, `evaluate` and `--resume` give
                      reviews the
                      same n-gram ids; written before config.json, validated when the run is opened
+- `ratio.npz`        with the nbsvm model only: the log-count ratio of the training reviews' bags
+                     (`npnet.preprocessing.nbsvm`), kept like the n-gram table and for the same reason
 - `checkpoint.npz`   the state after the last complete epoch (see `npnet.saving.checkpoints`), rewritten
 every epoch
 - `weights.npz`      the final weights (`Sequential.save_weights`), written when training ends
@@ -34,6 +36,7 @@ from npnet.datasets import imdb
 from npnet.datasets.files import resolve_data_dir
 from npnet.datasets.ragged import Ragged
 from npnet.errors import FileFormatError, RunError
+from npnet.preprocessing.nbsvm import load_ratio, save_ratio
 from npnet.preprocessing.ngrams import NgramTable
 from npnet.reports import run_report
 from npnet.runs.config import TrainConfig
@@ -42,6 +45,7 @@ from npnet.runs.data import (
     known_words,
     ngram_table_for,
     pad_like_training,
+    ratio_for,
 )
 from npnet.runs.model import build_model
 
@@ -50,6 +54,7 @@ WORD_INDEX_JSON = "word_index.json"
 WEIGHTS_NPZ = "weights.npz"
 CHECKPOINT_NPZ = "checkpoint.npz"
 NGRAMS_NPZ = "ngrams.npz"
+RATIO_NPZ = "ratio.npz"
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -85,18 +90,24 @@ def create_run(
     config: TrainConfig,
     data_dir: str | os.PathLike[str] | None,
     ngrams: NgramTable | None = None,
+    ratio: np.ndarray | None = None,
 ) -> None:
-    """Start a run folder: config.json, the word index the model will understand, and with
-    `config.ngrams` >= 2 the n-gram table (`IMDBData.ngrams`). Refuses a used folder."""
+    """Start a run folder: config.json, the word index the model will understand, with
+    `config.ngrams` >= 2 the n-gram table (`IMDBData.ngrams`) and with `config.bag_features` the
+    log-count ratio (`IMDBData.ratio`). Refuses a used folder."""
     check_new_run(run_dir)
     if config.ngrams > 1:
         ngram_table_for(config, ngrams)
+    if config.bag_features:
+        ratio_for(config, ngrams, ratio)
     word_index = imdb.get_word_index(data_files(data_dir)[1])  # fails before mkdir
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / WORD_INDEX_JSON, known_words(word_index, config))
         if ngrams is not None and config.ngrams > 1:  # before config.json, which marks a run as started
             ngrams.save(run_dir / NGRAMS_NPZ)
+        if ratio is not None and config.bag_features:
+            save_ratio(run_dir / RATIO_NPZ, ratio)
         _write_config(run_dir, config, data_dir)
     except OSError as e:
         remove_unstarted_run(run_dir)
@@ -110,7 +121,7 @@ def remove_unstarted_run(run_dir: Path) -> None:
     free again; a folder holding anything else is left alone."""
     if (run_dir / CHECKPOINT_NPZ).exists():
         return
-    for name in (CONFIG_JSON, WORD_INDEX_JSON, NGRAMS_NPZ):
+    for name in (CONFIG_JSON, WORD_INDEX_JSON, NGRAMS_NPZ, RATIO_NPZ):
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         run_dir.rmdir()  # only when empty
@@ -144,6 +155,7 @@ class Run:
     data_dir: str | None
     word_index: dict[str, int]
     ngrams: NgramTable | None = None  # with config.ngrams >= 2: the table of ngrams.npz
+    ratio: np.ndarray | None = None  # with config.bag_features: the log-count ratio of ratio.npz
 
     @property
     def name(self) -> str:
@@ -151,7 +163,7 @@ class Run:
 
     def model(self, weights: str = WEIGHTS_NPZ) -> npnet.Sequential:
         """The run's model with the saved final weights."""
-        model = build_model(self.config, self.ngrams)
+        model = build_model(self.config, self.ngrams, self.ratio)
         path = self.path / weights
         if not path.exists():
             hint = (
@@ -168,8 +180,8 @@ class Run:
         return imdb.encode(text, self.word_index, num_words=self.config.num_words)
 
     def inputs(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """Id lists -> the padded matrix the model takes: the run's n-gram ids added (if any), padded and
-        truncated as in training."""
+        """Id lists -> the padded matrix the model takes: the run's n-gram ids added (if any) or the bags
+        made, padded and truncated as in training."""
         return pad_like_training(Ragged.from_lists(seqs), self.config, self.ngrams)
 
 
@@ -213,7 +225,13 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
             ngrams = ngram_table_for(config, NgramTable.load(path / NGRAMS_NPZ))
         except (FileFormatError, RunError) as e:
             raise RunError(f"{path} needs its n-gram table {NGRAMS_NPZ}: {e}") from None
-    return Run(path=path, config=config, data_dir=data_dir, word_index=word_index, ngrams=ngrams)
+    ratio = None
+    if config.bag_features:
+        try:
+            ratio = ratio_for(config, ngrams, load_ratio(path / RATIO_NPZ))
+        except (FileFormatError, RunError) as e:
+            raise RunError(f"{path} needs its log-count ratio {RATIO_NPZ}: {e}") from None
+    return Run(path=path, config=config, data_dir=data_dir, word_index=word_index, ngrams=ngrams, ratio=ratio)
 
 
 def update_epochs(run: Run, epochs: int) -> Run:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import npnet
 from npnet import models
 from npnet.preprocessing.ngrams import NgramTable
 from npnet.runs.config import TrainConfig
-from npnet.runs.data import ngram_table_for
+from npnet.runs.data import input_dim, ratio_for
 
 
-def build_model(config: TrainConfig, ngrams: NgramTable | None = None) -> npnet.Sequential:
+def build_model(
+    config: TrainConfig, ngrams: NgramTable | None = None, ratio: np.ndarray | None = None
+) -> npnet.Sequential:
     """The run's model (`npnet.models`, by `config.architecture`), compiled with Adam (Keras 2 decay;
     `config.lazy`), binary cross-entropy and accuracy. With `config.ngrams` >= 2 the run's n-gram table
-    `ngrams` is needed: the Embedding then has `ngrams.input_dim` rows (words and n-gram ids)."""
+    `ngrams` is needed: the Embedding then has `ngrams.input_dim` rows (words and n-gram ids). With
+    `config.bag_features` the run's log-count ratio `ratio` is needed: the nbsvm model's fixed scales."""
     settings = config.to_dict()
-    if config.ngrams > 1:
-        settings["num_words"] = ngram_table_for(config, ngrams).input_dim  # the builders' Embedding input_dim
+    settings["num_words"] = input_dim(config, ngrams)  # the builders' Embedding input_dim
+    if config.bag_features:
+        settings["ratio"] = ratio_for(config, ngrams, ratio)
     model = models.build(config.architecture, **settings)
     model.compile(
         optimizer=config.optimizer(),

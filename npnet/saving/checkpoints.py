@@ -5,6 +5,7 @@ everything the
 next epoch depends on:
 - the weights, in `get_weights()` order               arrays `weights/<i>`
 - the optimizer state (Adam's m, v, iterations)       arrays `optimizer/<key>` (`Optimizer.get_state()`)
+- which weights the optimizer's slots belong to        JSON `trainable`: their positions in `get_weights()`
 - the state of the shuffle generator `model.fit_rng`  JSON (`bit_generator.state`; big ints are fine in JSON)
 - the per-epoch history and the number of epochs done  JSON
 - the run's config                                     JSON
@@ -48,6 +49,16 @@ class Checkpoint:
     rng_state: dict[str, Any]
     history: dict[str, list[float]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    # The positions in `weights` of the trainable ones, in order: optimizer slot i belongs to weight
+    # trainable[i]. None: every weight (a checkpoint written before frozen weights existed).
+    trainable: list[int] | None = None
+
+
+def trainable_positions(model: Sequential) -> list[int]:
+    """Where the model's `trainable_weights` sit in its `weights` (a frozen weight, such as
+    ScaledEmbedding's scales, has no optimizer slot)."""
+    trainable = {id(w) for w in model.trainable_weights}
+    return [i for i, w in enumerate(model.weights) if id(w) in trainable]
 
 
 def capture(
@@ -71,6 +82,7 @@ def capture(
         rng_state=dict(model.fit_rng.bit_generator.state),
         history={key: list(values) for key, values in history.items()},
         config=dict(config),
+        trainable=trainable_positions(model),
     )
 
 
@@ -84,6 +96,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         "rng_state": checkpoint.rng_state,
         "history": checkpoint.history,
         "config": checkpoint.config,
+        "trainable": checkpoint.trainable,
     }
     try:
         with deferred_sigint():
@@ -126,10 +139,23 @@ def load(path: str | Path) -> Checkpoint:
     if iterations is None or iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
         raise bad(f"the optimizer's iterations is {iterations!r}, not an integer scalar >= 0")
     archive.check_float_arrays(path, {f"optimizer/{k}": v for k, v in optimizer_state.items()}, "array")
+    trainable = meta.get("trainable")
+    if trainable is None:
+        trainable = list(range(n_weights))
+    if not (
+        isinstance(trainable, list)
+        and all(type(i) is int and 0 <= i < n_weights for i in trainable)
+        and trainable == sorted(set(trainable))
+    ):
+        raise bad(f"its trainable weights {trainable!r} are not ascending positions of {n_weights} weights")
     for key, slot in optimizer_state.items():
         index = key.rpartition("/")[2]
-        if not (index.isdigit() and int(index) < n_weights and slot.shape == weights[int(index)].shape):
-            raise bad(f"the optimizer slot {key!r} {slot.shape} matches no weight")
+        if not (
+            index.isdigit()
+            and int(index) < len(trainable)
+            and slot.shape == weights[trainable[int(index)]].shape
+        ):
+            raise bad(f"the optimizer slot {key!r} {slot.shape} matches no trainable weight")
     optimizer_state["iterations"] = iterations
     history, config, rng_state = meta.get("history"), meta.get("config"), meta.get("rng_state")
     if not (isinstance(history, dict) and all(_numbers(v, epochs_done) for v in history.values())):
@@ -145,6 +171,7 @@ def load(path: str | Path) -> Checkpoint:
         rng_state=rng_state,
         history={key: [float(v) for v in values] for key, values in history.items()},
         config=config,
+        trainable=trainable,
     )
 
 
@@ -167,6 +194,12 @@ def restore(model: Sequential, checkpoint: Checkpoint) -> None:
         raise FileFormatError(
             f"the checkpoint's weights have shapes {found}, this model's are {expected}: it was saved from "
             "another model; start the run again"
+        )
+    trainable = trainable_positions(model)
+    if checkpoint.trainable is not None and checkpoint.trainable != trainable:
+        raise FileFormatError(
+            f"the checkpoint's trainable weights are {checkpoint.trainable}, this model's are {trainable}: "
+            "it was saved from another model; start the run again"
         )
     generator = type(model.fit_rng.bit_generator).__name__
     if checkpoint.rng_state.get("bit_generator") != generator:
