@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-
 # True inside `shapes_only()`: initializers return placeholders, not values.
 _SHAPES_ONLY = contextvars.ContextVar("npnet_shapes_only", default=False)
 
@@ -42,7 +41,9 @@ def planning() -> bool:
 
 def _or_placeholder(draw: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     @functools.wraps(draw)
-    def call(self: Initializer, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+    def call(
+        self: Initializer, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
         if _SHAPES_ONLY.get():
             return np.broadcast_to(np.zeros((), dtype=dtype), shape)
         return draw(self, shape, rng, dtype)

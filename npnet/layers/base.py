@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from npnet.config import resolve_dtype
-from npnet.initializers import planning
 from npnet.graph import SymbolicTensor, call_layer
+from npnet.initializers import planning
 
 Shape = tuple[int | None, ...]
 

@@ -38,7 +38,7 @@ def save_arrays(
     path: str | os.PathLike, arrays: dict[str, np.ndarray], *, kind: str, meta: dict | None = None
 ) -> None:
     """Write `arrays` (plain numeric arrays) and JSON-able `meta` to `path` atomically."""
-    path = Path(path)
+    given, path = os.fspath(path), Path(path)
     if _META_KEY in arrays:
         raise ValueError(f"array name {_META_KEY!r} is reserved")
     for key, value in arrays.items():
@@ -46,7 +46,7 @@ def save_arrays(
             raise ValueError(f"array {key!r} has dtype object, which cannot be stored without pickling")
     header = {"format": FORMAT, "kind": kind, "version": VERSION, **(meta or {})}
     if not path.name or path.is_dir():
-        raise ValueError(f"cannot save to {str(path)!r}: it is a folder; give a file name, e.g. model.npnet")
+        raise ValueError(f"cannot save to {given!r}: it is a folder; give a file name, e.g. model.npnet")
     path.parent.mkdir(parents=True, exist_ok=True)
     contents: dict[str, Any] = {_META_KEY: np.array(json.dumps(header)), **arrays}
     atomic_write(path, lambda f: np.savez(f, **contents))

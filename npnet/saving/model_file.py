@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from npnet import initializers, losses, metrics, optimizers
-from npnet.errors import NpnetError
+from npnet.errors import FileFormatError, NpnetError
 from npnet.layers.base import deserialize, serialize
 from npnet.saving import archive, validate
 
@@ -145,8 +145,11 @@ def load_model(
         )
     except validate.SchemaError as e:
         raise ModelFileError(str(e)) from None
-    arrays = archive.read_arrays(path, index)
-    archive.check_float_arrays(path, {key: arrays[key] for key in expected_keys}, "weight")
+    try:
+        arrays = archive.read_arrays(path, index)
+        archive.check_float_arrays(path, {key: arrays[key] for key in expected_keys}, "weight")
+    except FileFormatError as e:
+        raise ModelFileError(str(e)) from None
     state = {key.removeprefix("optimizer/"): arrays[key] for key in state_keys}
     try:
         if state:

@@ -196,7 +196,7 @@ def _rewrite_header(path, change):
     [
         (lambda h: h["layers"][0].update(class_name="Lambda"), "'Lambda' is not an npnet layer class"),
         (lambda h: h["layers"][2]["config"].update(units=6), "configs make weights"),
-        (lambda h: h["layers"][0]["config"].update(evil="__import__('os')"), "Embedding takes no argument 'evil'"),
+        (lambda h: h["layers"][0]["config"].update(evil="__import__('os')"), "takes no argument 'evil'"),
         (lambda h: h.pop("compile"), "must hold exactly"),
         (lambda h: h["weights"][0].update(dtype="float64"), "configs make weights"),
     ],
