@@ -112,15 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--preset",
         choices=tuple(runs.PRESETS),
-        default="notebook",
         help="starting settings: the notebook's, the tuned ones, or Keras's imdb_cnn or imdb_fasttext "
         "example (default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
-    run.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)"
-    )
+    run.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs)")
     run.add_argument(
         "--data-dir",
         type=Path,
@@ -212,21 +209,22 @@ def _start(args: argparse.Namespace) -> int:
         data_dir = args.data_dir if args.data_dir is not None else run.data_dir
         data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams)
     else:
-        config = runs.preset_config(args.preset, **overrides)
+        config = runs.preset_config(args.preset or "notebook", **overrides)
         name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         if Path(name).name != name or name in ("", ".", ".."):
             raise RunError(f"--run-name must be a plain folder name, got {name!r}")
-        runs.check_new_run(args.runs_dir / name)
+        folder = (args.runs_dir or Path("runs")) / name
+        runs.check_new_run(folder)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
-        runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams)
+        runs.create_run(folder, config, args.data_dir, ngrams=data.ngrams)
         try:
-            run = runs.open_run(args.runs_dir / name)
+            run = runs.open_run(folder)
             _show_data(run, data)
             data = data.without_reviews()  # the printout was the reviews' last use: not held through training
             return _train(run, None, data, args)
         except BaseException:
             # failed or interrupted before its first epoch ended: no half-made run blocks the name
-            runs.remove_unstarted_run(args.runs_dir / name)
+            runs.remove_unstarted_run(folder)
             raise
     _show_data(run, data)
     data = data.without_reviews()
@@ -327,8 +325,14 @@ def _resume(
     args: argparse.Namespace, overrides: dict[str, Any]
 ) -> tuple[runs.Run, checkpoints.Checkpoint | None]:
     """The run to continue and its last checkpoint (None when it stopped before its first epoch ended)."""
-    if args.run_name is not None:
-        raise RunError("--resume continues the run it names; drop --run-name")
+    # Every flag that names a new run's settings or place is refused, never silently ignored.
+    for flag, value in (
+        ("--run-name", args.run_name),
+        ("--preset", args.preset),
+        ("--runs-dir", args.runs_dir),
+    ):
+        if value is not None:
+            raise RunError(f"--resume continues the run it names, with its saved settings; drop {flag}")
     if changed := sorted(set(overrides) - {"epochs"}):
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise RunError(

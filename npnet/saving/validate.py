@@ -432,13 +432,15 @@ def describe_bytes(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def check_fits(needed: int, limit: int, what: str) -> None:
-    """SchemaError unless `needed` bytes fit in `limit`, saying how to raise the limit."""
+def check_fits(
+    needed: int, limit: int, what: str, fix: str = "if you trust the file and have the memory"
+) -> None:
+    """SchemaError unless `needed` bytes fit in `limit`; the message ends with `fix` and how to raise the
+    limit."""
     if needed > limit:
         raise SchemaError(
             f"{what} would take {describe_bytes(needed)} of memory, more than the limit of "
-            f"{describe_bytes(limit)}; if you trust the file and have the memory, raise the limit "
-            f"(e.g. {LIMIT_VARIABLE}={-(-needed // 2**30)}G)"
+            f"{describe_bytes(limit)}; {fix}, raise the limit (e.g. {LIMIT_VARIABLE}={-(-needed // 2**30)}G)"
         )
 
 
