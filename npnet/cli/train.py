@@ -25,7 +25,7 @@ from npnet import runs
 from npnet.callbacks import Callback
 from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
-from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
+from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, path, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import bootstrap, imdb
 from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
@@ -166,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     observe.add_argument(
         "--tensorboard",
-        type=Path,
+        type=path,
         metavar="DIR",
         help="also write TensorBoard events to DIR: losses, histograms of weights and gradients per epoch, "
         "and the --inspect statistics (needs the extra: pip install 'npnet[tensorboard]')",
