@@ -93,7 +93,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
 
 
 def _default_text(field: str) -> str:
-    base = getattr(TrainConfig(), field)
+    base = {f.name: f.default for f in fields(TrainConfig)}[field]  # no config built: nothing checked yet
     others = [
         f"{preset}: {values[field]}"
         for preset, values in runs.PRESETS.items()
@@ -117,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
-    run.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs)")
+    run.add_argument("--runs-dir", type=path, help="where run folders go (default: runs)")
     run.add_argument(
         "--data-dir",
         type=Path,
