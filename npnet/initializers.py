@@ -8,14 +8,57 @@ Uniform draws go through `uniform`, which draws the float64 values in blocks str
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+# True inside `shapes_only()`: initializers return placeholders, not values.
+_SHAPES_ONLY = contextvars.ContextVar("npnet_shapes_only", default=False)
+
+
+@contextlib.contextmanager
+def shapes_only() -> Iterator[None]:
+    """Inside the block every initializer returns a read-only placeholder of the right shape and dtype that
+    holds no memory (one zero, broadcast), and `Layer.add_param` allocates no gradient: building a model
+    then says what its parameters will be without allocating them (how a model file's size is checked
+    before it is loaded, `npnet.saving.validate`)."""
+    token = _SHAPES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.reset(token)
+
+
+def planning() -> bool:
+    """Whether the caller runs inside `shapes_only()`."""
+    return _SHAPES_ONLY.get()
+
+
+def _or_placeholder(draw: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    @functools.wraps(draw)
+    def call(
+        self: Initializer, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        if _SHAPES_ONLY.get():
+            return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+        return draw(self, shape, rng, dtype)
+
+    return call
+
 
 class Initializer:
-    """Base class: `__call__(shape, rng, dtype)` returns a new array of `shape` and `dtype`."""
+    """Base class: `__call__(shape, rng, dtype)` returns a new array of `shape` and `dtype` (a placeholder
+    inside `shapes_only()`, for every subclass: the base wraps each subclass's `__call__`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = _or_placeholder(cls.__dict__["__call__"])  # type: ignore[method-assign]
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
         raise NotImplementedError

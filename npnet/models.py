@@ -285,8 +285,9 @@ def build(name: str, **settings: Any) -> Sequential:
     return builder(**{key: value for key, value in settings.items() if key in accepted})
 
 
-def load_model(path: str | os.PathLike[str]) -> Sequential:
+def load_model(path: str | os.PathLike[str], max_bytes: int | None = None) -> Sequential:
     """The model `model.save(path)` wrote: same layers, weights and (if it was compiled) optimizer state,
     compiled again, so training continues where it stopped (Keras's `keras.models.load_model`).
-    `npnet.saving.model_file.ModelFileError` for anything that is not such a file."""
-    return model_file.load_model(path, Sequential, Model)
+    `npnet.saving.model_file.ModelFileError` for anything that is not such a file, or for a model that would
+    take more than `max_bytes` of memory (default `$NPNET_MAX_MODEL_BYTES`, else 4 GiB)."""
+    return model_file.load_model(path, Sequential, Model, max_bytes)

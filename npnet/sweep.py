@@ -37,15 +37,20 @@ first epoch ended. Nothing here prints: `npnet.cli.sweep` does.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import fcntl
 import importlib
 import itertools
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +81,7 @@ RESOURCES = ("parameters", "peak_rss_mb")  # absent from the rows of sweeps made
 MEASURED = (*TIMING, "peak_rss_mb")
 # Short names accepted by --set beside the TrainConfig field names (the `npnet train` flags' names).
 ALIASES = {"lr": "learning_rate"}
+MAX_SEEDS = 10_000  # seeds of one sweep: a run folder each
 SINGLE_THREAD_ENV = {
     "NPNET_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -88,17 +94,47 @@ SINGLE_THREAD_ENV = {
 
 
 def parse_seeds(text: str) -> list[int]:
-    """ "0-9" -> [0..9]; "0,3,7" -> [0, 3, 7]; "2-4,9" -> [2, 3, 4, 9]. RunError on anything else."""
-    seeds: list[int] = []
+    """ "0-9" -> [0..9]; "0,3,7" -> [0, 3, 7]; "2-4,9" -> [2, 3, 4, 9]. RunError on anything else, on a seed
+    outside 0 .. MAX_SEED and on more than MAX_SEEDS seeds (checked before any list is made)."""
+    from npnet.runs.config import MAX_SEED
+
+    bounds = []
     try:
         for part in text.split(","):
             low, _, high = part.strip().partition("-")
-            seeds += range(int(low), int(high or low) + 1)
+            bounds.append((int(low), int(high or low)))
     except ValueError:
         raise RunError(f"--seeds {text!r}: give a range like 0-9 or a list like 0,3,7") from None
-    if not seeds or len(set(seeds)) != len(seeds):
+    if any(not 0 <= low <= high <= MAX_SEED for low, high in bounds):
+        raise RunError(f"--seeds {text!r}: give ranges low-high of seeds from 0 to {MAX_SEED}, e.g. 0-9")
+    if sum(high - low + 1 for low, high in bounds) > MAX_SEEDS:
+        raise RunError(f"--seeds {text!r}: at most {MAX_SEEDS} seeds a sweep (one run each); give fewer")
+    seeds = [seed for low, high in bounds for seed in range(low, high + 1)]
+    if len(set(seeds)) != len(seeds):
         raise RunError(f"--seeds {text!r}: give distinct non-negative seeds, e.g. 0-9")
     return seeds
+
+
+# Dask's address schemes (a bare host:port is tcp).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_scheduler(address: str) -> str:
+    """`address` if it reads as a Dask scheduler's ([scheme://]host:port); RunError saying why not."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    host, _, port = rest.rpartition(":")
+    if (
+        scheme not in SCHEDULER_SCHEMES
+        or not host.strip("[]:")
+        or not (port.isdigit() and 0 < int(port) < 65536)
+    ):
+        raise RunError(
+            f"--scheduler {address!r:.100} is not a Dask scheduler address: give [scheme://]host:port, e.g. "
+            f"tcp://127.0.0.1:8786 (schemes: {', '.join(SCHEDULER_SCHEMES)})"
+        )
+    return address
 
 
 def _field_types() -> dict[str, str]:
@@ -234,6 +270,54 @@ def open_sweep(sweep_dir: Path, plan: Plan) -> Plan:
     return plan
 
 
+# ---- locks: one sweep per folder, one process per run
+
+
+LOCK = ".lock"  # beside what it guards: the sweep folder's own, and runs/<name>.lock for each run
+PARENT_ENV = "NPNET_SWEEP_PARENT"  # the sweep's pid, which a local worker must not outlive
+
+
+@contextlib.contextmanager
+def holding_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (flock: the OS drops it when the process ends, even by
+    kill -9, so a killed sweep never leaves a stale lock); RunError `busy` (with the holder's pid) at once if
+    another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RunError(busy.format(pid=holder)) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker process when `parent` (the sweep) ends, however it ends: on Linux the kernel sends
+    SIGKILL (prctl PR_SET_PDEATHSIG); everywhere a daemon thread checks each second that the parent is
+    still this process's parent."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="npnet-parent-watch").start()
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 # ---- one run (in a worker)
 
 
@@ -246,13 +330,15 @@ def run_cell(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     os.environ.update(SINGLE_THREAD_ENV)  # this process's fused kernels: one thread (read at each call)
     run_dir = Path(spec["run_dir"])
-    if (run_dir / ROW_JSON).exists():
-        return json.loads((run_dir / ROW_JSON).read_text(encoding="utf-8"))
-    reset_peak_rss()
-    with threadpool_limits(1):
-        row = _train_cell(spec, run_dir)
-    row["peak_rss_mb"] = peak_rss_mb()
-    _write_text(run_dir / ROW_JSON, json.dumps(row, indent=2) + "\n")
+    busy = f"{run_dir.name} is being trained by another process (pid {{pid}}); wait for it to end, or stop it"
+    with holding_lock(run_dir.with_name(run_dir.name + LOCK), busy):
+        if (run_dir / ROW_JSON).exists():
+            return json.loads((run_dir / ROW_JSON).read_text(encoding="utf-8"))
+        reset_peak_rss()
+        with threadpool_limits(1):
+            row = _train_cell(spec, run_dir)
+        row["peak_rss_mb"] = peak_rss_mb()
+        _write_text(run_dir / ROW_JSON, json.dumps(row, indent=2) + "\n")
     return row
 
 
@@ -336,35 +422,52 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
 # ---- the engines
 
 
-def _local_worker(spec: Mapping[str, Any]) -> dict[str, Any] | str:
-    """Run one cell in its own Python process; its row, or why the process failed (it loses only its run)."""
+def _local_worker(spec: Mapping[str, Any], children: set[subprocess.Popen]) -> dict[str, Any] | str:
+    """Run one cell in its own Python process; its row, or why the process failed (it loses only its run).
+    The process is kept in `children` while it runs, for `run_local` to stop."""
     import npnet
 
-    env = {**os.environ, **SINGLE_THREAD_ENV}
+    env = {**os.environ, **SINGLE_THREAD_ENV, PARENT_ENV: str(os.getpid())}
     root = str(Path(npnet.__file__).resolve().parents[1])  # this npnet, whether installed or a checkout
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    done = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, "-m", spec.get("worker", "npnet.sweep"), json.dumps(dict(spec))],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-    )
+    ) as child:
+        children.add(child)
+        try:
+            stdout, stderr = child.communicate()
+        finally:
+            children.discard(child)
     row_path = Path(spec["run_dir"]) / ROW_JSON
-    if done.returncode == 0 and row_path.exists():
+    if child.returncode == 0 and row_path.exists():
         return json.loads(row_path.read_text(encoding="utf-8"))
-    tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+    tail = (stderr or stdout).strip().splitlines()[-1:] or [f"exit status {child.returncode}"]
     return f"{Path(spec['run_dir']).name}: {tail[0]}"
 
 
 def run_local(
     specs: Sequence[Mapping[str, Any]], workers: int, on_done: Callable[[dict[str, Any] | str], None]
 ) -> list[dict[str, Any] | str]:
-    """Each spec in its own process, `workers` at a time; `on_done(row or failure)` as each finishes."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # threads that each wait on one child process
-        futures = [pool.submit(_local_worker, spec) for spec in specs]
+    """Each spec in its own process, `workers` at a time; `on_done(row or failure)` as each finishes. If
+    this is interrupted (Ctrl-C, SIGTERM), the running processes are stopped before it returns."""
+    children: set[subprocess.Popen] = set()
+    pool = ThreadPoolExecutor(max_workers=workers)  # threads that each wait on one child process
+    try:
+        futures = [pool.submit(_local_worker, spec, children) for spec in specs]
         for future in as_completed(futures):
             on_done(future.result())
         return [future.result() for future in futures]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in list(children):
+            child.terminate()  # each one's checkpoint of its last full epoch is kept: a rerun resumes it
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def run_dask(
@@ -541,21 +644,26 @@ def sweep(
     """Run (or resume, or grow: `effective_plan`) the sweep `plan` in `sweep_dir` and write its results;
     (rows, failures)."""
     check_plan(plan)
-    plan = open_sweep(sweep_dir, plan)
-    specs = plan.specs(sweep_dir)
-    if scheduler is not None:
-        results = run_dask(specs, scheduler, on_done)
-    else:
-        results = run_local(specs, workers or os.cpu_count() or 1, on_done)
-    rows = [r for r in results if isinstance(r, dict)]
-    failures = [r for r in results if isinstance(r, str)]
-    if rows:
-        write_results(sweep_dir, plan, rows)
+    busy = f"{sweep_dir} is in use by another npnet sweep (pid {{pid}}); wait for it to finish, or stop it"
+    with holding_lock(sweep_dir / LOCK, busy):
+        plan = open_sweep(sweep_dir, plan)
+        specs = plan.specs(sweep_dir)
+        if scheduler is not None:
+            results = run_dask(specs, scheduler, on_done)
+        else:
+            results = run_local(specs, workers or os.cpu_count() or 1, on_done)
+        rows = [r for r in results if isinstance(r, dict)]
+        failures = [r for r in results if isinstance(r, str)]
+        if rows:
+            write_results(sweep_dir, plan, rows)
     return rows, failures
 
 
 def _main(argv: Sequence[str]) -> int:
-    """The local engine's worker: `python -m npnet.sweep RUN_SPEC_JSON` trains one run."""
+    """The local engine's worker: `python -m npnet.sweep RUN_SPEC_JSON` trains one run, and ends with the
+    sweep that started it."""
+    if PARENT_ENV in os.environ:
+        die_with_parent(int(os.environ[PARENT_ENV]))
     run_cell(json.loads(argv[0]))
     return 0
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 import npnet
-from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command
+from npnet.cli.errors import EXIT_INTERRUPTED, command_name, run_command, sigterm_as_interrupt
 
 # Modules under npnet.cli, each registering one or more subcommands. Only npnet's own modules: the installed
 # command never imports from the current folder (the benchmark harness is `python -m benchmarks.run` from a
@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    return run_command(command_name(args), args.run, args)
+    with sigterm_as_interrupt():
+        return run_command(command_name(args), args.run, args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from npnet import validation
@@ -66,3 +67,10 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 
     parse.__name__ = f"integer from {low} to {high}"
     return parse
+
+
+def path(text: str) -> Path:
+    """A path that is not empty (`Path("")` is the current folder, never what an empty value meant)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a path, got an empty value")
+    return Path(text)

@@ -14,9 +14,14 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from npnet.errors import NpnetError
 
@@ -24,6 +29,30 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so it unwinds the same way: partial files and unstarted run folders
+    are removed, the last complete checkpoint kept."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM ends the command as Ctrl-C does (only the main thread can install a
+    handler; the previous one is put back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def error(command: str, message: str) -> int:
@@ -39,12 +68,18 @@ def command_name(args: argparse.Namespace) -> str:
 
 def run_command(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """`run(args)` with npnet's endings for refused input, Ctrl-C and a closed stdout (module docstring)."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing could be shown
+        return error(command, "standard output is closed; redirect it instead, e.g. >/dev/null or >out.txt")
+    watched = sys.stdout = _WatchedStream(sys.stdout)
     try:
         code = int(run(args) or 0)
-        sys.stdout.flush()  # a pipe closed early shows here, while this function can still answer for it
+        sys.stdout.flush()  # a pipe closed early, or a full device, shows here while this function can answer
         return code
     except NpnetError as e:
         return error(command, str(e))
+    except Terminated:
+        print(f"\nnpnet {command}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"\nnpnet {command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -52,8 +87,63 @@ def run_command(command: str, run: Callable[[argparse.Namespace], int], args: ar
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as e:  # a full disk or `ulimit -f` while writing a report or plot: the OS's words suffice
+        if watched.failed:  # the output itself could not be written (`> /dev/full`)
+            _silence_stdout()
+            return error(
+                command, f"standard output: {e.strerror or e}; {os_error_fix(e)}, or write elsewhere"
+            )
         where = f"{e.filename}: " if e.filename else ""
-        return error(command, f"{where}{e.strerror or e}; free some space or choose a writable folder")
+        return error(command, f"{where}{e.strerror or e}; {os_error_fix(e)}")
+    finally:
+        if sys.stdout is watched:
+            sys.stdout = watched.stream
+
+
+class _WatchedStream:
+    """Standard output, remembering whether a write to it failed: a full device's OSError names no file, and
+    the message must say that the output, not some file, could not be written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+# The fix for an OSError, by its errno: only the one that applies.
+_FIXES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space (you are over your disk quota)",
+    errno.EFBIG: "free some space, or raise the file size limit (ulimit -f)",
+    errno.EACCES: "choose a writable folder",
+    errno.EPERM: "choose a writable folder",
+    errno.EROFS: "choose a folder on a writable disk",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EISDIR: "it is a folder, not a file; choose another path",
+    errno.EEXIST: "it is a file, not a folder; choose another path",
+    errno.ENAMETOOLONG: "choose a shorter name",
+    errno.ENOENT: "check the path",
+}
+
+
+def os_error_fix(e: OSError) -> str:
+    """What to do about `e`, by its errno (`check the path and try again` when none is known)."""
+    return _FIXES.get(e.errno or 0, "check the path and try again")
 
 
 def _silence_stdout() -> None:

@@ -39,13 +39,18 @@ import numpy as np
 
 import npnet
 from npnet import gradcheck, layers, losses, models, runs
-from npnet.cli.argtypes import positive_int
+from npnet.cli.argtypes import int_in
 from npnet.datasets import imdb, synthetic
 from npnet.datasets.ragged import Ragged
 from npnet.layers.base import Layer
 from npnet.preprocessing import add_ngrams, pad_flat
 from npnet.preprocessing.nbsvm import binary_bags, log_count_ratio, pad_bags
 from npnet.preprocessing.ngrams import NgramTable
+from npnet.runs import capacity
+from npnet.runs.config import MAX_NUM_WORDS, MAX_SEED
+
+MAX_BATCH = 4096  # central differences run the batch twice per checked element: more only takes longer
+MIN_SEQ_LEN = 3  # the widest window of conv_reports' valid Conv1D: a shorter review gives it no step
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,28 +79,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument(
         "--list", action="store_true", help="list what --layer and --model can name, and exit"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the batch, the weights and the checks")
+    parser.add_argument(
+        "--seed",
+        type=int_in(0, MAX_SEED),
+        default=0,
+        help="seed for the batch, the weights and the checks (0 to 2**32 - 1)",
+    )
     parser.add_argument(
         "--dtype",
         choices=("float32", "float64"),
         default=None,
         help="dtype to build the model in (default: npnet.config.floatx()); checks run on float64 copies",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="reviews per batch (default 32)")
     parser.add_argument(
-        "--seq-len", type=positive_int, default=256, help="padded review length (default 256)"
+        "--batch-size",
+        type=int_in(1, MAX_BATCH),
+        default=32,
+        help=f"reviews per batch (default 32, at most {MAX_BATCH})",
     )
     parser.add_argument(
-        "--vocab", type=_vocab, default=10_000, help="embedding rows, num_words (default 10000, at least 8)"
+        "--seq-len",
+        type=int_in(MIN_SEQ_LEN, capacity.SIZE_LIMITS["maxlen"]),
+        default=256,
+        help=f"padded review length (default 256, at least {MIN_SEQ_LEN}: the Conv1D checks' window)",
+    )
+    parser.add_argument(
+        "--vocab",
+        type=int_in(8, MAX_NUM_WORDS),
+        default=10_000,
+        help="embedding rows, num_words (default 10000, at least 8)",
     )
     parser.set_defaults(run=run)
-
-
-def _vocab(text: str) -> int:
-    value = int(text)
-    if value < 8:
-        raise argparse.ArgumentTypeError(f"must be at least 8 (ids 0-2 are reserved), got {text}")
-    return value
 
 
 def imdb_like_batch(

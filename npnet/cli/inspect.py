@@ -14,6 +14,7 @@ from npnet import runs
 from npnet.callbacks.backprop_monitor import OUTPUT, read_csv
 from npnet.errors import RunError
 from npnet.reports import backprop_report, run_report
+from npnet.runs import CONFIG_JSON
 
 COMMAND = "inspect"
 # The statistics the summary table shows at the last recorded step, by the kind of row.
@@ -41,6 +42,11 @@ def _inspect(run_dir: Path) -> int:
     if not run_dir.is_dir():
         raise RunError(f"no run folder at {run_dir}: pass runs/<name> of a run made by `npnet train`")
     path = run_dir / backprop_report.BACKPROP_CSV
+    if not (run_dir / CONFIG_JSON).is_file():
+        raise RunError(
+            f"{run_dir} is not a run folder (it has no {CONFIG_JSON}): pass runs/<name> of a run made by "
+            "`npnet train --inspect`"
+        )
     if not path.exists():
         raise RunError(
             f"{run_dir} has no backprop statistics ({path.name} is missing): it was trained without "

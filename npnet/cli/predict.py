@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from npnet import runs
 from npnet.cli._stall import predict_warning
@@ -48,6 +49,9 @@ class Prediction:
     probability: float | None = None
     label: str | None = None
     error: str | None = None
+
+
+MAX_INPUT_BYTES = 256 * 2**20  # reviews read at once (IMDB's 50 000 reviews are 65 MB)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,16 +104,29 @@ def read_reviews(texts: Iterable[str], file: str | None) -> tuple[list[tuple[str
         reviews.append((f"argument {i}", text))
     if file is not None:
         if file == "-":
-            data, name = sys.stdin.buffer.read(), "standard input"
+            if sys.stdin is None:  # started with stdin closed (`<&-`)
+                raise RunError("--file - reads standard input, which is closed; pipe the reviews in")
+            data, name = _read_bounded(sys.stdin.buffer, "standard input"), "standard input"
         else:
             try:
-                data, name = Path(file).read_bytes(), file
+                with open(file, "rb") as f:
+                    data, name = _read_bounded(f, f"--file {file}"), file
             except OSError as e:
                 raise RunError(f"cannot read --file {file} ({e.strerror or e}); check the path") from None
         text, bad = decode_bytes(data)
         replaced |= bad
         reviews += [(f"line {n} of {name}", line) for n, line in enumerate(split_lines(text), start=1)]
     return reviews, replaced
+
+
+def _read_bounded(f: BinaryIO, name: str) -> bytes:
+    """All of `f`, refused past `MAX_INPUT_BYTES` (a device such as /dev/zero never ends)."""
+    data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise RunError(
+            f"{name} holds more than {MAX_INPUT_BYTES // 2**20} MiB of reviews; split it and score each part"
+        )
+    return data
 
 
 def predict_reviews(run: runs.Run, reviews: list[tuple[str, str]], batch_size: int) -> list[Prediction]:

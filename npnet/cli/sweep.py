@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from npnet import runs, sweep
+from npnet.cli.argtypes import path, positive_int
 from npnet.cli.errors import error
-from npnet.cli.train import positive_int
 from npnet.datasets.files import DATA_DIR_HELP, resolve_data_dir
 from npnet.errors import RunError
 
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the sweep folder's name under --sweeps-dir (default: <preset>-<time>); name an existing "
         "sweep to resume it or to add seeds",
     )
-    parser.add_argument("--sweeps-dir", type=Path, default=Path("sweeps"), help="default: sweeps")
+    parser.add_argument("--sweeps-dir", type=path, default=Path("sweeps"), help="default: sweeps")
     parser.add_argument("--data-dir", type=Path, help=f"folder with imdb.npz ({DATA_DIR_HELP})")
     parser.add_argument(
         "--select-on",
@@ -69,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Refusals (RunError, DataError) end as `npnet sweep: error: ...` through npnet.cli.errors."""
+    if args.scheduler is not None:
+        sweep.check_scheduler(args.scheduler)
     grid: dict[str, list[Any]] = {}
     for text in args.grid:
         name, values = sweep.parse_set(text)

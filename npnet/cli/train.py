@@ -27,7 +27,7 @@ from npnet.callbacks import Callback
 from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
 from npnet.cli._stall import notebook_verdict
-from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, positive_int
+from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, path, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import bootstrap, imdb
 from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
@@ -95,7 +95,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
 
 
 def _default_text(field: str) -> str:
-    base = getattr(TrainConfig(), field)
+    base = {f.name: f.default for f in fields(TrainConfig)}[field]  # no config built: nothing checked yet
     others = [
         f"{preset}: {values[field]}"
         for preset, values in runs.PRESETS.items()
@@ -105,9 +105,15 @@ def _default_text(field: str) -> str:
 
 
 def _presets_text() -> str:
-    """Every preset of the table with the model it trains and for how long: new presets list themselves."""
-    configs = {name: runs.preset_config(name) for name in runs.PRESETS}
-    return ", ".join(f"{name} ({c.architecture} model, {c.epochs} epochs)" for name, c in configs.items())
+    """Every preset of the table with the model it trains and for how long: new presets list themselves.
+    Read from the table, not built into configs: building checks a config (its memory, say), which has no
+    place in making the help."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    described = [{**defaults, **values} for values in runs.PRESETS.values()]
+    return ", ".join(
+        f"{name} ({v['architecture']} model, {v['epochs']} epochs)"
+        for name, v in zip(runs.PRESETS, described, strict=True)
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -120,14 +126,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--preset",
         choices=tuple(runs.PRESETS),
-        default="notebook",
         help=f"starting settings, one of: {_presets_text()} (default: notebook)",
     )
     run = parser.add_argument_group("run folder and data")
     run.add_argument("--run-name", help="folder name under --runs-dir (default: <preset>-<date>-<time>)")
-    run.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)"
-    )
+    run.add_argument("--runs-dir", type=path, help="where run folders go (default: runs)")
     run.add_argument(
         "--data-dir",
         type=Path,
@@ -176,7 +179,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     observe.add_argument(
         "--tensorboard",
-        type=Path,
+        type=path,
         metavar="DIR",
         help="also write TensorBoard events to DIR: losses, histograms of weights and gradients per epoch, "
         "and the --inspect statistics (needs the extra: pip install 'npnet[tensorboard]')",
@@ -219,21 +222,22 @@ def _start(args: argparse.Namespace) -> int:
         data_dir = args.data_dir if args.data_dir is not None else run.data_dir
         data = runs.load_imdb(run.config, data_dir, ngrams=run.ngrams, ratio=run.ratio)
     else:
-        config = runs.preset_config(args.preset, **overrides)
+        config = runs.preset_config(args.preset or "notebook", **overrides)
         name = args.run_name or f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         if Path(name).name != name or name in ("", ".", ".."):
             raise RunError(f"--run-name must be a plain folder name, got {name!r}")
-        runs.check_new_run(args.runs_dir / name)
+        folder = (args.runs_dir or Path("runs")) / name
+        runs.check_new_run(folder)
         data = runs.load_imdb(config, args.data_dir)  # before the run folder: bad data leaves no folder
-        runs.create_run(args.runs_dir / name, config, args.data_dir, ngrams=data.ngrams, ratio=data.ratio)
+        runs.create_run(folder, config, args.data_dir, ngrams=data.ngrams, ratio=data.ratio)
         try:
-            run = runs.open_run(args.runs_dir / name)
+            run = runs.open_run(folder)
             _show_data(run, data)
             data = data.without_reviews()  # the printout was the reviews' last use: not held through training
             return _train(run, None, data, args)
         except BaseException:
             # failed or interrupted before its first epoch ended: no half-made run blocks the name
-            runs.remove_unstarted_run(args.runs_dir / name)
+            runs.remove_unstarted_run(folder)
             raise
     _show_data(run, data)
     data = data.without_reviews()
@@ -343,8 +347,14 @@ def _resume(
     args: argparse.Namespace, overrides: dict[str, Any]
 ) -> tuple[runs.Run, checkpoints.Checkpoint | None]:
     """The run to continue and its last checkpoint (None when it stopped before its first epoch ended)."""
-    if args.run_name is not None:
-        raise RunError("--resume continues the run it names; drop --run-name")
+    # Every flag that names a new run's settings or place is refused, never silently ignored.
+    for flag, value in (
+        ("--run-name", args.run_name),
+        ("--preset", args.preset),
+        ("--runs-dir", args.runs_dir),
+    ):
+        if value is not None:
+            raise RunError(f"--resume continues the run it names, with its saved settings; drop {flag}")
     if changed := sorted(set(overrides) - {"epochs"}):
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise RunError(

@@ -23,6 +23,7 @@ import numpy as np
 
 from npnet.config import resolve_dtype
 from npnet.graph import SymbolicTensor, call_layer
+from npnet.initializers import planning
 
 Shape = tuple[int | None, ...]
 
@@ -113,6 +114,9 @@ class Layer:
     def add_param(self, key: str, value: np.ndarray) -> None:
         """Register a parameter and its (zeroed) gradient under the same name."""
         self.params[key] = value
+        if planning():  # shapes only (`npnet.initializers.shapes_only`): the placeholder stands for both
+            self.grads[key] = value
+            return
         # np.zeros, not zeros_like: its pages are mapped on first write, so a gradient array that is never
         # written (the embedding's under a lazy optimizer, npnet.sparse) costs no memory.
         self.grads[key] = np.zeros(value.shape, dtype=value.dtype)

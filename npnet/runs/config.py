@@ -13,6 +13,7 @@ from npnet import models, optimizers, validation
 from npnet.datasets import imdb
 from npnet.errors import RunError
 from npnet.fast.fusions import starts_with_embedding_pool
+from npnet.runs import capacity
 
 MAX_SEED = 2**32 - 1  # imdb.load_data's RandomState and the weights' generator both take 0 .. 2**32 - 1
 # The largest vocabulary: 2**24 embedding rows x 16 float32 are 1 GiB already (Keras's IMDB has ~88k words)
@@ -116,6 +117,7 @@ class TrainConfig:
                 f"ngrams={self.ngrams} needs a model that starts Embedding -> GlobalAveragePooling1D "
                 f"(fastText averages word and n-gram vectors); architecture {self.architecture!r} does not"
             )
+        capacity.check(self)  # the sizes' bounds, the model's shapes and memory, before anything is allocated
 
     def _check_types(self) -> None:
         """The schema: each field holds exactly its annotated type (a float field also takes an int; no bool

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from npnet.errors import FileFormatError, RunError
-from npnet.saving import archive
+from npnet.saving import archive, validate
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -135,10 +135,11 @@ def load(path: str | Path) -> Checkpoint:
             raise bad(f"it holds an unknown array {key!r}")
         optimizer_state[key.removeprefix("optimizer/")] = value
     archive.check_float_arrays(path, {f"weights/{i}": w for i, w in enumerate(weights)}, "array")
-    iterations = optimizer_state.pop("iterations", None)
-    if iterations is None or iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
-        raise bad(f"the optimizer's iterations is {iterations!r}, not an integer scalar >= 0")
-    archive.check_float_arrays(path, {f"optimizer/{k}": v for k, v in optimizer_state.items()}, "array")
+    try:  # the model file's rules (npnet.saving.validate)
+        validate.check_optimizer_state(optimizer_state)
+    except validate.SchemaError as e:
+        raise bad(str(e)) from None
+    iterations = optimizer_state.pop("iterations")
     trainable = meta.get("trainable")
     if trainable is None:
         trainable = list(range(n_weights))

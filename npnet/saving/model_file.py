@@ -17,14 +17,14 @@ model, is damaged, or describes layers or shapes that do not fit its arrays is r
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from npnet import losses, metrics, optimizers
-from npnet.errors import NpnetError
+from npnet import initializers, losses, metrics, optimizers
+from npnet.errors import FileFormatError, NpnetError
 from npnet.layers.base import deserialize, serialize
-from npnet.saving import archive
+from npnet.saving import archive, validate
 
 if TYPE_CHECKING:
     from npnet.functional import Model
@@ -96,41 +96,83 @@ def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
 
 
 def load_model(
-    path: str | os.PathLike[str], sequential: type[Sequential], functional: type[Model]
+    path: str | os.PathLike[str],
+    sequential: type[Sequential],
+    functional: type[Model],
+    max_bytes: int | None = None,
 ) -> Sequential:
     """The model `save_model` wrote to `path`, rebuilt as a `sequential` or, for a file with a graph, as the
     `functional` model it describes (`npnet.models.load_model` passes `Sequential` and `Model`: this module
     never imports the models, which import it for `save`): same layers, weights and (if it was compiled)
     optimizer state, compiled again, so training continues where it stopped. ModelFileError for anything
-    else."""
+    else.
+
+    The file is read in this order, each step before anything the next one allocates: the header, checked
+    against the schema (`validate.check_model_header`); the model's parameters planned from the configs
+    without allocating them (`initializers.shapes_only`) and compared with the arrays' declared shapes;
+    the memory it would take (weights, gradients, optimizer state) compared with `max_bytes` (default
+    `validate.model_bytes_limit()`); then the arrays inflated and checked (finite floats, an integer step
+    counter, non-negative second moments); then the model built."""
+    where = f"{os.fspath(path)!r}"
+
+    def refuse(problem: object) -> ModelFileError:
+        return ModelFileError(
+            f"{where} is not a valid npnet model file ({problem}); save the model again with model.save(path)"
+        )
 
     try:
-        arrays, header = archive.load_arrays(path, kind=KIND)
+        index = archive.read_index(path, kind=KIND)
     except (FileNotFoundError, ValueError) as e:
         raise ModelFileError(f"cannot load a model: {e}") from None
-    where = f"{os.fspath(path)!r}"
+    header = index.header
     try:
-        spec = header["model"]
-        layers = [deserialize(entry) for entry in header["layers"]]
-        if header.get("graph") is not None:  # files from before the functional API have no "graph"
-            model: Sequential = functional.from_graph_config(
-                header["graph"], layers, str(spec["name"]), int(spec["seed"]), str(spec["dtype"])
-            )
-        else:
-            model = sequential(
-                layers,
-                seed=int(spec["seed"]),
-                dtype=str(spec["dtype"]),
-                name=str(spec["name"]),
-                fused=spec["fused"],
-            )
-            model.build(tuple(spec["input_shape"]))
-        expected = header["weights"]
-        weights = [arrays.pop(f"weights/{i}") for i in range(len(expected))]
-        for i, (w, entry) in enumerate(zip(weights, expected, strict=True)):
-            if list(w.shape) != list(entry["shape"]) or w.dtype.name != entry["dtype"]:
-                raise ValueError(f"weights/{i} is {w.dtype} {w.shape}, the header says {entry}")
-        model.set_weights(weights)
+        validate.check_model_header(header)
+        with initializers.shapes_only():
+            planned = [(w.shape, w.dtype.name) for w in _rebuild(header, sequential, functional).weights]
+    except (validate.SchemaError, TypeError, ValueError, KeyError) as e:
+        raise refuse(e) from None
+    declared = [(tuple(entry["shape"]), entry["dtype"]) for entry in header["weights"]]
+    if planned != declared:
+        raise refuse(f"its layers' configs make weights {planned}, its header lists {declared}")
+    state_keys = sorted(key for key in index.shapes if key.startswith("optimizer/"))
+    expected_keys = [f"weights/{i}" for i in range(len(declared))]
+    if sorted(set(index.shapes) - set(state_keys)) != sorted(expected_keys):
+        raise refuse(f"it holds arrays {sorted(index.shapes)}, its header lists {len(declared)} weights")
+    for key, (shape, dtype) in zip(expected_keys, declared, strict=True):
+        if index.shapes[key] != shape or index.dtypes[key].name != dtype:
+            raise refuse(f"{key} is {index.dtypes[key]} {index.shapes[key]}, the header says {dtype} {shape}")
+    if (header["compile"] is None) != (not state_keys):
+        raise refuse("its optimizer state and compile settings disagree")
+    # A slot belongs to a trainable weight (slot i to the i-th): which weights those are, the rebuilt model
+    # says (below); before building, a slot must at least be numbered and have a weight's shape.
+    shapes = {shape for shape, _ in declared}
+    for key in state_keys:
+        if key != "optimizer/iterations" and not (
+            key.rpartition("/")[2].isdigit()
+            and int(key.rpartition("/")[2]) < len(declared)
+            and index.shapes[key] in shapes
+        ):
+            raise refuse(f"the optimizer slot {key!r} {index.shapes[key]} matches no weight")
+    weight_bytes = sum(index.nbytes(key) for key in expected_keys)
+    try:
+        limit = validate.model_bytes_limit() if max_bytes is None else max_bytes
+        # the weights, their gradients (allocated at build) and the optimizer state
+        validate.check_fits(
+            2 * weight_bytes + sum(index.nbytes(key) for key in state_keys), limit, f"the model in {where}"
+        )
+    except validate.SchemaError as e:
+        raise ModelFileError(str(e)) from None
+    try:
+        arrays = archive.read_arrays(path, index)
+        archive.check_float_arrays(path, {key: arrays[key] for key in expected_keys}, "weight")
+    except FileFormatError as e:
+        raise ModelFileError(str(e)) from None
+    state = {key.removeprefix("optimizer/"): arrays[key] for key in state_keys}
+    try:
+        if state:
+            validate.check_optimizer_state(state)
+        model = _rebuild(header, sequential, functional)
+        model.set_weights([arrays[key] for key in expected_keys])
         compiled = header["compile"]
         if compiled is not None:
             config = dict(compiled["optimizer"])
@@ -140,22 +182,39 @@ def load_model(
                 loss=losses.from_config(compiled["loss"]),
                 metrics=[metrics.from_config(m) for m in compiled["metrics"]],
             )
-            state = {
-                key.removeprefix("optimizer/"): v for key, v in arrays.items() if key.startswith("optimizer/")
-            }
             assert model.optimizer is not None  # compiled just above
+            trainable = model._params()
+            for key, slot in state.items():
+                i = key.rpartition("/")[2]
+                if key != "iterations" and (
+                    int(i) >= len(trainable) or slot.shape != trainable[int(i)].shape
+                ):
+                    raise ValueError(f"the optimizer slot {key!r} {slot.shape} matches no trainable weight")
             model.optimizer.set_state(state)
         model.fit_rng.bit_generator.state = header["rng"]["fit"]
         own = header["rng"]["layers"]
+        names = {layer.name for layer in _all_layers(model)}
+        if unknown := sorted(set(own) - names):
+            raise ValueError(f"generator states for layers it does not have: {unknown[:3]}")
         for layer in _all_layers(model):
             if layer.name in own:
                 layer.noise_rng = np.random.default_rng()
                 layer.noise_rng.bit_generator.state = own[layer.name]
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise ModelFileError(
-            f"{where} is not a valid npnet model file ({type(e).__name__}: {e}); save the model again "
-            "with model.save(path)"
-        ) from None
+    except (validate.SchemaError, TypeError, ValueError, KeyError) as e:
+        raise refuse(e) from None
+    return model
+
+
+def _rebuild(header: dict[str, Any], sequential: type[Sequential], functional: type[Model]) -> Sequential:
+    """The model the (schema-checked) header describes, built from its seed."""
+    spec = header["model"]
+    layers = [deserialize(entry) for entry in header["layers"]]
+    if header.get("graph") is not None:
+        return functional.from_graph_config(
+            header["graph"], layers, spec["name"], spec["seed"], spec["dtype"]
+        )
+    model = sequential(layers, seed=spec["seed"], dtype=spec["dtype"], name=spec["name"], fused=spec["fused"])
+    model.build(tuple(spec["input_shape"]))
     return model
 
 

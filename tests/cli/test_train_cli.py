@@ -223,6 +223,8 @@ def test_used_run_name_is_refused(trained: tuple[Path, str], data_dir: Path) -> 
     [
         (["--lr", "0.5"], "drop --learning-rate"),
         (["--run-name", "x"], "drop --run-name"),
+        (["--preset", "cnn"], "drop --preset"),  # was silently ignored
+        (["--runs-dir", "elsewhere"], "drop --runs-dir"),
         ([], "has finished all 3 epochs"),
         (["--epochs", "2"], "--epochs 2 is fewer than the 3 epochs"),
     ],

@@ -386,7 +386,12 @@ def test_cli_fails_when_a_gradient_is_wrong(capsys, monkeypatch):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--batch-size", "0"], "must be a positive integer"), (["--vocab", "5"], "must be at least 8")],
+    [
+        (["--batch-size", "0"], "must be an integer from 1 to 4096"),
+        (["--vocab", "5"], "must be an integer from 8 to"),
+        (["--seq-len", "1"], "--seq-len: must be an integer from 3 to 10000"),  # was a Conv1D traceback
+        (["--seed=-1"], "--seed: must be an integer from 0 to 4294967295"),  # was numpy's bare ValueError
+    ],
 )
 def test_cli_refuses_bad_sizes(capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:

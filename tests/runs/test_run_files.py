@@ -76,6 +76,7 @@ CHECKPOINT_DAMAGE: dict[str, Callable[[Path], None]] = {
     "zero bytes": lambda p: p.write_bytes(b""),
     "not an npz": lambda p: p.write_text("hello"),
     "NaN slot": in_checkpoint("optimizer/m/0", np.full((60, 16), np.nan, np.float32)),
+    "negative second moment": in_checkpoint("optimizer/v/0", np.full((60, 16), -1.0, np.float32)),
     "wrong shape": in_checkpoint("weights/0", np.zeros((7, 16), np.float32)),
     "negative iterations": in_checkpoint("optimizer/iterations", np.array(-3)),
     "float iterations": in_checkpoint("optimizer/iterations", np.array(2.5)),

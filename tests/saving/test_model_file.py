@@ -207,11 +207,11 @@ def _rewrite_header(path, change):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda h: h["layers"][0].update(class_name="Lambda"), "unknown layer class 'Lambda'"),
-        (lambda h: h["layers"][2]["config"].update(units=6), "not a valid npnet model file"),
-        (lambda h: h["layers"][0]["config"].update(evil="__import__('os')"), "cannot rebuild a Embedding"),
-        (lambda h: h.pop("compile"), "KeyError"),
-        (lambda h: h["weights"][0].update(dtype="float64"), "the header says"),
+        (lambda h: h["layers"][0].update(class_name="Lambda"), "'Lambda' is not an npnet layer class"),
+        (lambda h: h["layers"][2]["config"].update(units=6), "configs make weights"),
+        (lambda h: h["layers"][0]["config"].update(evil="__import__('os')"), "takes no argument 'evil'"),
+        (lambda h: h.pop("compile"), "must hold exactly"),
+        (lambda h: h["weights"][0].update(dtype="float64"), "configs make weights"),
     ],
     ids=["unknown class", "shape mismatch", "unknown argument", "no compile entry", "dtype mismatch"],
 )
@@ -243,5 +243,5 @@ def test_foreign_damaged_and_missing_files_are_refused_in_words(tmp_path):
 def test_a_pickled_array_in_the_file_is_never_unpickled(tmp_path):
     _model().save(tmp_path / "m.npnet")
     hostile = _with_members(tmp_path / "m.npnet", {"weights/0.npy": _npy(np.array([{"a": 1}], dtype=object))})
-    with pytest.raises(ModelFileError, match="allow_pickle"):
+    with pytest.raises(ModelFileError, match="Python objects"):
         load_model(hostile)
