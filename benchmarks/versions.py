@@ -45,7 +45,7 @@ def workload(preset: str, data: Path | None, reviews: int | None) -> Workload:
         batch = int(preset.split("-")[1])
         if data is None:
             return synthetic(n, n, FULL.length, FULL.vocab, batch)
-        return real(data / "imdb.npz", batch, FULL.length, FULL.vocab)
+        return real(data, batch, FULL.length, FULL.vocab)
     if preset == "cnn":
         from benchmarks.cnn import workload as cnn_workload
 
