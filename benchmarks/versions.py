@@ -2,10 +2,10 @@
 rounds, each in its own process on the same workload, with the ratio this/earlier paired round by round.
 
 This is how a change that must not slow anything down is judged (a refactor, a move of files): a checkout of
-the commit before it (`git worktree add /tmp/before COMMIT`) raced against this one on the same machine, in
+the commit before it (`git worktree add BEFORE COMMIT`) raced against this one on the same machine, in
 the same run, so the machine's drift cancels out of each pair.
 
-    python -m benchmarks.versions --before /tmp/before --data DATA [--rounds 5] [--reviews N] [--presets ...]
+    python -m benchmarks.versions --before BEFORE --data DATA [--rounds 5] [--reviews N] [--presets ...]
 
 Presets: notebook-32 and notebook-512 (the seed model at batch 32 and 512 on `benchmarks.run`'s workload), cnn
 (`benchmarks.cnn`'s), lstm, bilstm, cnn-lstm (`benchmarks.recurrent`'s, real reviews). Writes versions.json.
