@@ -25,6 +25,7 @@ from pathlib import Path
 from npnet import runs
 from npnet.cli.errors import EXIT_USAGE, error
 from npnet.datasets import imdb
+from npnet.metrics import positive_probability, predicted_labels
 from npnet.reports.run_report import CLASS_NAMES
 from npnet.runs import RunError
 
@@ -123,10 +124,11 @@ def predict_reviews(run: runs.Run, reviews: list[tuple[str, str]], batch_size: i
             result.error = f"review {number} ({source}) is empty: it has no words to score"
         results.append(result)
     if scored:
-        probabilities = run.model().predict(run.inputs(inputs), batch_size=batch_size).ravel()
-        for result, p in zip(scored, probabilities.tolist(), strict=True):
+        output = run.model().predict(run.inputs(inputs), batch_size=batch_size)  # (n, 1) or (n, 2)
+        labels = predicted_labels(output).tolist()
+        for result, p, label in zip(scored, positive_probability(output).tolist(), labels, strict=True):
             result.probability = p
-            result.label = CLASS_NAMES[int(p > 0.5)]
+            result.label = CLASS_NAMES[label]
     return results
 
 

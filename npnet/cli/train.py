@@ -4,6 +4,7 @@ npnet train                          # the notebook: lr 1e-5, decay 1e-5, 60 epo
 npnet train --preset tuned           # the best settings found on a validation split (docs/tuning.md)
 npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
 npnet train --preset fasttext        # Keras's imdb_fasttext example: bigram ids, Embedding(50) -> average
+npnet train --preset transformer     # Keras's IMDB Transformer example (--mask: the padding masked)
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
 npnet train --inspect                # also record backprop statistics (backprop.csv, plots, report section)
@@ -52,7 +53,12 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--data-seed",), "data_seed", non_negative_int, "load_data's shuffle seed"),
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
-    (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
+    (
+        ("--mask-zero", "--mask"),
+        "mask_zero",
+        bool,
+        "mask the padding: average (and, in the transformer, attend) over real words only",
+    ),
     (("--filters",), "filters", positive_int, "Conv1D filters (cnn preset)"),
     (("--kernel-size",), "kernel_size", positive_int, "Conv1D kernel size (cnn preset)"),
     (("--dropout",), "dropout", fraction, "Dropout rate of both Dropout layers (cnn preset)"),
