@@ -26,9 +26,9 @@ from npnet.saving import model_file
 
 __all__ = [
     "ARCHITECTURES",
+    "LOSSES",
     "Model",
     "Sequential",
-    "LOSSES",
     "build",
     "fasttext",
     "load_model",
