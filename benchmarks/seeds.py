@@ -19,7 +19,7 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # read once, at Keras's first import (below, only if asked)
 
-from npnet import runs
+from npnet import models, runs
 from npnet.sweep import parse_seeds
 
 
@@ -53,19 +53,22 @@ def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: boo
         if config.decay
         else config.learning_rate
     )
+    # The architecture's loss (npnet.models.loss_for): 0/1 floats for a sigmoid, class ids for a softmax.
+    loss = models.loss_for(config.architecture)
+    label_dtype = "float32" if loss == "binary_crossentropy" else "int32"
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
         ),
-        loss="binary_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
     )
-    test = (data.x_test, data.test_labels.astype("float32"))
+    test = (data.x_test, data.test_labels.astype(label_dtype))
     fit = {"epochs": config.epochs, "batch_size": config.batch_size, "verbose": 0}
     if per_epoch:
-        history = model.fit(x, y.astype("float32"), validation_data=test, **fit)
+        history = model.fit(x, y.astype(label_dtype), validation_data=test, **fit)
         return [float(a) for a in history.history["val_accuracy"]]
-    model.fit(x, y.astype("float32"), **fit)
+    model.fit(x, y.astype(label_dtype), **fit)
     return [float(model.evaluate(*test, verbose=0)[1])]
 
 

@@ -2,7 +2,8 @@
 default initializers (npnet's defaults are Keras's, so the twin is what the Keras example builds).
 
 npnet's layers carry Keras's names and `get_config()` keys, so the twin of a layer is
-`keras.layers.<ClassName>(**config)` minus what only npnet records (name, dtype, initializers, the deprecated
+`keras.layers.<ClassName>(**config)` (for the Transformer example's two layers, which Keras lacks:
+`parity.keras_transformer`'s) minus what only npnet records (name, dtype, initializers, the deprecated
 `input_length`, an unset seed) and with activation layers named as Keras names them. Used by the benchmarks
 that run a Keras counterpart of a preset (benchmarks.seeds, benchmarks.systems) and by the parity of the cnn-
 lstm model (parity.recurrent); Keras is a benchmark extra, never a runtime dependency of npnet.
@@ -16,7 +17,14 @@ if TYPE_CHECKING:
     import npnet
 
 # npnet's activation layers under the names Keras's `activation=` takes.
-ACTIVATION_NAMES = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Linear": "linear"}
+ACTIVATION_NAMES = {
+    "ReLU": "relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Linear": "linear",
+    "Softmax": "softmax",
+}
+_EXAMPLE_LAYERS = ("TokenAndPositionEmbedding", "TransformerBlock")  # parity.keras_transformer's
 _NPNET_ONLY = ("name", "dtype", "input_length", "zero_output_for_mask")
 
 
@@ -32,6 +40,10 @@ def keras_layer(keras: Any, class_name: str, config: dict[str, Any]) -> Any:
         if key == "layer":
             value = keras_layer(keras, value["class_name"], value["config"])
         arguments[key] = value
+    if class_name in _EXAMPLE_LAYERS:  # the Transformer example's own layers: not in keras.layers
+        from parity import keras_transformer
+
+        return getattr(keras_transformer, class_name)(**arguments)
     return getattr(keras.layers, class_name)(**arguments)
 
 
