@@ -34,7 +34,7 @@ from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import FileFormatError
 from npnet.fast.plan import bag_cache
 from npnet.metrics import classification_metrics
-from npnet.reports import backprop_report, run_report
+from npnet.reports import attention_report, backprop_report, run_report
 from npnet.reports.run_report import CLASS_NAMES
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 from npnet.saving import checkpoints
@@ -287,6 +287,10 @@ def _train(
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
     show_test_results(metrics, data.test_labels, probabilities)
+    title = run_report.run_title(run.name, config.to_dict())
+    maps = attention_report.write_test_attention(
+        run.path, title, model, data.x_test, probabilities, run.word_index
+    )  # none for a model without attention
     run_report.write_run_report(
         run.path,
         run_name=run.name,
@@ -294,6 +298,7 @@ def _train(
         metrics=metrics,
         history=history,
         val_name=config.val_name,
+        attention_maps=maps,
     )
     if monitor is not None and monitor.rows:
         backprop_report.write_backprop_report(run.path, monitor.rows, run_report.REPORT_MD)
