@@ -59,15 +59,20 @@ def step_profile(workload: Workload, batches: int = 20) -> dict[str, float]:
     cProfile (CPU clock: the machine's load changes the wall clock, not this) of `fit` on `batches`
     batches."""
     from benchmarks.systems import preset_model
+    from npnet.config import set_num_threads
 
+    # One thread: cProfile sees only its own, and a part's CPU time is what the profile is after.
+    set_num_threads(1)
     model = preset_model(PRESET, workload.vocab_size)
     n = workload.batch_size * batches
     x, y = workload.x_train[:n], workload.y_train[:n]
-    model.fit(x[: 2 * workload.batch_size], y[: 2 * workload.batch_size], batch_size=workload.batch_size)
+    warm = 2 * workload.batch_size
+    model.fit(x[:warm], y[:warm], batch_size=workload.batch_size, verbose=0)
     profile = cProfile.Profile(time.process_time)
     start = time.process_time()
     profile.runcall(model.fit, x, y, batch_size=workload.batch_size, epochs=1, verbose=0)
     total = time.process_time() - start
+    set_num_threads(None)
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     cumulative: dict[tuple[str, str], float] = {}
     for (filename, _, function), (_, _, _, cum, _) in stats.items():
