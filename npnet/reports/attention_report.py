@@ -40,7 +40,7 @@ def plot_attention(path: str | Path, weights: np.ndarray, words: Sequence[str], 
     font = 8 if n <= 30 else 6
     plt = _pyplot()
     fig, axes = plt.subplots(
-        1, heads, figsize=(panel * heads + 1.2, panel + 1.6), squeeze=False, constrained_layout=True
+        1, heads, figsize=(panel * heads + 1.2, panel + 1.1), squeeze=False, constrained_layout=True
     )
     top = float(weights.max()) if weights.size else 1.0
     image = None
