@@ -174,5 +174,6 @@ def test_a_sweep_row_scores_the_softmax(data_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "s" / "runs" / row["run"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert float(row["test_accuracy"]) == metrics["accuracy"]
+    assert (run_dir / "report.md").read_text().count("![attention](attention_test_") == 3  # as npnet train's
     # the test set validates: fit's own sparse categorical accuracy is the same number
     assert float(row["final_val_accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-12)
