@@ -20,7 +20,7 @@ from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # read once, at Keras's first import (below, only if asked)
 
-from npnet import runs
+from npnet import models, runs
 from npnet.datasets.files import DATA_DIR_HELP
 from npnet.sweep import parse_seeds
 
@@ -46,7 +46,11 @@ def compiled_keras_twin(keras: Any, config: runs.TrainConfig, data: runs.IMDBDat
     from npnet.keras_export import keras_model
 
     (x, _), _ = runs.fit_arrays(config, data)
-    model = keras_model(keras, runs.build_model(config, data.ngrams, data.ratio), x.shape[1])
+    from parity.keras_transformer import EXAMPLE_LAYERS
+
+    model = keras_model(
+        keras, runs.build_model(config, data.ngrams, data.ratio), x.shape[1], custom=EXAMPLE_LAYERS
+    )
     rate = (
         keras.optimizers.schedules.InverseTimeDecay(
             config.learning_rate, decay_steps=1, decay_rate=config.decay
@@ -54,11 +58,13 @@ def compiled_keras_twin(keras: Any, config: runs.TrainConfig, data: runs.IMDBDat
         if config.decay
         else config.learning_rate
     )
+    # The architecture's loss (npnet.models.loss_for): 0/1 floats for a sigmoid, class ids for a softmax.
+    loss = models.loss_for(config.architecture)
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
         ),
-        loss="binary_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
     )
     return model
@@ -70,12 +76,14 @@ def keras_accuracy(config: runs.TrainConfig, data: runs.IMDBData, per_epoch: boo
     keras.utils.set_random_seed(config.seed)
     (x, y), _ = runs.fit_arrays(config, data)
     model = compiled_keras_twin(keras, config, data)
-    test = (data.x_test, data.test_labels.astype("float32"))
+    # 0/1 floats for a sigmoid, class ids for a softmax (the architecture's loss, npnet.models.loss_for)
+    label_dtype = "float32" if models.loss_for(config.architecture) == "binary_crossentropy" else "int32"
+    test = (data.x_test, data.test_labels.astype(label_dtype))
     fit = {"epochs": config.epochs, "batch_size": config.batch_size, "verbose": 0}
     if per_epoch:
-        history = model.fit(x, y.astype("float32"), validation_data=test, **fit)
+        history = model.fit(x, y.astype(label_dtype), validation_data=test, **fit)
         return [float(a) for a in history.history["val_accuracy"]]
-    model.fit(x, y.astype("float32"), **fit)
+    model.fit(x, y.astype(label_dtype), **fit)
     return [float(model.evaluate(*test, verbose=0)[1])]
 
 

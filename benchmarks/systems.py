@@ -88,14 +88,16 @@ def keras_preset_layers(keras: Any, data: Workload, preset: str) -> tuple[list[A
     example's, for the data's vocabulary; and the preset's learning rate (these presets have no decay)."""
     from npnet import models, runs
     from npnet.keras_export import keras_layer
+    from parity.keras_transformer import EXAMPLE_LAYERS
 
     config = runs.preset_config(preset, num_words=data.vocab_size)
     if config.decay:
         raise ValueError(f"preset {preset!r} decays its learning rate; KerasTrainer takes a constant one")
     model = models.build(config.architecture, **config.to_dict())
-    return [keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers], (
-        config.learning_rate
-    )
+    layers = [
+        keras_layer(keras, type(layer).__name__, layer.get_config(), EXAMPLE_LAYERS) for layer in model.layers
+    ]
+    return layers, (config.learning_rate)
 
 
 class NpnetTrainer:
@@ -182,13 +184,15 @@ def keras_seed_layers(keras: Any, data: Workload) -> tuple[list[Any], Any]:
 
 
 class KerasTrainer:
-    """Keras 3 on the backend named by KERAS_BACKEND (set by the harness before the import)."""
+    """Keras 3 on the backend named by KERAS_BACKEND (set by the harness before the import); `loss`: the
+    model's (sparse categorical cross-entropy for a softmax output, whose labels Keras casts to ids)."""
 
     def __init__(
         self,
         data: Workload,
         seed: int,
         layers_of: Callable[[Any, Workload], tuple[list[Any], Any]] = keras_seed_layers,
+        loss: str = "binary_crossentropy",
     ) -> None:
         start = time.perf_counter()
         import keras
@@ -199,7 +203,7 @@ class KerasTrainer:
         self.model = keras.Sequential([keras.Input((data.length,), dtype="int32"), *layers])
         self.model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=EPSILON),
-            loss="binary_crossentropy",
+            loss=loss,
             metrics=["accuracy"],
         )
         self.marks: dict[str, float] = {}
@@ -326,4 +330,26 @@ RECURRENT_SYSTEMS: dict[str, System] = {
         ),
     )
 }
-ALL_SYSTEMS: dict[str, System] = {**SYSTEMS, **RECURRENT_SYSTEMS}
+# Keras's IMDB Transformer example (benchmarks.transformer races these two on data padded as the preset pads).
+TRANSFORMER_SYSTEMS: dict[str, System] = {
+    s.name: s
+    for s in (
+        System(
+            "npnet-transformer",
+            "npnet --preset transformer",
+            functools.partial(NpnetTrainer, build=functools.partial(preset_model, "transformer")),
+        ),
+        System(
+            "keras-jax-transformer",
+            "Keras 3 + JAX, examples/nlp/text_classification_with_transformer.py",
+            functools.partial(
+                KerasTrainer,
+                layers_of=functools.partial(keras_preset_layers, preset="transformer"),
+                loss="sparse_categorical_crossentropy",
+            ),
+            ("keras", "jax"),
+            {"KERAS_BACKEND": "jax"},
+        ),
+    )
+}
+ALL_SYSTEMS: dict[str, System] = {**SYSTEMS, **RECURRENT_SYSTEMS, **TRANSFORMER_SYSTEMS}

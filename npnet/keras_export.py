@@ -23,14 +23,24 @@ if TYPE_CHECKING:
     import npnet
 
 # npnet's activation layers under the names Keras's `activation=` takes.
-ACTIVATION_NAMES = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Linear": "linear"}
+ACTIVATION_NAMES = {
+    "ReLU": "relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Linear": "linear",
+    "Softmax": "softmax",
+}
 _NPNET_ONLY = ("name", "dtype", "input_length", "zero_output_for_mask")
 SCALED = "ScaledEmbedding"  # npnet's layer without a Keras class: `scaled_embedding_twin`
 
 
-def keras_layer(keras: Any, class_name: str, config: dict[str, Any]) -> Any:
+def keras_layer(
+    keras: Any, class_name: str, config: dict[str, Any], custom: dict[str, Any] | None = None
+) -> Any:
     """The Keras layer `class_name` built from an npnet layer's `get_config()` (a wrapped layer's config,
-    `{"class_name", "config"}` as Bidirectional stores it, likewise)."""
+    `{"class_name", "config"}` as Bidirectional stores it, likewise). `custom`: Keras classes, by name, for
+    npnet layers keras.layers lacks (the IMDB Transformer example's own two layers, which the example
+    defines itself: `parity.keras_transformer` holds them for the benchmarks and the parity checks)."""
     arguments: dict[str, Any] = {}
     for key, value in config.items():
         if key in _NPNET_ONLY or key.endswith("_initializer") or (key == "seed" and value is None):
@@ -38,17 +48,27 @@ def keras_layer(keras: Any, class_name: str, config: dict[str, Any]) -> Any:
         if key == "activation" and isinstance(value, dict):
             value = ACTIVATION_NAMES[value["class_name"]]
         if key == "layer":
-            value = keras_layer(keras, value["class_name"], value["config"])
+            value = keras_layer(keras, value["class_name"], value["config"], custom)
         arguments[key] = value
+    if custom and class_name in custom:
+        return custom[class_name](**arguments)
     return getattr(keras.layers, class_name)(**arguments)
 
 
-def keras_model(keras: Any, model: npnet.Sequential, length: int | None, dtype: str = "int32") -> Any:
+def keras_model(
+    keras: Any,
+    model: npnet.Sequential,
+    length: int | None,
+    dtype: str = "int32",
+    custom: dict[str, Any] | None = None,
+) -> Any:
     """keras.Sequential of the Keras layers of `model`'s layers, for inputs (batch, length) of `dtype`
     (token ids by default), with Keras's own initial weights; a functional keras.Model where a
     ScaledEmbedding's twin (two layers) is needed."""
     if SCALED not in [type(layer).__name__ for layer in model.layers]:
-        twins = [keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers]
+        twins = [
+            keras_layer(keras, type(layer).__name__, layer.get_config(), custom) for layer in model.layers
+        ]
         return keras.Sequential([keras.Input((length,), dtype=dtype), *twins])
     x = ids = keras.Input((length,), dtype=dtype)
     for layer in model.layers:
@@ -56,7 +76,7 @@ def keras_model(keras: Any, model: npnet.Sequential, length: int | None, dtype: 
         x = (
             scaled_embedding_twin(keras, layer, x)
             if name == SCALED
-            else keras_layer(keras, name, layer.get_config())(x)
+            else keras_layer(keras, name, layer.get_config(), custom)(x)
         )
     return keras.Model(ids, x)
 

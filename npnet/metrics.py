@@ -203,13 +203,43 @@ def precision_recall_f1(matrix: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+def _binary_rows(probabilities: np.ndarray) -> np.ndarray:
+    """A binary classifier's output as (n, 1) sigmoid probabilities or (n, 2) softmax rows; ValueError
+    naming the shape otherwise."""
+    p = np.asarray(probabilities)
+    if p.ndim == 1:
+        p = p[:, None]
+    if p.ndim != 2 or p.shape[1] not in (1, 2):
+        raise ValueError(
+            f"probabilities must be (n, 1) probabilities of the positive class or (n, 2) softmax rows of a "
+            f"binary classifier, got shape {p.shape}"
+        )
+    return p
+
+
+def positive_probability(probabilities: np.ndarray) -> np.ndarray:
+    """(n,) probability of class 1 from a binary classifier's output: (n,) or (n, 1) sigmoid probabilities
+    as they are, (n, 2) softmax rows' second column."""
+    return _binary_rows(probabilities)[:, -1]
+
+
+def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
+    """(n,) int64 class ids from a binary classifier's output: p > 0.5 for (n,) or (n, 1) probabilities (0.5
+    counts as class 0, as Keras's binary accuracy), argmax for (n, 2) softmax rows (ties to class 0, as
+    Keras's sparse categorical accuracy; not p_1 > 0.5, which rounding of p_0 + p_1 could contradict)."""
+    p = _binary_rows(probabilities)
+    labels = np.argmax(p, axis=1) if p.shape[1] == 2 else p[:, 0] > 0.5
+    return labels.astype(np.int64)
+
+
 def classification_metrics(
     y_true: np.ndarray, probabilities: np.ndarray, loss: float, class_names: Sequence[str]
 ) -> dict[str, Any]:
-    """loss, accuracy, confusion matrix and per-class precision/recall/F1 of thresholded probabilities (p >
-    0.5), the classes named by `class_names` (index = label)."""
+    """loss, accuracy, confusion matrix and per-class precision/recall/F1 of the predicted classes
+    (`predicted_labels`: (n, 1) probabilities thresholded at 0.5, (n, 2) softmax rows by argmax), the
+    classes named by `class_names` (index = label)."""
     y_true = np.asarray(y_true).astype(np.int64).ravel()
-    y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(np.int64)
+    y_pred = predicted_labels(probabilities)
     matrix = confusion_matrix(y_true, y_pred)
     per_class = precision_recall_f1(matrix)
     return {

@@ -26,11 +26,13 @@ from npnet.saving import model_file
 
 __all__ = [
     "ARCHITECTURES",
+    "LOSSES",
     "Model",
     "Sequential",
     "build",
     "fasttext",
     "load_model",
+    "loss_for",
     "nbsvm",
     "notebook",
     "transformer",
@@ -272,7 +274,17 @@ ARCHITECTURES: dict[str, Callable[..., Sequential]] = {
     "imdb_cnn_lstm": imdb_cnn_lstm,
     "fasttext": fasttext,
     "nbsvm": nbsvm,
+    "transformer": transformer,
 }
+
+# The loss each architecture trains with, by the shape of what it outputs: (n, 1) probabilities take
+# binary cross-entropy (every architecture not named here), (n, 2) softmax rows take class ids.
+LOSSES: dict[str, str] = {"transformer": "sparse_categorical_crossentropy"}
+
+
+def loss_for(name: str) -> str:
+    """The Keras loss name the architecture `name` is compiled with (its output's shape decides)."""
+    return LOSSES.get(name, "binary_crossentropy")
 
 
 def build(name: str, **settings: Any) -> Sequential:

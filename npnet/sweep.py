@@ -372,7 +372,7 @@ def peak_rss_mb() -> float:
 def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     from npnet import runs
     from npnet.metrics import classification_metrics
-    from npnet.reports import run_report
+    from npnet.reports import attention_report, run_report
     from npnet.reports.run_report import CLASS_NAMES
     from npnet.saving import checkpoints
 
@@ -396,9 +396,13 @@ def _train_cell(spec: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     metrics = classification_metrics(data.test_labels, probabilities, loss, CLASS_NAMES)
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
+    maps = attention_report.write_test_attention(
+        run_dir, run_report.run_title(run.name, config.to_dict()), model, data.x_test, probabilities,
+        run.word_index,
+    )  # fmt: skip
     run_report.write_run_report(
         run_dir, run_name=run.name, config=config.to_dict(), metrics=metrics, history=history,
-        val_name=config.val_name,
+        val_name=config.val_name, attention_maps=maps,
     )  # fmt: skip
     val_accuracy = history["val_accuracy"]
     best = int(np.argmax(val_accuracy))

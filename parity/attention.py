@@ -8,8 +8,8 @@ probabilities): every row, fully masked query rows included (zeros on both sides
 the query before it, and leaves a fully masked row uniform: it is compared on the query rows that attend to at
 least one key, where both paths agree with npnet.
 
-The Keras side of the example's two layers is written here from the example's description (its two
-custom layers are not part of Keras).
+The Keras side of the example's two layers is `parity.keras_transformer` (written from the example's
+description: its two custom layers are not part of Keras), on its explicit path here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import npnet
 from npnet import layers, losses, metrics, models, optimizers
 from parity import keras_side
 from parity.compare import Row, array_row
+from parity.keras_transformer import TokenAndPositionEmbedding as KerasTokenAndPosition
+from parity.keras_transformer import TransformerBlock as KerasTransformerBlock
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -299,65 +301,6 @@ def loss_rows(dtype: str, seed: int = 0) -> list[Row]:
 # ---- the example's model -----------------------------------------------------------------------------------
 
 
-class KerasTokenAndPosition(keras.layers.Layer):
-    """The example's TokenAndPositionEmbedding: token table + position table, summed; with `mask_zero`
-    (npnet's variant) the token table's mask ids != 0 is this layer's output mask."""
-
-    def __init__(self, maxlen: int, vocab_size: int, embed_dim: int, mask_zero: bool = False, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.token_emb = keras.layers.Embedding(
-            vocab_size, embed_dim, mask_zero=mask_zero, dtype=kwargs.get("dtype")
-        )
-        self.pos_emb = keras.layers.Embedding(maxlen, embed_dim, dtype=kwargs.get("dtype"))
-
-    def call(self, ids: Any) -> Any:
-        steps = keras.ops.shape(ids)[-1]
-        return self.token_emb(ids) + self.pos_emb(keras.ops.arange(steps))
-
-    def compute_mask(self, ids: Any, mask: Any = None) -> Any:
-        return self.token_emb.compute_mask(ids)
-
-
-class KerasTransformerBlock(keras.layers.Layer):
-    """The example's post-norm encoder block; `mask` (B, T), when given, is the attention's query and value
-    mask (as Keras fills them for a masked input).
-
-    `explicit=True` runs the attention on Keras's explicit path (by asking for the scores, and dropping
-    them): without dropout Keras 3.15.1 otherwise takes its fused JAX path, which computes float64 inputs
-    in float32 (~5e-8 relative), so only the explicit path can show float64 agreement."""
-
-    def __init__(
-        self, embed_dim: int, num_heads: int, ff_dim: int, rate: float, explicit: bool = True, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True  # the input mask passes through to the pooling
-        self.explicit = explicit
-        dtype = kwargs.get("dtype")
-        self.att = keras.layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim, dtype=dtype)
-        self.ffn = keras.Sequential(
-            [
-                keras.layers.Dense(ff_dim, activation="relu", dtype=dtype),
-                keras.layers.Dense(embed_dim, dtype=dtype),
-            ]
-        )
-        self.layernorm1 = keras.layers.LayerNormalization(epsilon=1e-6, dtype=dtype)
-        self.layernorm2 = keras.layers.LayerNormalization(epsilon=1e-6, dtype=dtype)
-        self.dropout1 = keras.layers.Dropout(rate)
-        self.dropout2 = keras.layers.Dropout(rate)
-
-    def call(self, x: Any, mask: Any = None, training: Any = None) -> Any:
-        if mask is not None:  # as Embedding(mask_zero=True) would: Keras reads the masks off the tensor
-            keras.src.backend.set_keras_mask(x, mask)
-        masks: dict[str, Any] = {}
-        if self.explicit:
-            attended, _ = self.att(x, x, training=training, return_attention_scores=True, **masks)
-        else:
-            attended = self.att(x, x, training=training, **masks)
-        attended = self.dropout1(attended, training=training)
-        out1 = self.layernorm1(x + attended)
-        return self.layernorm2(out1 + self.dropout2(self.ffn(out1), training=training))
-
-
 # Small stand-in of the example (the same layers, dropouts 0): vocabulary, maxlen, embed, heads, ff, hidden.
 EXAMPLE_SIZES = (50, 16, 8, 2, 8, 6)
 
@@ -368,7 +311,7 @@ def keras_example(
     vocab, maxlen, embed, heads, ff, hidden = sizes
     inputs = keras.Input((maxlen,), dtype="int32")
     x = KerasTokenAndPosition(maxlen, vocab, embed, mask_zero=mask_zero, dtype=dtype)(inputs)
-    x = KerasTransformerBlock(embed, heads, ff, rate, dtype=dtype)(x)
+    x = KerasTransformerBlock(embed, heads, ff, rate, explicit=True, dtype=dtype)(x)
     x = keras.layers.GlobalAveragePooling1D(dtype=dtype)(x)
     x = keras.layers.Dropout(rate)(x)
     x = keras.layers.Dense(hidden, activation="relu", dtype=dtype)(x)
@@ -413,7 +356,7 @@ def block_rows(dtype: str, seed: int = 0) -> list[Row]:
         for padding in (None, "pre", "post"):
             mask = None if padding is None else padding_mask(4, 7, padding)
             keras_mask = None if mask is None else keras.ops.convert_to_tensor(mask)
-            theirs = KerasTransformerBlock(8, 2, 6, 0.0, dtype=dtype)
+            theirs = KerasTransformerBlock(8, 2, 6, 0.0, explicit=True, dtype=dtype)
             keras_out = theirs(x, mask=keras_mask)
             theirs.explicit = False
             fused_out = np.asarray(theirs(x, mask=keras_mask))

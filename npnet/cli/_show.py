@@ -7,21 +7,23 @@ from typing import Any
 
 import numpy as np
 
+from npnet.metrics import positive_probability, predicted_labels
 from npnet.reports.run_report import CLASS_NAMES
 
 
 def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilities: np.ndarray) -> None:
     """The notebook's printout: loss and accuracy, the first 10 test labels vs predictions, the confusion
-    matrix (a pandas crosstab); then precision, recall and F1 per class."""
+    matrix (a pandas crosstab); then precision, recall and F1 per class. `probabilities`: (n, 1) sigmoid
+    or (n, 2) softmax rows; the positive class's probability is shown."""
     import pandas as pd  # only here: imported with the CLI, it would stay resident through all of training
 
     y_true = np.asarray(y_true).astype(int).ravel()
-    y_pred = (np.asarray(probabilities).ravel() > 0.5).astype(int)
+    y_pred = predicted_labels(probabilities)
     print(f"\nTest loss: {metrics['loss']:.4f}  Test accuracy: {metrics['accuracy']:.4f}")
     print("\nFirst 10 test reviews:")
     print(f"  labels:        {y_true[:10]}")
     print(f"  predictions:   {y_pred[:10]}")
-    print(f"  probabilities: {np.array2string(np.asarray(probabilities).ravel()[:10], precision=3)}")
+    print(f"  probabilities: {np.array2string(positive_probability(probabilities)[:10], precision=3)}")
     print("\nConfusion matrix (0 = negative, 1 = positive):")
     # The notebook's own labels: pd.crosstab(..., rownames=["Actual"], colnames=["Predicted"]).
     print(pd.crosstab(y_true, y_pred, rownames=["Actual"], colnames=["Predicted"], margins=True))

@@ -3,6 +3,7 @@
     npnet predict --run runs/notebook-1 "A wonderful film." "Dull and far too long."
     npnet predict --run runs/notebook-1 --file reviews.txt --format csv     # one review per line
     cat reviews.txt | npnet predict --run runs/notebook-1 --file - --format json
+    npnet predict --run runs/transformer-1 --attention maps/ "A wonderful film."  # + maps/attention_1.png
 
 Reviews are tokenized exactly as the training data (the data package's tokenizer and the run's word index);
 words the model does not know become the out-of-vocabulary id. Input in any encoding is read: bytes that are
@@ -10,6 +11,11 @@ not UTF-8 are replaced by U+FFFD (said once on stderr). An empty review (no word
 others are still scored; the exit status is then 1. A run whose model has not learned (its test loss in
 metrics.json barely below that of one answer for every review, as the notebook's settings end) gets a warning
 on stderr that says so and where a working model comes from.
+A softmax model's (the transformer's) probability is its
+positive class's.
+
+`--attention OUT_DIR` (a run whose model attends: the transformer preset) also draws, for each scored review,
+its attention weights per head among its words as OUT_DIR/attention_<review number>.png.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ from npnet import runs
 from npnet.cli._stall import predict_warning
 from npnet.cli.errors import EXIT_USAGE, error
 from npnet.datasets import imdb
-from npnet.reports.run_report import CLASS_NAMES, METRICS_JSON
-from npnet.runs import RunError
+from npnet.metrics import positive_probability, predicted_labels
+from npnet.reports.attention_report import plot_attention, review_title
+from npnet.reports.run_report import CLASS_NAMES, METRICS_JSON, run_title
+from npnet.runs import RunError, build_model
+from npnet.runs.attention import attention_layer, review_attention
 
 COMMAND = "predict"
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -71,6 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)"
     )
     parser.add_argument("--batch-size", type=int, default=512, help="reviews per forward pass (default: 512)")
+    parser.add_argument(
+        "--attention",
+        type=Path,
+        metavar="OUT_DIR",
+        help="also draw each review's attention weights per head over its words into "
+        "OUT_DIR/attention_<n>.png (a transformer run)",
+    )
     parser.set_defaults(run=run_predict)
 
 
@@ -143,11 +159,54 @@ def predict_reviews(run: runs.Run, reviews: list[tuple[str, str]], batch_size: i
             result.error = f"review {number} ({source}) is empty: it has no words to score"
         results.append(result)
     if scored:
-        probabilities = run.model().predict(run.inputs(inputs), batch_size=batch_size).ravel()
-        for result, p in zip(scored, probabilities.tolist(), strict=True):
+        output = run.model().predict(run.inputs(inputs), batch_size=batch_size)  # (n, 1) or (n, 2)
+        labels = predicted_labels(output).tolist()
+        for result, p, label in zip(scored, positive_probability(output).tolist(), labels, strict=True):
             result.probability = p
-            result.label = CLASS_NAMES[int(p > 0.5)]
+            result.label = CLASS_NAMES[label]
     return results
+
+
+def _check_attention(run: runs.Run, out_dir: Path) -> None:
+    """RunError, before anything is scored, unless the run's model attends and `out_dir` can be a folder."""
+    try:
+        attention_layer(build_model(run.config, run.ngrams))
+    except RunError as e:
+        raise RunError(
+            f"--attention: run {run.path} ({run.config.preset} preset, {run.config.architecture} model) "
+            f"cannot show attention: {e}"
+        ) from None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunError(f"--attention {out_dir} is a file; give a folder for the attention maps")
+
+
+def draw_attention(run: runs.Run, results: list[Prediction], out_dir: Path) -> list[Path]:
+    """OUT_DIR/attention_<review number>.png for every scored review; returns their paths."""
+    scored = [r for r in results if r.probability is not None]
+    if not scored:
+        return []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(
+            f"cannot create --attention {out_dir} ({e.strerror or e}); pick a writable folder"
+        ) from None
+    model = run.model()
+    inputs = run.inputs([run.encode(r.text) for r in scored])
+    title = run_title(run.name, run.config.to_dict())
+    paths = []
+    for result, review in zip(scored, review_attention(model, inputs, run.word_index), strict=True):
+        assert result.probability is not None and result.label is not None
+        path = out_dir / f"attention_{result.review}.png"
+        what = f"review {result.review} ({result.source})"
+        plot_attention(
+            path,
+            review.weights,
+            review.words,
+            title=review_title(title, what, result.text, result.label, result.probability, review),
+        )
+        paths.append(path)
+    return paths
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -159,6 +218,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         return error(COMMAND, f"--batch-size must be a positive integer, got {args.batch_size}")
     run = runs.open_run(args.run_dir)
+    if args.attention is not None:
+        _check_attention(run, args.attention)
     reviews, replaced = read_reviews(args.texts, args.file)
     if not reviews:
         return error(COMMAND, f"{args.file} holds no reviews (one review per line expected)")
@@ -172,6 +233,12 @@ def run_predict(args: argparse.Namespace) -> int:
     metrics_path = run.path / METRICS_JSON
     if metrics_path.is_file() and (warning := predict_warning(runs.read_json(metrics_path, "test metrics"))):
         print(f"npnet predict: warning: {warning}", file=sys.stderr)
+    if args.attention is not None:
+        paths = draw_attention(run, results, args.attention)
+        # the table is for people; csv and json stay parseable on stdout
+        out = sys.stdout if args.format == "table" else sys.stderr
+        for path in paths:
+            print(f"attention map: {path}", file=out)
     failed = [r.error for r in results if r.error is not None]
     for message in failed:
         error(COMMAND, message)

@@ -5,6 +5,7 @@ npnet train --preset tuned           # the best settings found on a validation s
 npnet train --preset cnn             # Keras's imdb_cnn example: Conv1D + max pooling, 2 epochs
 npnet train --preset fasttext        # Keras's imdb_fasttext example: bigram ids, Embedding(50) -> average
 npnet train --preset nbsvm           # NBSVM: binarized word + bigram bags scaled by the log-count ratio
+npnet train --preset transformer     # Keras's IMDB Transformer example (--mask: the padding masked)
 npnet train --epochs 10 --lr 1e-3    # any setting of a preset can be changed by a flag
 npnet train --resume runs/<name>     # continue an interrupted run exactly where it stopped
 npnet train --inspect                # also record backprop statistics (backprop.csv, plots, report section)
@@ -35,7 +36,7 @@ from npnet.datasets.files import DATA_DIR_HELP
 from npnet.errors import FileFormatError
 from npnet.fast.plan import bag_cache
 from npnet.metrics import classification_metrics
-from npnet.reports import backprop_report, run_report
+from npnet.reports import attention_report, backprop_report, run_report
 from npnet.reports.run_report import CLASS_NAMES
 from npnet.runs import CHECKPOINT_NPZ, CONFIG_JSON, RunError, TrainConfig
 from npnet.saving import checkpoints
@@ -54,7 +55,12 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--data-seed",), "data_seed", non_negative_int, "load_data's shuffle seed"),
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
-    (("--mask-zero",), "mask_zero", bool, "average only over real words, not padding"),
+    (
+        ("--mask-zero", "--mask"),
+        "mask_zero",
+        bool,
+        "mask the padding: average (and, in the transformer, attend) over real words only",
+    ),
     (("--filters",), "filters", positive_int, "Conv1D filters (cnn preset)"),
     (("--kernel-size",), "kernel_size", positive_int, "Conv1D kernel size (cnn preset)"),
     (("--dropout",), "dropout", fraction, "Dropout rate of both Dropout layers (cnn preset)"),
@@ -297,6 +303,10 @@ def _train(
     metrics["training_seconds"] = float(sum(history["seconds"]))
     metrics["epochs"] = len(history["loss"])
     show_test_results(metrics, data.test_labels, probabilities)
+    title = run_report.run_title(run.name, config.to_dict())
+    maps = attention_report.write_test_attention(
+        run.path, title, model, data.x_test, probabilities, run.word_index
+    )  # none for a model without attention
     run_report.write_run_report(
         run.path,
         run_name=run.name,
@@ -304,6 +314,7 @@ def _train(
         metrics=metrics,
         history=history,
         val_name=config.val_name,
+        attention_maps=maps,
     )
     if monitor is not None and monitor.rows:
         title = run_report.run_title(run.name, config.to_dict())

@@ -6,7 +6,7 @@ Starting from the model's layers, for one call:
    call's batch source, its bags kept per model in `bag_cache(model)`); Conv1D(relu) -> GlobalMaxPooling1D
    runs `FusedConvMaxPool`;
 2. threaded twins of the remaining readable layers (`npnet.fast.twin`): `FastEmbedding`, `SplitConv1D`,
-   `ThreadedBidirectional`;
+   `ThreadedBidirectional`, and the attention's (`npnet.fast.attention`);
 3. row-sparse gradients (in training): a table the optimizer `takes_sparse_rows` of (lazy Adam), or whose
    dense Adam step runs from its rows (`background_adam.takes_rows_step`), comes from its embedding twin as
    `SparseRows`; for the latter the plan's optimizer is a `BackgroundAdam` around the model's, its g = 0
@@ -29,6 +29,11 @@ import numpy as np
 
 from npnet.batches import BatchSource
 from npnet.config import num_threads
+from npnet.fast.attention import (
+    FastMultiHeadAttention,
+    FastTokenAndPositionEmbedding,
+    FastTransformerBlock,
+)
 from npnet.fast.background_adam import BackgroundAdam, takes_rows_step
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.bidirectional import ThreadedBidirectional
@@ -38,9 +43,11 @@ from npnet.fast.fused_layer import FusedEmbeddingPool
 from npnet.fast.fusions import fused_stack, has_pair_twin, starts_with_embedding_pool
 from npnet.fast.threads import blas_threads
 from npnet.fast.twin import twin
+from npnet.layers.attention import MultiHeadAttention
 from npnet.layers.base import Layer
 from npnet.layers.convolutional import Conv1D
 from npnet.layers.embedding import Embedding
+from npnet.layers.transformer import TokenAndPositionEmbedding, TransformerBlock
 from npnet.layers.wrappers import Bidirectional
 from npnet.optimizers import Adam, Optimizer
 from npnet.plan import Gradient, Plan, readable_plan, trainable_params
@@ -53,6 +60,9 @@ TWINS: dict[type[Layer], type[Layer]] = {
     Embedding: FastEmbedding,
     Conv1D: SplitConv1D,
     Bidirectional: ThreadedBidirectional,
+    MultiHeadAttention: FastMultiHeadAttention,
+    TransformerBlock: FastTransformerBlock,
+    TokenAndPositionEmbedding: FastTokenAndPositionEmbedding,
 }
 
 _BAG_CACHES: weakref.WeakKeyDictionary[Sequential, BagCache] = weakref.WeakKeyDictionary()

@@ -10,7 +10,8 @@ Files (names are the constants below):
 - `accuracy.png`  training vs validation (or test) accuracy per epoch
 - `confusion.png` the confusion matrix as a seaborn heatmap with counts
 - `metrics.json`  the final numbers (loss, accuracy, confusion matrix, per-class precision/recall/F1)
-- `report.md`     the numbers and the three plots in one page
+- `report.md`     the numbers and the three plots in one page (and, for a model that attends, the attention
+                  maps of a few test reviews: `attention_report`, drawn by the caller)
 """
 
 from __future__ import annotations
@@ -192,8 +193,10 @@ def render_report_md(
     metrics: Mapping[str, Any],
     history: Mapping[str, Sequence[float]],
     val_name: str = "Validation",
+    attention_maps: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The Markdown text of `report.md`: settings, final numbers, per-class metrics and the plots."""
+    """The Markdown text of `report.md`: settings, final numbers, per-class metrics and the plots;
+    `attention_maps` [(PNG file name in the run folder, caption)] adds a section showing them."""
     lines = [f"# npnet run `{run_name}`", ""]
     n_epochs = _n_epochs(history)
     total_seconds = sum(history.get("seconds", [])) if "seconds" in history else None
@@ -226,6 +229,15 @@ def render_report_md(
     lines += ["## Training curves", "", f"![loss]({LOSS_PNG})", "", f"![accuracy]({ACCURACY_PNG})", ""]
     if learning_rates(history) is not None:
         lines += [f"![learning rate]({LEARNING_RATE_PNG})", ""]
+    if attention_maps:
+        lines += ["## Attention (test reviews)", ""]
+        lines += [
+            "The first attention layer's weights per head among each review's words, in inference (rows: the "
+            "word that attends, columns: the word attended to).",
+            "",
+        ]
+        for name, caption in attention_maps:
+            lines += [f"{caption}:", "", f"![attention]({name})", ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     for key, value in config.items():
         lines.append(f"| {key} | `{json.dumps(_plain(value))}` |")
@@ -245,8 +257,10 @@ def write_run_report(
     metrics: Mapping[str, Any],
     history: Mapping[str, Sequence[float]],
     val_name: str = "Validation",
+    attention_maps: Sequence[tuple[str, str]] = (),
 ) -> list[Path]:
-    """Write every report file of a finished run into `run_dir`; returns their paths."""
+    """Write every report file of a finished run into `run_dir`; returns their paths. `attention_maps`: the
+    attention PNGs already in `run_dir` that report.md shows ([(file name, caption)])."""
     run_dir = Path(run_dir)
     write_history_csv(run_dir / HISTORY_CSV, history)
     run = run_title(run_name, config)
@@ -258,7 +272,12 @@ def write_run_report(
     )
     write_metrics_json(run_dir / METRICS_JSON, metrics)
     text = render_report_md(
-        run_name=run_name, config=config, metrics=metrics, history=history, val_name=val_name
+        run_name=run_name,
+        config=config,
+        metrics=metrics,
+        history=history,
+        val_name=val_name,
+        attention_maps=attention_maps,
     )
     _write_bytes(run_dir / REPORT_MD, text.encode("utf-8"))
     return [run_dir / HISTORY_CSV, *written] + [

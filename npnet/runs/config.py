@@ -268,6 +268,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "epochs": 4,
     },
+    # Keras's examples/nlp/text_classification_with_transformer.py as written: load_data(num_words=20000),
+    # pad_sequences(maxlen=200) with its defaults (padding and truncating 'pre'), TokenAndPositionEmbedding
+    # (200, 20000, 32), TransformerBlock(32, 2 heads, ff 32, dropout 0.1), Dense(20, relu), Dense(2, softmax)
+    # trained on class ids (sparse categorical cross-entropy), Adam() defaults, batch 32, 2 epochs, the
+    # test set as validation. `--mask-zero` (`--mask`) masks the padding, which the example does not.
+    "transformer": {
+        "architecture": "transformer",
+        "num_words": 20_000,
+        "maxlen": 200,
+        "padding": "pre",
+        "truncating": "pre",
+        "embedding_dim": 32,
+        "hidden_units": 20,
+        "dropout": 0.1,
+        "learning_rate": 1e-3,
+        "decay": 0.0,
+        "epsilon": 1e-7,
+        "batch_size": 32,
+        "epochs": 2,
+    },
 }
 
 

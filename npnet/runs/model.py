@@ -15,7 +15,8 @@ def build_model(
     config: TrainConfig, ngrams: NgramTable | None = None, ratio: np.ndarray | None = None
 ) -> npnet.Sequential:
     """The run's model (`npnet.models`, by `config.architecture`), compiled with Adam (Keras 2 decay;
-    `config.lazy`), binary cross-entropy and accuracy. With `config.ngrams` >= 2 the run's n-gram table
+    `config.lazy`), the architecture's loss (`models.loss_for`: binary cross-entropy, or sparse categorical
+    cross-entropy for a softmax output) and accuracy. With `config.ngrams` >= 2 the run's n-gram table
     `ngrams` is needed: the Embedding then has `ngrams.input_dim` rows (words and n-gram ids). With
     `config.bag_features` the run's log-count ratio `ratio` is needed: the nbsvm model's fixed scales."""
     settings = config.to_dict()
@@ -25,7 +26,7 @@ def build_model(
     model = models.build(config.architecture, **settings)
     model.compile(
         optimizer=config.optimizer(),
-        loss="binary_crossentropy",
+        loss=models.loss_for(config.architecture),
         metrics=["accuracy"],
     )
     return model

@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from npnet import models  # noqa: E402
 from npnet.keras_export import keras_model  # noqa: E402
+from parity.keras_transformer import EXAMPLE_LAYERS  # noqa: E402
 
 SMALL = {"num_words": 50, "embedding_dim": 6, "filters": 5, "hidden_units": 7, "units": 4}
 
@@ -20,7 +21,7 @@ def test_the_twin_with_npnets_weights_predicts_what_npnet_predicts(architecture:
     ours = models.build(architecture, **SMALL, seed=1)
     steps = 24
     ours.build((None, steps))
-    theirs = keras_model(keras, ours, steps)
+    theirs = keras_model(keras, ours, steps, custom=EXAMPLE_LAYERS)
     # ScaledEmbedding has no Keras class: its twin is a table Embedding times a frozen factors Embedding
     expected = [
         name
