@@ -61,6 +61,7 @@ def keras_model(
     length: int | None,
     dtype: str = "int32",
     custom: dict[str, Any] | None = None,
+    input_shape: tuple[int | None, ...] | None = None,
 ) -> Any:
     """keras.Sequential of the Keras layers of `model`'s layers, for inputs (batch, length) of `dtype`
     (token ids by default), with Keras's own initial weights; a functional keras.Model where a
@@ -69,8 +70,8 @@ def keras_model(
         twins = [
             keras_layer(keras, type(layer).__name__, layer.get_config(), custom) for layer in model.layers
         ]
-        return keras.Sequential([keras.Input((length,), dtype=dtype), *twins])
-    x = ids = keras.Input((length,), dtype=dtype)
+        return keras.Sequential([keras.Input(input_shape or (length,), dtype=dtype), *twins])
+    x = ids = keras.Input(input_shape or (length,), dtype=dtype)
     for layer in model.layers:
         name = type(layer).__name__
         x = (
@@ -96,11 +97,13 @@ def scaled_embedding_twin(keras: Any, layer: Any, ids: Any) -> Any:
     return out
 
 
-def to_keras(model: npnet.Sequential) -> Any:
+def to_keras(model: npnet.Sequential, custom: dict[str, Any] | None = None) -> Any:
     """The Keras 3 twin of a built `Sequential`: the same layers, its weights (`get_weights()` order is
     Keras's), its frozen layers frozen. Inputs are token ids (int32) when the first layer is an Embedding,
-    else floats of the model's shape. Not compiled: compile it in Keras to train or evaluate there.
-    ValueError for a functional model; ImportError naming the package when Keras is missing."""
+    else floats of the model's shape. `custom`: Keras classes, by name, for layers keras.layers lacks (the
+    IMDB Transformer example defines its two itself). Not compiled: compile it in Keras to train or
+    evaluate there. ValueError for a functional model; ImportError naming the package when Keras is
+    missing."""
     from npnet.layers.embedding import Embedding
 
     if model.graph_config() is not None:
@@ -114,17 +117,19 @@ def to_keras(model: npnet.Sequential) -> Any:
         raise ImportError("to_keras needs Keras 3 (and a backend): pip install keras jax") from None
     model._ensure_built()
     assert model.input_shape is not None
-    ids = isinstance(model.layers[0], Embedding)
+    # token ids when the first layer looks rows up (an Embedding, a ScaledEmbedding, the example's embedding)
+    first = model.layers[0]
+    ids = isinstance(first, Embedding) or any(
+        first.table_ids(k, np.zeros((1, 1), int)) is not None for k in first.params
+    )
     shape = tuple(model.input_shape[1:])
     dtype = "int32" if ids else np.dtype(model.dtype).name
-    twin = keras.Sequential(
-        [
-            keras.Input(shape, dtype=dtype),
-            *(keras_layer(keras, type(layer).__name__, layer.get_config()) for layer in model.layers),
-        ],
-        name=model.name,
-    )
-    twin.set_weights(model.get_weights())  # refuses any count or shape that differs
-    for ours, theirs in zip(model.layers, twin.layers, strict=True):
-        theirs.trainable = ours.trainable
+    twin = keras_model(keras, model, None, dtype, custom, input_shape=shape)
+    # the same arrays in the same order; Keras holds a ScaledEmbedding's factors as a (V, 1) table
+    weights = [np.reshape(w, k.shape) for w, k in zip(model.get_weights(), twin.get_weights(), strict=True)]
+    twin.set_weights(weights)  # refuses any count or size that differs
+    keras_layers = [layer for layer in twin.layers if type(layer).__name__ != "InputLayer"]
+    if len(keras_layers) == len(model.layers):  # one Keras layer each (no ScaledEmbedding pair)
+        for ours, theirs in zip(model.layers, keras_layers, strict=True):
+            theirs.trainable = ours.trainable
     return twin

@@ -208,7 +208,9 @@ def test_to_keras_predicts_what_npnet_predicts(architecture):
         architecture, num_words=50, embedding_dim=6, filters=5, hidden_units=7, units=4, seed=1
     )
     ours.build((None, 24))
-    theirs = to_keras(ours)
+    from parity.keras_transformer import EXAMPLE_LAYERS  # imports Keras: after the skip above
+
+    theirs = to_keras(ours, custom=EXAMPLE_LAYERS)
     x = np.random.default_rng(0).integers(0, 50, size=(9, 24)).astype(np.int32)
     np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x), rtol=2e-5, atol=1e-6)
 
