@@ -296,6 +296,14 @@ class Sequential(Trainer):
 
     def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray:
         x = samples_array(x, what)
+        if x.ndim < 2:  # before building from its shape: no layer of a stack takes one axis
+            raise ValueError(
+                f"{what} has shape {x.shape}, a single axis, but a model takes a batch with the samples on "
+                "the first axis, 2-D or more: a 2-D array of token ids (samples, timesteps) when it starts "
+                "with an Embedding, (samples, features) when it starts with a Dense; reshape it (x[None] for "
+                "one sample, x.reshape(-1, 1) for one value per sample), or pad lists of token ids with "
+                "pad_sequences"
+            )
         self._ensure_built(x)
         self.layers[0].check_input(x)
         return x

@@ -136,3 +136,28 @@ def test_gradcheck_default_noise_floor_is_10_eps_f_over_h():
         layer.build((None, 3))
         report = gradcheck.check_layer(layer, x, grad_out=grad_out, seed=0)
         assert report.passed is passes, report
+
+
+@pytest.mark.parametrize("built", [False, True])
+@pytest.mark.parametrize("entry", ["fit", "evaluate", "predict", "train_on_batch", "validation_data"])
+def test_one_axis_x_is_refused_in_words_by_every_entry_point(entry, built):
+    """fit/evaluate/predict with 1-D x raised IndexError (tuple index out of range) while building the stack
+    from x's shape; now a ValueError naming x, its shape, the shapes a model takes and how to reshape."""
+    one_axis, y = np.arange(1, 9), np.ones(8)
+    model = small_model()
+    if built:  # the same refusal, not the Embedding's own
+        model.build((None, 8))
+    what = "validation x" if entry == "validation_data" else "x"
+    with pytest.raises(ValueError) as error:
+        if entry == "validation_data":
+            model.fit(np.ones((8, 8), dtype=int), y, validation_data=(one_axis, y), verbose=0)
+        elif entry in ("fit", "evaluate"):
+            getattr(model, entry)(one_axis, y, verbose=0)
+        elif entry == "predict":
+            model.predict(one_axis)
+        else:
+            model.train_on_batch(one_axis, y)
+    message = str(error.value)
+    assert message.startswith(f"{what} has shape (8,), a single axis"), message
+    assert "2-D array of token ids (samples, timesteps)" in message and "x[None]" in message
+    assert "pad_sequences" in message
