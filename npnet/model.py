@@ -57,6 +57,9 @@ class Sequential(Trainer):
         self.name = name
         self.fused = fused
         self.layers: list[Layer] = []
+        seed = validation.optional_seed(
+            seed, f"{type(self).__name__}(seed={seed!r}): seed", none="a fresh random seed"
+        )
         seeds = np.random.SeedSequence(seed)
         entropy = seeds.entropy  # the actual seed, also when None asked for fresh entropy
         assert isinstance(entropy, int)
