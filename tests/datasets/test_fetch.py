@@ -7,20 +7,24 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from npnet.cli import main
-from npnet.datasets import fetch, imdb
+from npnet.datasets import fetch, files, imdb
 from npnet.datasets.fetch import Source, fetch_file
 from npnet.errors import DataError, DownloadError, HashMismatchError
 from tests.training_helpers import run_cli
 
+ROOT = Path(__file__).resolve().parents[2]
 CONTENT = np.random.default_rng(0).bytes(300_000)
 SHA256 = hashlib.sha256(CONTENT).hexdigest()
 MD5 = hashlib.md5(CONTENT).hexdigest()
@@ -417,3 +421,70 @@ def test_a_forced_fetch_that_fails_halfway_changes_nothing(served_imdb, tmp_path
         imdb.fetch_data(tmp_path, force=True, retries=0, progress=False)
     assert served_imdb.requests["/ok/imdb.npz"] == 1  # the npz did download
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- staging folders a killed fetch leaves behind
+
+
+def staging_folders(directory):
+    return sorted(p.name for p in directory.glob(".update-*"))
+
+
+def test_a_staging_folder_a_killed_fetch_left_is_removed_by_the_next(served_imdb, tmp_path):
+    """SIGKILL mid-download leaves `.update-*` (with a partial temp file in it) and no process holding it."""
+    data_dir = tmp_path / "data"
+    stale = data_dir / ".update-k1ll3d"
+    stale.mkdir(parents=True)
+    (stale / ".imdb.npz.x7.tmp").write_bytes(b"half a download")
+    imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+    assert staging_folders(data_dir) == []
+    assert sorted(p.name for p in data_dir.iterdir()) == ["imdb.npz", "imdb_word_index.json"]
+
+
+def test_a_staging_folder_in_use_by_another_fetch_is_kept_until_that_process_is_killed(served_imdb, tmp_path):
+    """A real second process fetching from a dripping mirror: a fetch beside it leaves its staging folder
+    alone; once it is killed with SIGKILL, the next fetch removes that folder."""
+    data_dir = tmp_path / "data"
+    mirror = f"{served_imdb.url}/drip/"
+    other = (
+        "from npnet.datasets import imdb; "
+        f"imdb.fetch_data({str(data_dir)!r}, mirror={mirror!r}, retries=0, progress=False)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", other], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (data_dir.is_dir() and any(data_dir.glob(".update-*/.imdb.npz.*.tmp"))):  # mid-download
+            assert time.monotonic() < deadline and process.poll() is None, "the other fetch never started"
+            time.sleep(0.02)
+        (in_use,) = staging_folders(data_dir)
+        imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+        assert staging_folders(data_dir) == [in_use]  # still downloading there: kept
+        process.kill()
+        process.wait(10)
+    finally:
+        process.kill()
+    assert staging_folders(data_dir) == [in_use]  # what SIGKILL leaves
+    outcome = imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+    assert set(outcome.values()) == {"already present and verified"}
+    assert staging_folders(data_dir) == []
+
+
+def test_a_staging_folder_removed_before_its_lock_was_taken_is_replaced(tmp_path, monkeypatch):
+    """The instant between making a staging folder and locking it: another process's cleanup may take it
+    for stale and remove it; the update then stages into a new folder, never into a removed one."""
+    real_flock = files.fcntl.flock
+    raced = []
+
+    def cleanup_wins_once(fd, operation):
+        if operation == files.fcntl.LOCK_EX and not raced:  # the first claim's lock, not yet taken
+            (stage,) = tmp_path.glob(".update-*")
+            stage.rmdir()
+            raced.append(stage.name)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", cleanup_wins_once)
+    with files.dataset_update(tmp_path) as stage:
+        assert raced and stage.name != raced[0] and stage.is_dir()
+        (stage / "imdb.npz").write_bytes(b"staged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imdb.npz"]
