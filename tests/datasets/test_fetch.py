@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from npnet.cli import data as data_cli
 from npnet.cli import main
 from npnet.datasets import fetch, files, imdb
 from npnet.datasets.fetch import Source, fetch_file
@@ -488,3 +490,66 @@ def test_a_staging_folder_removed_before_its_lock_was_taken_is_replaced(tmp_path
         assert raced and stage.name != raced[0] and stage.is_dir()
         (stage / "imdb.npz").write_bytes(b"staged")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imdb.npz"]
+
+
+# --- the minimum speed (curl's --speed-limit / --speed-time)
+
+
+def test_a_mirror_slower_than_the_minimum_speed_is_abandoned_within_the_window(server, tmp_path):
+    """The dripping server (~20 bytes/s) is never silent past the stall timeout; only the minimum speed, over
+    a 0.5 s window here, ends the attempt (the deadline passed in is 3 s: without the minimum the test fails
+    there instead of waiting out the 900 s default)."""
+    url = f"{server.url}/drip/imdb.npz"
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as error:
+        fetch_quietly(
+            tmp_path / "imdb.npz",
+            [Source(url, {"sha256": SHA256})],
+            min_speed=1000,
+            speed_window=0.5,
+            deadline=3.0,
+            timeout=(1.0, 1.0),
+        )
+    seconds = time.monotonic() - start
+    message = str(error.value)
+    assert message.startswith(f"could not download imdb.npz: {url}: too slow: "), message
+    measured = re.search(
+        r"too slow: (\d+) bytes/s over the last (\d+\.\d) s, below the minimum of 1000 ", message
+    )
+    assert measured and 0 < int(measured[1]) < 1000 and float(measured[2]) >= 0.5, message
+    assert "try another mirror (--url), or copy the files into a folder and pass --data-dir" in message
+    assert "lower the minimum with --min-speed" in message and "gave up after 1 attempt" in message
+    assert 0.5 <= seconds < 2.0
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fast_download_passes_a_tight_speed_window(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    sources = [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]
+    assert fetch_quietly(target, sources, min_speed=1000, speed_window=0.05) is True
+    assert target.read_bytes() == CONTENT
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"min_speed": -1.0}, "minimum speed must be a finite number of bytes/s >= 0, got -1.0"),
+        ({"min_speed": float("nan")}, "minimum speed must be a finite number"),
+        ({"speed_window": 0.0}, "speed window must be a finite number of seconds > 0, got 0.0"),
+    ],
+)
+def test_a_speed_limit_out_of_range_is_refused_in_words(tmp_path, options, problem):
+    with pytest.raises(DownloadError, match=problem):
+        fetch_quietly(tmp_path / "imdb.npz", [Source("http://127.0.0.1:9/x", {"sha256": SHA256})], **options)
+
+
+def test_cli_min_speed_is_documented_and_checked(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["data", "fetch", "--help"])
+    assert "--min-speed BYTES" in " ".join(capsys.readouterr().out.split())
+    code, _, err = run_cli("data", "fetch", "--data-dir", tmp_path, "--min-speed", "-1")
+    assert code == 2 and "--min-speed: must be >= 0, got -1" in err
+    passed = {}
+    monkeypatch.setattr(data_cli, "fetch_data", lambda *args, **options: passed.update(options) or {})
+    assert run_cli("data", "fetch", "--data-dir", tmp_path, "--min-speed", "0")[0] == 0
+    assert passed["min_speed"] == 0.0
