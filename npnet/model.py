@@ -57,6 +57,9 @@ class Sequential(Trainer):
         self.name = name
         self.fused = fused
         self.layers: list[Layer] = []
+        seed = validation.optional_seed(
+            seed, f"{type(self).__name__}(seed={seed!r}): seed", none="a fresh random seed"
+        )
         seeds = np.random.SeedSequence(seed)
         entropy = seeds.entropy  # the actual seed, also when None asked for fresh entropy
         assert isinstance(entropy, int)
@@ -296,6 +299,14 @@ class Sequential(Trainer):
 
     def _prepare_x(self, x: Any, what: str = "x") -> np.ndarray:
         x = samples_array(x, what)
+        if x.ndim < 2:  # before building from its shape: no layer of a stack takes one axis
+            raise ValueError(
+                f"{what} has shape {x.shape}, a single axis, but a model takes a batch with the samples on "
+                "the first axis, 2-D or more: a 2-D array of token ids (samples, timesteps) when it starts "
+                "with an Embedding, (samples, features) when it starts with a Dense; reshape it (x[None] for "
+                "one sample, x.reshape(-1, 1) for one value per sample), or pad lists of token ids with "
+                "pad_sequences"
+            )
         self._ensure_built(x)
         self.layers[0].check_input(x)
         return x

@@ -43,7 +43,7 @@ from npnet.batches import ArrayBatches, BatchSource, batch_rows
 from npnet.callbacks import Callback, CallbackList, History, ProgbarLogger, progress_line
 from npnet.layers.base import Layer, backward_through, forward_through
 from npnet.plan import Gradient, Plan, make_plan, readable_plan
-from npnet.validation import fraction, int_in, positive_int
+from npnet.validation import fraction, int_in, optional_seed, positive_int
 
 if TYPE_CHECKING:
     from npnet.model import Sequential
@@ -139,6 +139,7 @@ class Trainer:
         batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = positive_int(epochs, "epochs")
         initial_epoch = int_in(initial_epoch, "initial_epoch", 0, epochs)
+        seed = optional_seed(seed, "fit seed", none="the model's generator as it stands")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         x = self._prepare_x(x)

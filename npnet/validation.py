@@ -44,6 +44,44 @@ def int_in(value: Any, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+# Seeds. NumPy's SeedSequence takes any integer >= 0; a model's seed is capped at 128 bits, the entropy
+# SeedSequence draws for seed=None, so that a model seeded either way is saved and loaded the same way (its
+# file's schema holds it to that). A layer's own seed (Dropout, the recurrent layers, MultiHeadAttention)
+# is saved in the layer's config, whose integers a model file holds within +-MAX_CONFIG_INT.
+MAX_SEED = 2**128 - 1
+MAX_CONFIG_INT = 2**31 - 1  # any integer of a saved layer, optimizer or initializer config
+
+
+def seed(value: Any, name: str, high: int = MAX_SEED) -> int:
+    """`value` as an int if it is an integer from 0 to `high` (a power of two less one, said as 2**k - 1)."""
+    if not _is_int(value) or not 0 <= value <= high:
+        raise ValueError(f"{name} must be an integer from 0 to {_power_of_two_less_one(high)}, got {value!r}")
+    return int(value)
+
+
+def optional_seed(value: Any, name: str, none: str, high: int = MAX_SEED) -> int | None:
+    """`seed`, or None, which the error says means `none` ("a fresh random seed")."""
+    if value is None:
+        return None
+    try:
+        return seed(value, name, high)
+    except ValueError:
+        bound = _power_of_two_less_one(high)
+        raise ValueError(
+            f"{name} must be an integer from 0 to {bound} (or None for {none}), got {value!r}"
+        ) from None
+
+
+def layer_seed(value: Any, name: str) -> int | None:
+    """A layer's own noise seed: None (the layer draws from its model's generator) or an integer its saved
+    config can hold."""
+    return optional_seed(value, name, "noise from the model's generator", MAX_CONFIG_INT)
+
+
+def _power_of_two_less_one(high: int) -> str:
+    return f"2**{high.bit_length()} - 1" if high > 0 and (high + 1) & high == 0 else str(high)
+
+
 def positive_float(value: Any, name: str) -> float:
     """`value` as a float if it is a number > 0 (NaN is refused)."""
     if not _is_number(value) or not value > 0:

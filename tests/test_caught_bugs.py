@@ -136,3 +136,67 @@ def test_gradcheck_default_noise_floor_is_10_eps_f_over_h():
         layer.build((None, 3))
         report = gradcheck.check_layer(layer, x, grad_out=grad_out, seed=0)
         assert report.passed is passes, report
+
+
+@pytest.mark.parametrize("built", [False, True])
+@pytest.mark.parametrize("entry", ["fit", "evaluate", "predict", "train_on_batch", "validation_data"])
+def test_one_axis_x_is_refused_in_words_by_every_entry_point(entry, built):
+    """fit/evaluate/predict with 1-D x raised IndexError (tuple index out of range) while building the stack
+    from x's shape; now a ValueError naming x, its shape, the shapes a model takes and how to reshape."""
+    one_axis, y = np.arange(1, 9), np.ones(8)
+    model = small_model()
+    if built:  # the same refusal, not the Embedding's own
+        model.build((None, 8))
+    what = "validation x" if entry == "validation_data" else "x"
+    with pytest.raises(ValueError) as error:
+        if entry == "validation_data":
+            model.fit(np.ones((8, 8), dtype=int), y, validation_data=(one_axis, y), verbose=0)
+        elif entry in ("fit", "evaluate"):
+            getattr(model, entry)(one_axis, y, verbose=0)
+        elif entry == "predict":
+            model.predict(one_axis)
+        else:
+            model.train_on_batch(one_axis, y)
+    message = str(error.value)
+    assert message.startswith(f"{what} has shape (8,), a single axis"), message
+    assert "2-D array of token ids (samples, timesteps)" in message and "x[None]" in message
+    assert "pad_sequences" in message
+
+
+def test_sequential_seed_minus_one_says_what_a_seed_may_be():
+    """Sequential(seed=-1) said only NumPy's "expected non-negative integer"."""
+    with pytest.raises(ValueError) as error:
+        models.Sequential(seed=-1)
+    assert str(error.value) == (
+        "Sequential(seed=-1): seed must be an integer from 0 to 2**128 - 1 "
+        "(or None for a fresh random seed), got -1"
+    )
+    for bad in (2**128, 1.5, "7", True):
+        with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\*\*128 - 1"):
+            models.Sequential(seed=bad)
+
+
+def test_a_seed_a_model_file_cannot_hold_is_refused_when_given():
+    """A layer seed NumPy takes but a model file cannot hold (above 2**31 - 1, its configs' integers) saved
+    a model that load_model then refused; fit(seed=-1) failed in NumPy after the data checks."""
+    with pytest.raises(ValueError, match=r"^Dropout seed must be an integer from 0 to 2\*\*31 - 1 \(or None"):
+        layers.Dropout(0.5, seed=2**31)
+    with pytest.raises(ValueError, match=r"^LSTM seed must be an integer from 0 to 2\*\*31 - 1"):
+        layers.LSTM(2, seed=2**40)
+    with pytest.raises(
+        ValueError, match=r"^MultiHeadAttention seed must be an integer from 0 to 2\*\*31 - 1"
+    ):
+        layers.MultiHeadAttention(2, 2, seed=-1)
+    with pytest.raises(ValueError, match=r"^fit seed must be an integer from 0 to 2\*\*128 - 1"):
+        small_model().fit(np.ones((4, 3), dtype=int), np.ones(4), seed=-1, verbose=0)
+
+
+def test_the_largest_seeds_accepted_are_saved_and_loaded_back(tmp_path):
+    model = models.Sequential(
+        [layers.Embedding(10, 2), layers.Dropout(0.5, seed=2**31 - 1), layers.GlobalAveragePooling1D()],
+        seed=2**128 - 1,
+    )
+    model.build((None, 3))
+    model.save(tmp_path / "m.npnet")
+    loaded = models.load_model(tmp_path / "m.npnet")
+    assert loaded.seed == 2**128 - 1 and loaded.layers[1].seed == 2**31 - 1

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import os
+import string
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from npnet.callbacks.base import Callback, Logs
+from npnet.errors import FileWriteError, os_error_fix
 from npnet.saving.model_file import check_model_path
 
 # Metrics whose larger values are better, for mode="auto" (Keras asks each compiled metric's direction:
@@ -150,7 +148,9 @@ class ModelCheckpoint(MonitorCallback):
             )
         self.filepath, self.verbose = os.fspath(filepath), verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        if not save_weights_only:  # refused now, not after the first epoch's training
+        # A template it cannot format and a Keras file name are refused now, not after an epoch of training.
+        check_filepath_template(self.filepath)
+        if not save_weights_only:
             check_model_path(self.filepath)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
@@ -179,11 +179,53 @@ class ModelCheckpoint(MonitorCallback):
                 return
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if self.save_weights_only:
-            self.attached_model().save_weights(path)
-        else:
-            self.attached_model().save(path)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if self.save_weights_only:
+                self.attached_model().save_weights(path)
+            else:
+                self.attached_model().save(path)
+        except OSError as e:  # a full disk, `ulimit -f`, a folder made read-only: the write is atomic
+            raise FileWriteError(
+                f"ModelCheckpoint could not save epoch {epoch + 1} to {path!r} ({e.strerror or e}); nothing "
+                f"was written there (a file saved before is intact): {os_error_fix(e)}, or pass "
+                "ModelCheckpoint a filepath in another folder",
+                e,
+                path,
+            ) from e
+
+
+class _EpochEndLogs(dict):
+    """The fields a filepath is formatted with at an epoch's end, as sample values: `epoch` an int (1-based),
+    every other name a float, as every value of the epoch's logs is (which names the logs will hold is only
+    known then)."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.5
+
+
+def check_filepath_template(filepath: str) -> None:
+    """ValueError naming the failing field unless `filepath` formats as Keras formats it at each epoch's end,
+    `filepath.format(epoch=epoch + 1, **logs)`: named fields only, each spec fitting an int epoch or a float
+    logged value (a missing log key can only be told at the epoch's end, and is)."""
+    fix = "use named fields such as {epoch:02d} or {val_loss:.4f}, and write a literal brace as {{ or }}"
+    try:
+        parts = list(string.Formatter().parse(filepath))
+    except ValueError as e:  # an unpaired brace
+        raise ValueError(
+            f"ModelCheckpoint filepath {filepath!r} is not a valid template ({e}); {fix}"
+        ) from None
+    for _, name, spec, conversion in parts:
+        if name is None:  # literal text only
+            continue
+        field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        try:
+            field.format_map(_EpochEndLogs(epoch=1))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+            raise ValueError(
+                f"ModelCheckpoint filepath {filepath!r} cannot be formatted with the epoch (an integer from "
+                f"1) and the logged values (floats such as val_loss): its field {field} fails ({e}); {fix}"
+            ) from None
 
 
 def _monitored(callback: MonitorCallback, logs: Logs | None, what: str = "Early stopping") -> float | None:

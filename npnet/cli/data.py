@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 
-from npnet.cli.argtypes import int_in, positive_float
+from npnet.cli.argtypes import int_in, non_negative_float, positive_float
 from npnet.cli.errors import error
 from npnet.datasets.build import build_imdb
-from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_RETRIES
+from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_RETRIES, MIN_SPEED, MIN_SPEED_WINDOW
 from npnet.datasets.files import (
     DATA_DIR_HELP,
     NPZ_NAME,
@@ -69,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default {DEFAULT_DEADLINE:g})",
     )
     fetch.add_argument(
+        "--min-speed",
+        type=non_negative_float,
+        default=MIN_SPEED,
+        metavar="BYTES",
+        help=f"give up on an attempt slower than this many bytes/s over {MIN_SPEED_WINDOW:g} s (a stalled "
+        f"mirror), then retry; 0 for no minimum (default {MIN_SPEED:g})",
+    )
+    fetch.add_argument(
         "--retries",
         type=int_in(0, MAX_RETRIES),
         default=3,
@@ -115,6 +123,7 @@ def _fetch(args: argparse.Namespace) -> int:
         timeout=(DEFAULT_TIMEOUT[0], args.timeout),
         retries=args.retries,
         deadline=args.deadline,
+        min_speed=args.min_speed,
     )
     directory = resolve_data_dir(args.data_dir)
     for name, what in outcome.items():

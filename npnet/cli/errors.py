@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import signal
 import sys
@@ -23,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from npnet.errors import NpnetError
+from npnet.errors import NpnetError, os_error_fix
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -123,27 +122,6 @@ class _WatchedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
-
-
-# The fix for an OSError, by its errno: only the one that applies.
-_FIXES = {
-    errno.ENOSPC: "free some space",
-    errno.EDQUOT: "free some space (you are over your disk quota)",
-    errno.EFBIG: "free some space, or raise the file size limit (ulimit -f)",
-    errno.EACCES: "choose a writable folder",
-    errno.EPERM: "choose a writable folder",
-    errno.EROFS: "choose a folder on a writable disk",
-    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
-    errno.EISDIR: "it is a folder, not a file; choose another path",
-    errno.EEXIST: "it is a file, not a folder; choose another path",
-    errno.ENAMETOOLONG: "choose a shorter name",
-    errno.ENOENT: "check the path",
-}
-
-
-def os_error_fix(e: OSError) -> str:
-    """What to do about `e`, by its errno (`check the path and try again` when none is known)."""
-    return _FIXES.get(e.errno or 0, "check the path and try again")
 
 
 def _silence_stdout() -> None:

@@ -4,9 +4,11 @@ The cache never holds a partial or unverified file: bytes go to a temp file besi
 is checked, and only then is the temp file renamed over the target. A failed or interrupted download
 (Ctrl-C included) leaves a file that was already there untouched and no temp file behind.
 
-Two time limits: `timeout` = (connect, stall) seconds, the longest silence the server may keep; `deadline`
-= the most seconds one file may take in all, every attempt and wait included (a server that drips one byte
-a second never stalls, but it meets the deadline). Retries and the waits between them are capped.
+Three time limits: `timeout` = (connect, stall) seconds, the longest silence the server may keep; a minimum
+speed, `min_speed` bytes/s averaged over the last `speed_window` seconds (curl's --speed-limit/--speed-time:
+a server that drips one byte a second never stalls, but that attempt ends within the window); `deadline` =
+the most seconds one file may take in all, every attempt and wait included. Retries and the waits between
+them are capped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,12 @@ from npnet.errors import DownloadError, HashMismatchError
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = (10.0, 30.0)  # (connect, read) seconds; read = the longest silence between two chunks
 DEFAULT_DEADLINE = 900.0  # seconds for one file, all attempts: Keras's imdb.npz (17 MB) at ~20 kB/s
+# An attempt whose average speed over the last MIN_SPEED_WINDOW seconds is below MIN_SPEED is abandoned as
+# stalled (then retried, or the next source tried). 1 kB/s is a stall, not a slow line: Keras's imdb.npz
+# (17 MB) would take 5 hours, and the deadline needs ~20 kB/s. 30 s rides out a healthy line's pauses (TCP
+# backing off after a loss, a mirror's brief hiccup) that a shorter window would take for a stall.
+MIN_SPEED = 1000.0  # bytes per second; 0 turns the check off (`npnet data fetch --min-speed`)
+MIN_SPEED_WINDOW = 30.0  # seconds
 MAX_RETRIES = 10
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts
 
@@ -68,6 +77,8 @@ def fetch_file(
     backoff: float = 1.0,
     deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
+    min_speed: float = MIN_SPEED,
+    speed_window: float = MIN_SPEED_WINDOW,
 ) -> bool:
     """Make sure `target` holds a verified copy of the file that `sources` describe.
 
@@ -75,20 +86,23 @@ def fetch_file(
     file whose digest one source accepts is used as it is (no request). Otherwise the sources
     are tried in order, each up to `1 + retries` times for failures that may pass (waiting
     `min(backoff * 2**k, MAX_BACKOFF)` s), until one gives a verified file or `deadline` seconds have passed.
+    An attempt slower than `min_speed` bytes/s over `speed_window` seconds fails as one that may pass.
     DownloadError listing every source's failure when none does (also for settings out of range); its
     subclass HashMismatchError when a source sent a whole file with the wrong digest.
     """
     check_limits(timeout, retries, backoff, deadline)
+    check_speed_limit(min_speed, speed_window)
     ensure_writable_dir(target.parent)
     if target.exists() and not force and is_verified(target, sources):
         return False
     failures = []
     mismatched = False
     ends = time.monotonic() + deadline
+    speed = _SpeedLimit(min_speed, speed_window)
     with requests.Session() as session:
         for source in sources:
             try:
-                _download(session, source, target, timeout, retries, backoff, ends, progress)
+                _download(session, source, target, timeout, retries, backoff, ends, progress, speed)
                 return True
             except (_RetryableError, _SourceError) as e:
                 failures.append(f"{source.url}: {e}")
@@ -113,6 +127,53 @@ def check_limits(timeout: tuple[float, float], retries: int, backoff: float, dea
         raise DownloadError(str(e)) from None
 
 
+def check_speed_limit(min_speed: float, speed_window: float) -> None:
+    """DownloadError unless `min_speed` is a finite number >= 0 (0: no minimum) and `speed_window` one > 0."""
+    if not (isinstance(min_speed, (int, float)) and math.isfinite(min_speed) and min_speed >= 0):
+        raise DownloadError(f"the minimum speed must be a finite number of bytes/s >= 0, got {min_speed!r}")
+    if not (isinstance(speed_window, (int, float)) and math.isfinite(speed_window) and speed_window > 0):
+        raise DownloadError(f"the speed window must be a finite number of seconds > 0, got {speed_window!r}")
+
+
+@dataclass(frozen=True)
+class _SpeedLimit:
+    """The least average speed an attempt must keep, `minimum` bytes/s over the last `window` seconds."""
+
+    minimum: float
+    window: float
+
+    def watch(self) -> _SpeedWatch | None:
+        """A new attempt's watch; None when there is no minimum."""
+        return _SpeedWatch(self.minimum, self.window) if self.minimum > 0 else None
+
+
+class _SpeedWatch:
+    """One attempt's speed over a sliding window: `update(received)` after each chunk raises
+    `_RetryableError` once a whole window has passed whose average is below the minimum."""
+
+    def __init__(self, minimum: float, window: float) -> None:
+        self.minimum, self.window = minimum, window
+        # (time, bytes received by then): the newest sample at least a window old, then the newer ones, at
+        # most ~32 a window (one per chunk would be thousands a second on a fast line)
+        self.samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
+
+    def update(self, received: int) -> None:
+        now = time.monotonic()
+        if now - self.samples[-1][0] >= self.window / 32:
+            self.samples.append((now, received))
+        while len(self.samples) > 1 and self.samples[1][0] <= now - self.window:
+            self.samples.popleft()
+        since, before = self.samples[0]
+        seconds = now - since
+        speed = (received - before) / seconds if seconds > 0 else math.inf
+        if seconds >= self.window and speed < self.minimum:
+            raise _RetryableError(
+                f"too slow: {speed:.0f} bytes/s over the last {seconds:.1f} s, below the minimum of "
+                f"{self.minimum:g} bytes/s; try another mirror (--url), or copy the files into a folder and "
+                "pass --data-dir, or lower the minimum with --min-speed (0: none)"
+            )
+
+
 class _DeadlineError(Exception):
     """The file's overall deadline passed: no further attempt or source is tried."""
 
@@ -133,6 +194,7 @@ def _download(
     backoff: float,
     ends: float,
     progress: bool,
+    speed: _SpeedLimit,
 ) -> None:
     last: _RetryableError | None = None
     for attempt in range(retries + 1):
@@ -142,7 +204,7 @@ def _download(
                 raise _DeadlineError(f"{last}; no time left for another attempt")
             time.sleep(wait)
         try:
-            _download_once(session, source, target, timeout, ends, progress)
+            _download_once(session, source, target, timeout, ends, progress, speed)
             return
         except _RetryableError as e:
             last = e
@@ -157,6 +219,7 @@ def _download_once(
     timeout: tuple[float, float],
     ends: float,
     progress: bool,
+    speed: _SpeedLimit,
 ) -> None:
     try:
         # identity: Content-Length then counts the bytes we receive, so a cut-off body is detectable.
@@ -171,7 +234,8 @@ def _download_once(
             total = int(length) if length and length.isdigit() else None
             label = f"downloading {target.name} from {source.url}"
             report = Progress(label, total, unit="MB", scale=1e6) if progress else None
-            atomic_write(target, lambda f: _receive(r, f, source, total, ends, report))
+            watch = speed.watch()
+            atomic_write(target, lambda f: _receive(r, f, source, total, ends, report, watch))
     except (
         requests.ConnectionError,
         requests.Timeout,
@@ -191,9 +255,10 @@ def _receive(
     total: int | None,
     ends: float,
     report: Progress | None,
+    watch: _SpeedWatch | None,
 ) -> None:
     """Stream the body into `f`, hashing as it goes; raise (so the temp file is dropped) unless complete and
-    verified before `ends` (a `time.monotonic()` value)."""
+    verified before `ends` (a `time.monotonic()` value), never slower than `watch` allows."""
     hashers = {algorithm: hashlib.new(algorithm) for algorithm in source.digests}
     received = 0
     # read1 returns what has arrived (up to _CHUNK) instead of waiting for a whole chunk, so a server that
@@ -205,6 +270,8 @@ def _receive(
         for h in hashers.values():
             h.update(chunk)
         received += len(chunk)
+        if watch:
+            watch.update(received)
         if report:
             report.update(received)
     if report:

@@ -4,6 +4,7 @@ digests, and the provenance record of a build."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -95,14 +96,15 @@ def ensure_writable_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def dataset_update(directory: Path) -> Iterator[Path]:
-    """Replace the dataset in `directory` as one unit: yields a staging folder inside it; write every new
-    file there (same names as in `directory`). When the block ends without an error each staged file
-    replaces its namesake; a provenance record or flat cache that was not staged is removed when it describes
-    a replaced file. On any error, Ctrl-C included, the staging folder is deleted and `directory` is left
-    exactly as it was.
+    """Replace the dataset in `directory` as one unit: yields a staging folder inside it (after removing the
+    ones killed updates left, `remove_stale_stages`); write every new file there (same names as in
+    `directory`). When the block ends without an error each staged file replaces its namesake; a provenance
+    record or flat cache that was not staged is removed when it describes a replaced file. On any error,
+    Ctrl-C included, the staging folder is deleted and `directory` is left exactly as it was.
     """
     ensure_writable_dir(directory)
-    stage = Path(tempfile.mkdtemp(dir=directory, prefix=".update-"))
+    remove_stale_stages(directory)
+    stage, lock = _claim_stage(directory)
     try:
         try:
             yield stage
@@ -121,6 +123,52 @@ def dataset_update(directory: Path) -> Iterator[Path]:
             os.replace(stage / name, directory / name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        os.close(lock)
+
+
+# A staging folder is in use while its process holds an flock on the folder itself (no lock file to make;
+# the instant between making the folder and locking it is `_claim_stage`'s to cover). The OS drops the lock
+# when the process ends, even by SIGKILL, so "not locked" is exactly "its owner is gone" -- unlike an
+# owner's pid (reused by another process, meaningless on another host sharing the folder) or an age (a slow
+# download over a bad line is old and alive; a folder killed a second ago is young and dead).
+STAGE_PREFIX = ".update-"
+
+
+def _claim_stage(directory: Path) -> tuple[Path, int]:
+    """A new staging folder in `directory` and the descriptor that holds its lock until closed."""
+    while True:
+        stage = Path(tempfile.mkdtemp(dir=directory, prefix=STAGE_PREFIX))
+        lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+        # Blocks only while another process's `remove_stale_stages` holds it, which saw the folder before
+        # this lock and is removing it: then take a new one.
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks, where no cleanup can take the lock either
+            return stage, lock
+        try:
+            if os.path.samestat(os.fstat(lock), os.stat(stage)):
+                return stage, lock
+        except FileNotFoundError:
+            pass
+        os.close(lock)
+
+
+def remove_stale_stages(directory: Path) -> None:
+    """Remove the staging folders in `directory` that no process holds: those a fetch or build killed
+    mid-way (SIGKILL, a power cut) left behind. A folder another process is staging into is left alone."""
+    for stage in directory.glob(f"{STAGE_PREFIX}*"):
+        try:
+            lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # finished and removed meanwhile, or not a folder
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # in use (or on a file system without locks: never judged stale there)
+            pass
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
+        finally:
+            os.close(lock)
 
 
 def read_provenance(data_dir: str | os.PathLike[str] | None = None) -> dict | None:

@@ -19,7 +19,14 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from npnet.atomic import atomic_write
-from npnet.datasets.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Source, fetch_file, is_verified
+from npnet.datasets.fetch import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    MIN_SPEED,
+    Source,
+    fetch_file,
+    is_verified,
+)
 from npnet.datasets.files import (
     DATA_DIR_ENV,
     NPZ_NAME,
@@ -116,6 +123,7 @@ def fetch_data(
     retries: int = 3,
     deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
+    min_speed: float = MIN_SPEED,
 ) -> dict[str, str]:
     """Download imdb.npz and imdb_word_index.json into the data directory; returns {file name: what happened}.
 
@@ -130,7 +138,13 @@ def fetch_data(
         kept = "kept: built locally by `npnet data build` (--force downloads Keras's file)"
         return dict.fromkeys((NPZ_NAME, WORD_INDEX_NAME), kept)
     outcome = {}
-    options = {"timeout": timeout, "retries": retries, "deadline": deadline, "progress": progress}
+    options = {
+        "timeout": timeout,
+        "retries": retries,
+        "deadline": deadline,
+        "progress": progress,
+        "min_speed": min_speed,
+    }
     with dataset_update(directory) as stage:
         for name in (NPZ_NAME, WORD_INDEX_NAME):
             sources = keras_sources(name, mirror)

@@ -153,7 +153,7 @@ class MultiHeadAttention(Layer):
         self.use_causal_mask = bool(use_causal_mask)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.seed = seed
+        self.seed = validation.layer_seed(seed, "MultiHeadAttention seed")
         # Keras's own sublayer for the probabilities' dropout: the same noise rule as every Dropout.
         self.dropout_layer = Dropout(dropout, seed=seed, name=f"{self.name}_dropout")
         self.dropout = self.dropout_layer.rate

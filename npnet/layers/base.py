@@ -3,7 +3,8 @@
 A layer holds its parameters and their gradients side by side, by Keras name (`params["kernel"]`,
 `grads["kernel"]`). `forward` computes the output and caches only what `backward` needs;
 `backward(grad_out)` *overwrites* `grads` with dLoss/dparam for the last forward (calling it twice does not
-double-count) and returns dLoss/dinput. Layers know nothing of models, optimizers or printing.
+double-count) and returns dLoss/dinput; before any forward it raises RuntimeError (the base wraps every
+subclass's forward and backward to tell). Layers know nothing of models, optimizers or printing.
 
 What tools (the gradient checker, the backprop monitor, save/load, parity) need to know about a layer they
 learn from the protocol alone, never from its class: `sublayers()` (the layers it holds: Dense its
@@ -15,8 +16,9 @@ activation, Bidirectional its two directions), `astype(dtype)` (recast, as if bu
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,18 @@ class Layer:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES[cls.__name__] = cls
+        # Every layer's forward and backward, wrapped once here rather than checked in each layer: backward
+        # reads what forward cached, so before any forward it refuses in words (not "no attribute '_x'").
+        for name in _FORWARDS:
+            if name in cls.__dict__:
+                setattr(cls, name, _marks_forward_done(cls.__dict__[name]))
+        for name in _BACKWARDS:
+            if name in cls.__dict__:
+                setattr(cls, name, _needs_forward_first(cls.__dict__[name]))
+
+    # Set by the first forward that returns (`_marks_forward_done`); a class default, so a layer made without
+    # `__init__` (a fast twin's copy of its layer's attributes) reads it too.
+    _forward_done: bool = False
 
     def __init__(self, name: str | None = None, dtype: str | np.dtype | None = None) -> None:
         self.name: str = name if name is not None else _snake_case(type(self).__name__)
@@ -204,6 +218,36 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+# The methods that run a layer forward and cache what its backward reads (`call`: MultiHeadAttention's with a
+# query, a value and a key, Keras's name; `run`: a recurrent layer's loop, which Bidirectional runs after
+# drawing both directions' dropout masks), and those that run it back. A layer with another way in adds it.
+_FORWARDS = ("forward", "call", "run")
+_BACKWARDS = ("backward", "backward_inputs")
+
+
+def _marks_forward_done(forward: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(forward)
+    def run(self: Layer, *args: Any, **kwargs: Any) -> Any:
+        out = forward(self, *args, **kwargs)
+        self._forward_done = True
+        return out
+
+    return run
+
+
+def _needs_forward_first(backward: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(backward)
+    def run(self: Layer, *args: Any, **kwargs: Any) -> Any:
+        if not self._forward_done:
+            raise RuntimeError(
+                f"{type(self).__name__}.{backward.__name__} called before forward (layer {self.name!r}): run "
+                "forward(x) first (backward uses what forward cached)"
+            )
+        return backward(self, *args, **kwargs)
+
+    return run
 
 
 def assign_weights(

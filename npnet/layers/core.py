@@ -31,7 +31,7 @@ class Dropout(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype)
         self.rate = validation.fraction(rate, "Dropout rate")
-        self.seed = seed
+        self.seed = validation.layer_seed(seed, f"{type(self).__name__} seed")
         if seed is not None:
             self.noise_rng = np.random.default_rng(seed)
 

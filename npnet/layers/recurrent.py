@@ -200,7 +200,7 @@ class Recurrent(Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.seed = seed
+        self.seed = validation.layer_seed(seed, f"{cls} seed")
         if seed is not None:
             self.noise_rng = np.random.default_rng(seed)
 

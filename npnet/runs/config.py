@@ -15,7 +15,9 @@ from npnet.errors import RunError
 from npnet.fast.fusions import starts_with_embedding_pool
 from npnet.runs import capacity
 
-MAX_SEED = 2**32 - 1  # imdb.load_data's RandomState and the weights' generator both take 0 .. 2**32 - 1
+# imdb.load_data's RandomState takes 0 .. 2**32 - 1 (data_seed); a run's weights seed is held to the same
+# range (a Sequential takes up to npnet.validation.MAX_SEED), so that --seed and --data-seed read alike.
+MAX_SEED = 2**32 - 1
 # The largest vocabulary: 2**24 embedding rows x 16 float32 are 1 GiB already (Keras's IMDB has ~88k words)
 MAX_NUM_WORDS = 2**24
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}  # TrainConfig's field annotations
@@ -84,9 +86,11 @@ class TrainConfig:
                 f"num_words must exceed {imdb.INDEX_FROM} (the reserved ids) and be at most {MAX_NUM_WORDS} "
                 f"(an embedding row per word), got {self.num_words}"
             )
-        for name in ("seed", "data_seed"):
-            if not 0 <= getattr(self, name) <= MAX_SEED:
-                raise RunError(f"{name} must be an integer from 0 to {MAX_SEED}, got {getattr(self, name)}")
+        try:
+            for name in ("seed", "data_seed"):
+                validation.seed(getattr(self, name), name, MAX_SEED)
+        except ValueError as error:
+            raise RunError(str(error)) from None
         for name, value in (("padding", self.padding), ("truncating", self.truncating)):
             if value not in ("pre", "post"):
                 raise RunError(f"{name} must be 'pre' or 'post', got {value!r}")

@@ -36,12 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from npnet.validation import MAX_CONFIG_INT, MAX_SEED
+
 MAX_HEADER_BYTES = 16 * 2**20  # the JSON header of an archive; a 1000-layer model's is ~1 MB
 MAX_JSON_DEPTH = 32  # a model file's header nests ~8 deep (layers > entry > config > layer > config > ...)
 MAX_LAYERS = 1000  # layers of a model (and calls of a functional model's graph: 4 per layer)
 MAX_NESTING = 4  # a layer held in a layer's config (Bidirectional(LSTM), Dense(activation=ReLU())): 1
 MAX_STRING = 1000
-MAX_INT = 2**31 - 1  # any integer of a layer, optimizer or initializer config
+MAX_INT = MAX_CONFIG_INT  # any integer of a layer, optimizer or initializer config (a layer's seed too)
 MAX_INPUTS = 64  # inputs of a functional model, and inbound tensors of a call
 FLOAT_DTYPES = ("float32", "float64")
 # What a model may take in memory (weights, their gradients, optimizer state), unless raised by this
@@ -308,7 +310,7 @@ def check_model_header(header: dict[str, Any]) -> None:
         header.get("model"),
         {
             "name": lambda v: type(v) is str and len(v) <= MAX_STRING,
-            "seed": lambda v: type(v) is int and 0 <= v < 2**128,
+            "seed": lambda v: type(v) is int and 0 <= v <= MAX_SEED,
             "dtype": lambda v: v in FLOAT_DTYPES,
             "fused": lambda v: v is None or type(v) is bool,
             "input_shape": lambda v: _shape(v) and (not v or v[0] is None),

@@ -6,21 +6,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from npnet.cli import data as data_cli
 from npnet.cli import main
-from npnet.datasets import fetch, imdb
+from npnet.datasets import fetch, files, imdb
 from npnet.datasets.fetch import Source, fetch_file
 from npnet.errors import DataError, DownloadError, HashMismatchError
 from tests.training_helpers import run_cli
 
+ROOT = Path(__file__).resolve().parents[2]
 CONTENT = np.random.default_rng(0).bytes(300_000)
 SHA256 = hashlib.sha256(CONTENT).hexdigest()
 MD5 = hashlib.md5(CONTENT).hexdigest()
@@ -417,3 +423,133 @@ def test_a_forced_fetch_that_fails_halfway_changes_nothing(served_imdb, tmp_path
         imdb.fetch_data(tmp_path, force=True, retries=0, progress=False)
     assert served_imdb.requests["/ok/imdb.npz"] == 1  # the npz did download
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- staging folders a killed fetch leaves behind
+
+
+def staging_folders(directory):
+    return sorted(p.name for p in directory.glob(".update-*"))
+
+
+def test_a_staging_folder_a_killed_fetch_left_is_removed_by_the_next(served_imdb, tmp_path):
+    """SIGKILL mid-download leaves `.update-*` (with a partial temp file in it) and no process holding it."""
+    data_dir = tmp_path / "data"
+    stale = data_dir / ".update-k1ll3d"
+    stale.mkdir(parents=True)
+    (stale / ".imdb.npz.x7.tmp").write_bytes(b"half a download")
+    imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+    assert staging_folders(data_dir) == []
+    assert sorted(p.name for p in data_dir.iterdir()) == ["imdb.npz", "imdb_word_index.json"]
+
+
+def test_a_staging_folder_in_use_by_another_fetch_is_kept_until_that_process_is_killed(served_imdb, tmp_path):
+    """A real second process fetching from a dripping mirror: a fetch beside it leaves its staging folder
+    alone; once it is killed with SIGKILL, the next fetch removes that folder."""
+    data_dir = tmp_path / "data"
+    mirror = f"{served_imdb.url}/drip/"
+    other = (
+        "from npnet.datasets import imdb; "
+        f"imdb.fetch_data({str(data_dir)!r}, mirror={mirror!r}, retries=0, progress=False)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", other], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (data_dir.is_dir() and any(data_dir.glob(".update-*/.imdb.npz.*.tmp"))):  # mid-download
+            assert time.monotonic() < deadline and process.poll() is None, "the other fetch never started"
+            time.sleep(0.02)
+        (in_use,) = staging_folders(data_dir)
+        imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+        assert staging_folders(data_dir) == [in_use]  # still downloading there: kept
+        process.kill()
+        process.wait(10)
+    finally:
+        process.kill()
+    assert staging_folders(data_dir) == [in_use]  # what SIGKILL leaves
+    outcome = imdb.fetch_data(data_dir, mirror=f"{served_imdb.url}/ok/", retries=0, progress=False)
+    assert set(outcome.values()) == {"already present and verified"}
+    assert staging_folders(data_dir) == []
+
+
+def test_a_staging_folder_removed_before_its_lock_was_taken_is_replaced(tmp_path, monkeypatch):
+    """The instant between making a staging folder and locking it: another process's cleanup may take it
+    for stale and remove it; the update then stages into a new folder, never into a removed one."""
+    real_flock = files.fcntl.flock
+    raced = []
+
+    def cleanup_wins_once(fd, operation):
+        if operation == files.fcntl.LOCK_EX and not raced:  # the first claim's lock, not yet taken
+            (stage,) = tmp_path.glob(".update-*")
+            stage.rmdir()
+            raced.append(stage.name)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", cleanup_wins_once)
+    with files.dataset_update(tmp_path) as stage:
+        assert raced and stage.name != raced[0] and stage.is_dir()
+        (stage / "imdb.npz").write_bytes(b"staged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imdb.npz"]
+
+
+# --- the minimum speed (curl's --speed-limit / --speed-time)
+
+
+def test_a_mirror_slower_than_the_minimum_speed_is_abandoned_within_the_window(server, tmp_path):
+    """The dripping server (~20 bytes/s) is never silent past the stall timeout; only the minimum speed, over
+    a 0.5 s window here, ends the attempt (the deadline passed in is 3 s: without the minimum the test fails
+    there instead of waiting out the 900 s default)."""
+    url = f"{server.url}/drip/imdb.npz"
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as error:
+        fetch_quietly(
+            tmp_path / "imdb.npz",
+            [Source(url, {"sha256": SHA256})],
+            min_speed=1000,
+            speed_window=0.5,
+            deadline=3.0,
+            timeout=(1.0, 1.0),
+        )
+    seconds = time.monotonic() - start
+    message = str(error.value)
+    assert message.startswith(f"could not download imdb.npz: {url}: too slow: "), message
+    measured = re.search(
+        r"too slow: (\d+) bytes/s over the last (\d+\.\d) s, below the minimum of 1000 ", message
+    )
+    assert measured and 0 < int(measured[1]) < 1000 and float(measured[2]) >= 0.5, message
+    assert "try another mirror (--url), or copy the files into a folder and pass --data-dir" in message
+    assert "lower the minimum with --min-speed" in message and "gave up after 1 attempt" in message
+    assert 0.5 <= seconds < 2.0
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fast_download_passes_a_tight_speed_window(server, tmp_path):
+    target = tmp_path / "imdb.npz"
+    sources = [Source(f"{server.url}/ok/imdb.npz", {"sha256": SHA256})]
+    assert fetch_quietly(target, sources, min_speed=1000, speed_window=0.05) is True
+    assert target.read_bytes() == CONTENT
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"min_speed": -1.0}, "minimum speed must be a finite number of bytes/s >= 0, got -1.0"),
+        ({"min_speed": float("nan")}, "minimum speed must be a finite number"),
+        ({"speed_window": 0.0}, "speed window must be a finite number of seconds > 0, got 0.0"),
+    ],
+)
+def test_a_speed_limit_out_of_range_is_refused_in_words(tmp_path, options, problem):
+    with pytest.raises(DownloadError, match=problem):
+        fetch_quietly(tmp_path / "imdb.npz", [Source("http://127.0.0.1:9/x", {"sha256": SHA256})], **options)
+
+
+def test_cli_min_speed_is_documented_and_checked(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["data", "fetch", "--help"])
+    assert "--min-speed BYTES" in " ".join(capsys.readouterr().out.split())
+    code, _, err = run_cli("data", "fetch", "--data-dir", tmp_path, "--min-speed", "-1")
+    assert code == 2 and "--min-speed: must be >= 0, got -1" in err
+    passed = {}
+    monkeypatch.setattr(data_cli, "fetch_data", lambda *args, **options: passed.update(options) or {})
+    assert run_cli("data", "fetch", "--data-dir", tmp_path, "--min-speed", "0")[0] == 0
+    assert passed["min_speed"] == 0.0
