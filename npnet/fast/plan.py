@@ -10,7 +10,8 @@ Starting from the model's layers, for one call:
 3. row-sparse gradients (in training): a table the optimizer `takes_sparse_rows` of (lazy Adam), or whose
    dense Adam step runs from its rows (`background_adam.takes_rows_step`), comes from its embedding twin as
    `SparseRows`; for the latter the plan's optimizer is a `BackgroundAdam` around the model's, its g = 0
-   pass begun at `after_forward`;
+   pass begun at `after_forward`; so it is too for another large parameter, whose dense step it runs in
+   two halves, one per thread (`background_adam.takes_split_step`);
 4. BLAS held to one thread for the call (`threads.blas_threads`: the products are small, and one thread is
    faster and robust on a busy machine).
 
@@ -34,7 +35,7 @@ from npnet.fast.attention import (
     FastTokenAndPositionEmbedding,
     FastTransformerBlock,
 )
-from npnet.fast.background_adam import BackgroundAdam, takes_rows_step
+from npnet.fast.background_adam import BackgroundAdam, takes_rows_step, takes_split_step
 from npnet.fast.bag_cache import BagCache
 from npnet.fast.bidirectional import ThreadedBidirectional
 from npnet.fast.conv import SplitConv1D
@@ -118,20 +119,25 @@ class FastPlan(Plan):
         super().__init__(layers, optimizer)
         self.params = [p for layer in layers for _, p in trainable_params(layer)]  # the optimizer's order
         rows_step: set[int] = set()
+        split_step: set[int] = set()
         if optimizer is not None:
             i = 0
             for layer in layers:
                 for _, param in trainable_params(layer):
+                    rows = False
                     if isinstance(layer, (FastEmbedding, FusedEmbeddingPool)):
-                        if optimizer.takes_sparse_rows(param) or takes_rows_step(optimizer, param):
+                        rows = takes_rows_step(optimizer, param)
+                        if rows or optimizer.takes_sparse_rows(param):
                             layer.emit_rows = True
-                        if takes_rows_step(optimizer, param):
-                            rows_step.add(i)
+                    if rows:
+                        rows_step.add(i)
+                    elif takes_split_step(optimizer, param):
+                        split_step.add(i)
                     i += 1
         self._background: BackgroundAdam | None = None
-        if rows_step:
+        if rows_step or split_step:
             assert isinstance(optimizer, Adam)
-            self._background = BackgroundAdam(optimizer, rows_step)
+            self._background = BackgroundAdam(optimizer, rows_step, split_step)
             self.optimizer = self._background  # type: ignore[assignment]  # the same apply_gradients
 
     def batches(self, x: np.ndarray) -> BatchSource:
@@ -140,7 +146,7 @@ class FastPlan(Plan):
     def after_forward(self, x: Any) -> None:
         """Begin the background Adam pass of each large table the first layer looked up in batch `x`."""
         super().after_forward(x)
-        if self._background is None:
+        if self._background is None or not self._background.tables:
             return
         first = self.layers[0]
         looked_up = {}

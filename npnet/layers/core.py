@@ -43,12 +43,16 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self._scale = None  # identity: backward passes the gradient through
             return x
+        self._scale = self.draw_scale(self.noise_shape(x), x.dtype)
+        return x * self._scale
+
+    def draw_scale(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """One draw of the training mask as its scale, `shape`: keep / (1 - rate), keep ~ Bernoulli(1 - rate).
+        One array holds both the choice and the scale (broadcast over x): backward is a single product."""
         rng = self.noise_rng if self.noise_rng is not None else np.random.default_rng(0)
         self.noise_rng = rng
-        keep = rng.random(self.noise_shape(x)) >= self.rate
-        # One array holds both the choice and the scale (broadcast over x): backward is a single product.
-        self._scale = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
-        return x * self._scale
+        keep = rng.random(shape) >= self.rate
+        return keep.astype(dtype) / dtype.type(1 - self.rate)
 
     def noise_shape(self, x: np.ndarray) -> tuple[int, ...]:
         """The shape of the keep draw, broadcast over x: one per element (SpatialDropout1D: per channel)."""
