@@ -3,6 +3,7 @@ and these tests failed; each names the bug it guards against."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -200,3 +201,28 @@ def test_the_largest_seeds_accepted_are_saved_and_loaded_back(tmp_path):
     model.save(tmp_path / "m.npnet")
     loaded = models.load_model(tmp_path / "m.npnet")
     assert loaded.seed == 2**128 - 1 and loaded.layers[1].seed == 2**31 - 1
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.ENOSPC])
+def test_a_failed_checkpoint_or_data_write_gives_only_the_fix_its_error_calls_for(
+    tmp_path, monkeypatch, code
+):
+    """Both said "free some space or make the folder writable" (or "choose another folder") whatever failed:
+    a permission error was told to free space."""
+    from npnet.datasets.files import dataset_update
+    from npnet.errors import DataError, RunError
+    from npnet.saving import checkpoints
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(archive, "save_arrays", refuse)
+    state = checkpoints.Checkpoint(0, [np.zeros(2)], {}, {})
+    with pytest.raises(RunError) as saved:
+        checkpoints.save(tmp_path / "run" / "checkpoint.npz", state)
+    with pytest.raises(DataError) as written, dataset_update(tmp_path):
+        refuse()
+    for message in (str(saved.value), str(written.value)):
+        assert ("free some space" in message) == (code == errno.ENOSPC), message
+        assert ("writable" in message) == (code == errno.EACCES), message
+    assert "then train again" in str(saved.value) and "--data-dir" in str(written.value)

@@ -28,7 +28,7 @@ from npnet.callbacks import Callback
 from npnet.callbacks.backprop_monitor import DEFAULT_EVERY, BackpropMonitor
 from npnet.cli._show import show_test_results
 from npnet.cli._stall import notebook_verdict
-from npnet.cli.argtypes import fraction, non_negative_float, non_negative_int, path, positive_int
+from npnet.cli.argtypes import fraction, int_in, non_negative_float, path, positive_int
 from npnet.cli.errors import EXIT_INTERRUPTED
 from npnet.datasets import bootstrap, imdb
 from npnet.datasets.bootstrap import MIRROR_ENV, TARBALL_ENV
@@ -52,7 +52,7 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--maxlen",), "maxlen", positive_int, "pad/truncate every review to this many ids"),
     (("--padding",), "padding", ("pre", "post"), "where short reviews get padding"),
     (("--truncating",), "truncating", ("pre", "post"), "where long reviews lose ids ('pre' keeps the end)"),
-    (("--data-seed",), "data_seed", non_negative_int, "load_data's shuffle seed"),
+    (("--data-seed",), "data_seed", int_in(0, runs.config.MAX_SEED), "load_data's shuffle seed"),
     (("--embedding-dim",), "embedding_dim", positive_int, "embedding width"),
     (("--hidden-units",), "hidden_units", positive_int, "units of the relu Dense layer"),
     (
@@ -95,7 +95,12 @@ _SETTINGS: list[tuple[tuple[str, ...], str, Any, str]] = [
         fraction,
         "hold out this last fraction of the training set for validation; 0 validates on the test set",
     ),
-    (("--seed",), "seed", non_negative_int, "seed of the initial weights and the per-epoch shuffle"),
+    (
+        ("--seed",),
+        "seed",
+        int_in(0, runs.config.MAX_SEED),
+        "seed of the initial weights and the per-epoch shuffle",
+    ),
     (("--dtype",), "dtype", ("float32", "float64"), "float dtype of weights and activations"),
 ]
 

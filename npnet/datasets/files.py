@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from npnet.errors import DataError
+from npnet.errors import DataError, os_error_fix
 
 DATA_DIR_ENV = "NPNET_DATA_DIR"
 # Like Keras's ~/.keras/datasets: one per-user cache, so a new working folder never downloads or builds again.
@@ -111,7 +111,7 @@ def dataset_update(directory: Path) -> Iterator[Path]:
         except OSError as e:  # a full disk, `ulimit -f`, a folder made read-only meanwhile
             raise DataError(
                 f"could not write the new data into {directory} ({e.strerror or e}); nothing there changed: "
-                "free some space or choose another folder with --data-dir"
+                f"{os_error_fix(e)} (--data-dir names another folder)"
             ) from e
         staged = {p.name for p in stage.iterdir()}
         # The old files' companions, gone first, so an interruption between the renames below never leaves

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from npnet.errors import FileFormatError, RunError
+from npnet.errors import FileFormatError, RunError, os_error_fix
 from npnet.saving import archive, validate
 
 if TYPE_CHECKING:
@@ -103,8 +103,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
             archive.save_arrays(path, arrays, kind=KIND, meta=meta)
     except OSError as e:  # a full disk, `ulimit -f`, a run folder made read-only
         raise RunError(
-            f"cannot write the checkpoint {path} ({e.strerror or e}); the previous one is intact: free "
-            "some space or make the folder writable, then train again "
+            f"cannot write the checkpoint {path} ({e.strerror or e}); the previous one is intact: "
+            f"{os_error_fix(e)}, then train again "
             f"(`npnet train --resume {Path(path).parent}` while that run folder exists)"
         ) from e
 
