@@ -8,7 +8,8 @@ the same run, so the machine's drift cancels out of each pair.
     python -m benchmarks.versions --before BEFORE --data DATA [--rounds 5] [--reviews N] [--presets ...]
 
 Presets: notebook-32 and notebook-512 (the seed model at batch 32 and 512 on `benchmarks.run`'s workload), cnn
-(`benchmarks.cnn`'s), lstm, bilstm, cnn-lstm (`benchmarks.recurrent`'s, real reviews). Writes versions.json.
+(`benchmarks.cnn`'s), lstm, bilstm, cnn-lstm and transformer (real reviews as the preset reads them, as
+`benchmarks.recurrent` and `benchmarks.transformer` race them). Writes versions.json.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from benchmarks.run import DEFAULT_OUT, FULL, race
 from benchmarks.workload import Workload, real, synthetic
 from npnet.atomic import atomic_write
 
-PRESETS = ("notebook-32", "notebook-512", "cnn", "lstm", "bilstm", "cnn-lstm")
+PRESETS = ("notebook-32", "notebook-512", "cnn", "lstm", "bilstm", "cnn-lstm", "transformer")
 SYSTEM = {
     "notebook-32": "npnet",
     "notebook-512": "npnet",
@@ -35,6 +36,7 @@ SYSTEM = {
     "lstm": "npnet-lstm",
     "bilstm": "npnet-bilstm",
     "cnn-lstm": "npnet-cnn-lstm",
+    "transformer": "npnet-transformer",
 }
 
 
@@ -51,7 +53,7 @@ def workload(preset: str, data: Path | None, reviews: int | None) -> Workload:
 
         return cnn_workload(data, n, n)
     if data is None:
-        raise SystemExit(f"--presets {preset} needs --data (the recurrent presets race on real reviews)")
+        raise SystemExit(f"--presets {preset} needs --data (it races on real reviews)")
     from benchmarks.recurrent import preset_workload
 
     return preset_workload(data, preset, reviews)
