@@ -5,8 +5,9 @@ batch 32, the test split as validation), optionally cut to the first N of each s
 (`Sequential.fit`, the fast plan) and of Keras 3 on JAX (the Keras example's model, `fit`) per round,
 alternating, each system in its own process (benchmarks.run.race), with the machine's load average beside
 each round's times. Then, in this process, where npnet's training step goes (`step_profile`: CPU seconds per
-part of one step, from a profile of `fit` on a few batches), and with `--rss` the peak RSS of the real
-`npnet train --preset transformer` (benchmarks.rss, one epoch). Writes benchmarks/results-transformer.json.
+part of one step, from a profile of `fit` on a few batches), the attention's unavoidable work alone
+(`attention_floor`), and with `--rss` the peak RSS of the real `npnet train --preset transformer`
+(benchmarks.rss, one epoch). Writes benchmarks/results-transformer.json.
 """
 
 from __future__ import annotations
@@ -91,6 +92,50 @@ def step_profile(workload: Workload, batches: int = 20) -> dict[str, float]:
     return out
 
 
+def attention_floor(
+    batch: int = 32, heads: int = 2, steps: int = 200, width: int = 32, repeats: int = 10
+) -> dict[str, float]:
+    """Milliseconds (median of `repeats`, one thread, BLAS on one thread) of the work no formulation of one
+    training step's attention avoids, at the preset's shapes: the six batched products (scores q k^T,
+    context P v; backward dP = dcontext v^T, dv = P^T dcontext, dq = dscores k, dk = dscores^T q) and
+    `exp` over the (B, H, T, T) scores; and their sum halved, what two perfectly used cores could not go
+    below."""
+    import numpy as np
+
+    from npnet.fast.threads import blas_threads
+
+    rng = np.random.default_rng(0)
+    q, k, v, d_context = (
+        rng.standard_normal((batch, heads, steps, width), dtype=np.float32) for _ in range(4)
+    )
+    scores = (q @ k.transpose(0, 1, 3, 2)) / np.float32(np.sqrt(width))
+    probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    out = np.empty_like(probs)
+    work = {
+        "q k^T": lambda: np.matmul(q, k.transpose(0, 1, 3, 2), out=out),
+        "P v": lambda: probs @ v,
+        "dcontext v^T": lambda: np.matmul(d_context, v.transpose(0, 1, 3, 2), out=out),
+        "P^T dcontext": lambda: probs.transpose(0, 1, 3, 2) @ d_context,
+        "dscores k": lambda: probs @ k,
+        "dscores^T q": lambda: probs.transpose(0, 1, 3, 2) @ q,
+        "exp": lambda: np.exp(scores, out=out),
+    }
+    floor: dict[str, float] = {}
+    with blas_threads(1):
+        for name, run in work.items():
+            run()
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - start)
+            floor[name] = float(np.median(times)) * 1e3
+    floor["sum"] = sum(floor.values())
+    floor["two perfect cores"] = floor["sum"] / 2
+    return floor
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.transformer", description=__doc__.splitlines()[0]
@@ -117,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry["ratios"] = {} if args.no_keras else paired_ratios(entry["epochs"], SYSTEMS[1])
     entry["steps_per_epoch"] = -(-len(workload.x_train) // workload.batch_size)
     entry["profile"] = step_profile(workload)
+    entry["attention_floor_ms"] = attention_floor()
     if args.rss:
         rss, error = _run_module("benchmarks.rss", [str(args.data.resolve()), "1", "--preset", PRESET], None)
         entry["train_rss"] = rss if rss is not None else {"error": error[-500:]}
@@ -126,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _summary(entry: dict) -> dict:
-    out = {k: entry[k] for k in ("workload", "load_before", "load_after", "steps_per_epoch", "profile")}
+    keys = ("workload", "load_before", "load_after", "steps_per_epoch", "profile", "attention_floor_ms")
+    out = {k: entry[k] for k in keys}
     for key, value in entry["epochs"].items():
         out[key] = value.get("skipped") or {
             k: value.get(k) for k in ("train_s", "median_train_s", "median_val_s", "peak_rss_mb")
