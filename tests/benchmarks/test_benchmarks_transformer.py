@@ -9,10 +9,15 @@ import pytest
 
 from benchmarks.transformer import PARTS, attention_floor, step_profile
 from benchmarks.workload import Workload
+from npnet.fast import background_adam
 
 
 @pytest.mark.slow
-def test_every_part_of_the_step_profile_is_found_in_the_step() -> None:
+@pytest.mark.parametrize("split_min", [1 << 18, 1000], ids=["Adam's own step", "BackgroundAdam's halves"])
+def test_every_part_of_the_step_profile_is_found_in_the_step(monkeypatch, split_min: int) -> None:
+    """With the preset's 20000 x 32 table the fast plan runs Adam through BackgroundAdam; this 50 x 32 one
+    does too once the threshold is below its 1,600 elements."""
+    monkeypatch.setattr(background_adam, "SPLIT_STEP_MIN", split_min)
     rng = np.random.default_rng(0)
     x = rng.integers(1, 50, size=(64, 40)).astype(np.int32)
     y = rng.integers(0, 2, size=64).astype(np.float32)
