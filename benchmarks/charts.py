@@ -83,7 +83,9 @@ def draw(figures: dict[str, Any], path: Path) -> None:
     ax.text(0.95, len(rows) - 0.35, "<- npnet faster", color="#2ca02c", fontsize=9, va="bottom", ha="right")
     ax.text(1.05, len(rows) - 0.35, "npnet slower ->", color="#d62728", fontsize=9, va="bottom")
     ax.set_ylim(-0.6, len(rows) + 0.2)
-    ax.set_xlabel("npnet's time ÷ the peer's (paired median; an epoch, a step for fasttext); [run]")
+    ax.set_xlabel(
+        "npnet's time ÷ the peer's (paired median of epochs; of steps for fasttext, transformer); [run]"
+    )
     ax.set_title("npnet against its peers (latest quiet race of each, 2-core VM)", loc="right")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in PEER_COLOURS.values()]
     ax.legend(handles, list(figures["peers"].values()), loc="upper left", fontsize=9)
