@@ -1,8 +1,9 @@
-"""What `npnet train` and `npnet evaluate` print about a model on the test set."""
+"""What `npnet train` and `npnet evaluate` print about a model on the test set, and what `npnet sweep` and
+`npnet compare` print as their runs finish."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -34,3 +35,19 @@ def show_test_results(metrics: Mapping[str, Any], y_true: np.ndarray, probabilit
     print("\nPer-class metrics:")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"\nAccuracy: {metrics['accuracy']:.4f} ({metrics['samples']} test reviews)")
+
+
+def run_progress(
+    total: int, describe: Callable[[dict[str, Any]], str]
+) -> Callable[[dict[str, Any] | str], None]:
+    """The `on_done` of a sweep or a comparison: "[k/total] <describe(result)>" as each run finishes, and
+    "[k/total] FAILED <why>" for a run that failed (its result is the reason, a string)."""
+    done = 0
+
+    def show(result: dict[str, Any] | str) -> None:
+        nonlocal done
+        done += 1
+        line = f"FAILED {result}" if isinstance(result, str) else describe(result)
+        print(f"[{done}/{total}] {line}", flush=True)
+
+    return show

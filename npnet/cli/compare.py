@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
 from npnet import compare, runs, sweep
+from npnet.cli._show import run_progress
+from npnet.cli.argtypes import positive_int
 from npnet.cli.errors import error
-from npnet.cli.train import positive_int
 from npnet.datasets.files import resolve_data_dir
 from npnet.errors import RunError
 
@@ -126,19 +126,13 @@ def run_compare(args: argparse.Namespace) -> int:
             f"QUICK mode: {compare.QUICK_REVIEWS} reviews of each split, at most {compare.QUICK_EPOCHS} "
             "epochs per preset: a first look, not the presets' accuracies"
         )
-    done = [0]
-
-    def show(result: dict[str, Any] | str) -> None:
-        done[0] += 1
-        if isinstance(result, str):
-            print(f"[{done[0]}/{total}] FAILED {result}", flush=True)
-        else:
-            print(
-                f"[{done[0]}/{total}] {result.get('preset', '?')} {result['run']}: test accuracy "
-                f"{result['test_accuracy']:.4f}, {result['seconds']:.1f} s training",
-                flush=True,
-            )
-
+    show = run_progress(
+        total,
+        lambda result: (
+            f"{result.get('preset', '?')} {result['run']}: test accuracy "
+            f"{result['test_accuracy']:.4f}, {result['seconds']:.1f} s training"
+        ),
+    )
     rows, failures = compare.compare(
         out_dir, plan, workers=args.workers, scheduler=args.scheduler, on_done=show
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from npnet import runs, sweep
+from npnet.cli._show import run_progress
 from npnet.cli.argtypes import path, positive_int
 from npnet.cli.errors import error
 from npnet.datasets.files import DATA_DIR_HELP, resolve_data_dir
@@ -103,19 +104,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     if set(plan.seeds) != set(asked):
         kept = sorted(set(plan.seeds) - set(asked))
         print(f"The folder's sweep also has seeds {kept}: this run covers seeds {plan.seeds}")
-    done = [0]
-
-    def show(result: dict[str, Any] | str) -> None:
-        done[0] += 1
-        if isinstance(result, str):
-            print(f"[{done[0]}/{total}] FAILED {result}", flush=True)
-        else:
-            print(
-                f"[{done[0]}/{total}] {result['run']}: test accuracy {result['test_accuracy']:.4f}, "
-                f"validation {result['final_val_accuracy']:.4f}",
-                flush=True,
-            )
-
+    show = run_progress(
+        total,
+        lambda result: (
+            f"{result['run']}: test accuracy {result['test_accuracy']:.4f}, "
+            f"validation {result['final_val_accuracy']:.4f}"
+        ),
+    )
     rows, failures = sweep.sweep(
         sweep_dir, plan, workers=args.workers, scheduler=args.scheduler, on_done=show
     )
