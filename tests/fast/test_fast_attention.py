@@ -108,10 +108,13 @@ def test_the_twins_probabilities_are_a_copy_of_its_kept_buffer() -> None:
     np.testing.assert_array_equal(first, kept)
 
 
-def _block_pair(dtype: type, dropout: float = 0.2) -> tuple[list, list]:
+def _block_pair(dtype: type, dropout: float = 0.2, mask_zero: bool = False) -> tuple[list, list]:
     """The readable embedding and block of one model, and the twins of another's, with the same weights
     and the same noise generators."""
-    models_ = [models.transformer(30, 12, 8, 2, 5, 4, dropout=dropout, seed=5, dtype=dtype) for _ in range(2)]
+    models_ = [
+        models.transformer(30, 12, 8, 2, 5, 4, dropout=dropout, mask_zero=mask_zero, seed=5, dtype=dtype)
+        for _ in range(2)
+    ]
     for model in models_:
         model.build((None, 9))
         for layer in model.layers[1].sublayers():  # the same dropout masks on both sides
@@ -124,11 +127,14 @@ def _block_pair(dtype: type, dropout: float = 0.2) -> tuple[list, list]:
     return readable, fast
 
 
+@pytest.mark.parametrize("mask_zero", [False, True], ids=["the example", "--mask"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch", [6, 7, 1])
-def test_block_and_embedding_twins_equal_the_readable(threads: int, dtype: type, batch: int) -> None:
+def test_block_and_embedding_twins_equal_the_readable(
+    threads: int, dtype: type, batch: int, mask_zero: bool
+) -> None:
     rng = np.random.default_rng(4)
-    readable, fast = _block_pair(dtype)
+    readable, fast = _block_pair(dtype, mask_zero=mask_zero)
     for _ in range(2):  # a second step: the replicas' kept buffers and gradients reused
         ids = rng.integers(0, 30, size=(batch, 9))
         ids[:, :3] = 0  # padding, looked up by many positions: the scatter-add's repeated rows
@@ -136,12 +142,14 @@ def test_block_and_embedding_twins_equal_the_readable(threads: int, dtype: type,
         with blas_threads(1):
             results = []
             for embedding, block in (readable, fast):
-                out = block.forward(embedding.forward(ids), training=True)
+                mask = embedding.compute_mask(ids, None)  # with --mask: the padding, in each half's rows
+                out = block.forward(embedding.forward(ids), mask, training=True)
                 embedding.backward(block.backward(g))
                 results.append(out)
         halves = fast[1]._halves is not None
         assert halves == (threads == 2 and batch > 1)  # the case under test ran
         assert isinstance(fast[1].att, FastMultiHeadAttention)
+        assert (mask is not None) == mask_zero
         _assert_equal(results[1], results[0], bitwise=False)
         for mine, theirs in zip(readable, fast, strict=True):
             for key in mine.grads:
