@@ -63,12 +63,13 @@ class Layer:
         LAYER_CLASSES[cls.__name__] = cls
         # Every layer's forward and backward, wrapped once here rather than checked in each layer: backward
         # reads what forward cached, so before any forward it refuses in words (not "no attribute '_x'").
-        for name in _FORWARDS:
-            if name in cls.__dict__:
-                setattr(cls, name, _marks_forward_done(cls.__dict__[name]))
-        for name in _BACKWARDS:
-            if name in cls.__dict__:
-                setattr(cls, name, _needs_forward_first(cls.__dict__[name]))
+        # Whatever the class's own body or its bases give it (a mixin's forward too), each method is wrapped
+        # once: a method a parent layer's wrapping already covers is left as it is.
+        for names, wrap in ((_FORWARDS, _marks_forward_done), (_BACKWARDS, _needs_forward_first)):
+            for name in names:
+                method = getattr(cls, name, None)
+                if callable(method) and not getattr(method, "_checks_forward", False):
+                    setattr(cls, name, wrap(method))
 
     # Set by the first forward that returns (`_marks_forward_done`); a class default, so a layer made without
     # `__init__` (a fast twin's copy of its layer's attributes) reads it too.
@@ -234,6 +235,7 @@ def _marks_forward_done(forward: Callable[..., Any]) -> Callable[..., Any]:
         self._forward_done = True
         return out
 
+    run._checks_forward = True  # type: ignore[attr-defined]
     return run
 
 
@@ -247,6 +249,7 @@ def _needs_forward_first(backward: Callable[..., Any]) -> Callable[..., Any]:
             )
         return backward(self, *args, **kwargs)
 
+    run._checks_forward = True  # type: ignore[attr-defined]
     return run
 
 

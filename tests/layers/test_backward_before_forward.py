@@ -96,3 +96,22 @@ def test_a_fast_twin_is_guarded_too():
     fast = twin(layer, FastEmbedding)
     with pytest.raises(RuntimeError, match=r"^FastEmbedding\.backward called before forward"):
         fast.backward(np.ones((2, 4, 3)))
+
+
+def test_a_forward_from_a_mixin_counts_as_a_forward():
+    """Only methods in a class's own body were wrapped: a custom layer taking `forward` from a mixin never
+    recorded it, and its backward always refused."""
+
+    class DoubleMixin:
+        def forward(self, x, mask=None, training=False):
+            return 2 * x
+
+    class Double(DoubleMixin, layers.Layer):
+        def backward(self, grad_out):
+            return 2 * grad_out
+
+    layer = Double()
+    with pytest.raises(RuntimeError, match=r"^Double\.backward called before forward"):
+        layer.backward(np.ones(3))
+    layer.forward(np.ones(3))
+    np.testing.assert_array_equal(layer.backward(np.ones(3)), 2 * np.ones(3))
