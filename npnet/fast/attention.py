@@ -254,8 +254,9 @@ class FastTransformerBlock(TransformerBlock):
 
     def _make_replicas(self) -> tuple[TransformerBlock, TransformerBlock]:
         """Two readable blocks sharing this block's weights, each with its own gradients, caches and
-        activation objects (a ReLU keeps its mask), its attention a one-thread `FastMultiHeadAttention` and
-        its dropouts `GivenDropout`s."""
+        activation objects (a ReLU keeps its mask), its attention a one-thread `FastMultiHeadAttention`, and
+        every dropout a `GivenDropout`: the block decides, at each call from its own layers' rates, what each
+        half drops (its attention's probabilities: nothing, or the block runs whole)."""
         replicas = []
         for _ in range(2):
             replica = TransformerBlock.__new__(TransformerBlock)
@@ -264,6 +265,7 @@ class FastTransformerBlock(TransformerBlock):
                 setattr(replica, name, _replica_of(getattr(self, name)))
             assert isinstance(replica.att, FastMultiHeadAttention)
             replica.att.workers = SERIAL
+            replica.att.dropout_layer = twin(self.att.dropout_layer, GivenDropout)
             replica.dropout1 = twin(self.dropout1, GivenDropout)
             replica.dropout2 = twin(self.dropout2, GivenDropout)
             replica._share_params()
@@ -273,14 +275,16 @@ class FastTransformerBlock(TransformerBlock):
 
 
 class GivenDropout(Dropout):
-    """A Dropout whose training scale (keep / (1 - rate)) is `given` by its caller, a slice of a draw made
-    for a larger batch; forward and backward are the readable layer's."""
+    """A Dropout that multiplies by the training scale (keep / (1 - rate)) its caller gives it, `given`: a
+    slice of a draw made for a larger batch, or None for none (the identity). Its own rate plays no part;
+    backward is the readable layer's."""
 
     given: np.ndarray | None = None
 
-    def draw_scale(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        assert self.given is not None and self.given.shape == shape
-        return self.given
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, training: bool = False) -> np.ndarray:
+        """x (B, ...) -> x * given in training (given not None), else x."""
+        self._scale = self.given if training else None
+        return x if self._scale is None else x * self._scale
 
 
 class FastTokenAndPositionEmbedding(TokenAndPositionEmbedding):

@@ -225,3 +225,34 @@ def test_fit_through_the_twins_equals_fit_through_the_readable_layers(threads: i
     largest = _largest(dict(enumerate(weights[0])))
     for mine, theirs in zip(weights[0], weights[1], strict=True):
         _assert_equal(theirs, mine, False, magnitude=largest)
+
+
+@pytest.mark.parametrize(("start", "then"), [(0.3, 0.0), (0.0, 0.3)])
+def test_a_dropout_rate_changed_during_fit_is_the_rate_the_halves_use(start: float, then: float) -> None:
+    """The halves' dropouts were copies made at the fit's first batch: a callback annealing the rate crashed
+    them (0.3 -> 0) or left them dropping nothing (0 -> 0.3). The attention's own rate too (then the block
+    runs whole, and back in halves when it returns to 0)."""
+    from npnet.callbacks import LambdaCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 30, (12, 6)), rng.integers(0, 2, 12)
+    set_num_threads(2)
+    histories = []
+    try:
+        for planner in (readable_plan, fast_plan):
+            use_planner(planner)
+            model = models.transformer(30, 6, 8, 2, 8, 4, dropout=start, seed=0, dtype="float64")
+            model.compile(optimizer=optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+            block = model.layers[1]
+
+            def anneal(epoch: int, logs: dict, block: layers.TransformerBlock = block) -> None:
+                block.dropout1.rate = block.dropout2.rate = then if epoch >= 1 else start
+                block.att.dropout_layer.rate = 0.2 if epoch == 2 else 0.0
+
+            callback = LambdaCallback(on_epoch_begin=anneal)
+            with blas_threads(1):
+                histories.append(model.fit(x, y, batch_size=6, epochs=4, verbose=0, callbacks=[callback]))
+    finally:
+        use_planner(fast_plan)
+        set_num_threads(None)
+    np.testing.assert_allclose(histories[1].history["loss"], histories[0].history["loss"], rtol=1e-10)
