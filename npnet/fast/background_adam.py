@@ -128,6 +128,11 @@ class BackgroundAdam:
         adam = self.adam
         g = np.ascontiguousarray(g, dtype=p.dtype)
         arrays = [p, g, adam.m[i], adam.v[i], *([adam.vhat[i]] if adam.amsgrad else [])]
+        # The halves are slices of flat views; an array in another memory order (set_state keeps the order it
+        # is given) would flatten to a copy and lose its step, so such a step runs whole.
+        if not all(a.flags.c_contiguous for a in arrays):
+            adam.update(i, g, p)
+            return
         flat = [a.reshape(-1) for a in arrays]
         args = adam.step_args(p)
 

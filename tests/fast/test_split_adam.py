@@ -64,3 +64,30 @@ def test_the_fast_plan_splits_the_large_parameters_only(monkeypatch) -> None:
         assert plan.optimizer is lazy.optimizer  # lazy Adam steps rows, never the dense halves
     finally:
         plan.close()
+
+
+def test_state_in_another_memory_order_is_stepped_whole() -> None:
+    """The halves are views of the flattened arrays: Fortran-ordered moments (set_state keeps an array's
+    order) flattened to copies, so their step was lost."""
+    set_num_threads(2)
+    try:
+        rng = np.random.default_rng(5)
+        p0 = rng.normal(size=(40, 30))
+        params, optimizers_ = [p0.copy(), p0.copy()], []
+        for _ in range(2):
+            adam = optimizers.Adam(1e-2)
+            adam.ensure_slots([p0])
+            state = adam.get_state()
+            state["m/0"], state["v/0"] = np.asfortranarray(state["m/0"]), np.asfortranarray(state["v/0"])
+            adam.set_state(state)
+            optimizers_.append(adam)
+        split = BackgroundAdam(optimizers_[1], tables=set(), split={0})
+        for _ in range(3):
+            g = rng.normal(size=p0.shape)
+            optimizers_[0].apply_gradients([(g, params[0])])
+            split.apply_gradients([(g, params[1])])
+        np.testing.assert_array_equal(params[1], params[0])
+        np.testing.assert_array_equal(optimizers_[1].m[0], optimizers_[0].m[0])
+        assert np.any(optimizers_[1].m[0] != 0)
+    finally:
+        set_num_threads(None)
