@@ -138,7 +138,10 @@ def _claim_stage(directory: Path) -> tuple[Path, int]:
     """A new staging folder in `directory` and the descriptor that holds its lock until closed."""
     while True:
         stage = Path(tempfile.mkdtemp(dir=directory, prefix=STAGE_PREFIX))
-        lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:  # another process's cleanup removed it before this open: take a new one
+            continue
         # Blocks only while another process's `remove_stale_stages` holds it, which saw the folder before
         # this lock and is removing it: then take a new one.
         try:

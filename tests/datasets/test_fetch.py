@@ -492,6 +492,26 @@ def test_a_staging_folder_removed_before_its_lock_was_taken_is_replaced(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imdb.npz"]
 
 
+def test_a_staging_folder_removed_before_it_was_opened_is_replaced(tmp_path, monkeypatch):
+    """An instant earlier still: the cleanup removes the new folder between its making and its opening (the
+    open that the lock needs); the update stages into a new folder instead of ending in FileNotFoundError."""
+    real_mkdtemp = files.tempfile.mkdtemp
+    raced = []
+
+    def cleanup_wins_once(**kwargs):
+        stage = real_mkdtemp(**kwargs)
+        if not raced:
+            raced.append(Path(stage).name)
+            files.remove_stale_stages(tmp_path)  # unlocked yet, so taken for a killed update's
+        return stage
+
+    monkeypatch.setattr(files.tempfile, "mkdtemp", cleanup_wins_once)
+    with files.dataset_update(tmp_path) as stage:
+        assert raced and stage.name != raced[0] and stage.is_dir()
+        (stage / "imdb.npz").write_bytes(b"staged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imdb.npz"]
+
+
 # --- the minimum speed (curl's --speed-limit / --speed-time)
 
 
