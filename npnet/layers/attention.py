@@ -15,7 +15,7 @@ import numpy as np
 
 from npnet import initializers, validation
 from npnet.layers.activations import softmax_backward
-from npnet.layers.base import Layer, Shape
+from npnet.layers.base import Layer, Shape, init_rng
 from npnet.layers.core import Dropout
 
 # The projections, by Keras's sublayer names: "query", "key", "value" map (.., D) inputs to (.., H, width);
@@ -196,7 +196,7 @@ class MultiHeadAttention(Layer):
                     f"known features, got shape {shape}"
                 )
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         heads = self.num_heads
         features = {"query": input_shape[-1], "key": key_shape[-1], "value": value_shape[-1]}
         widths = {"query": self.key_dim, "key": self.key_dim, "value": self.value_dim}

@@ -12,7 +12,7 @@ import numpy as np
 
 from npnet import validation
 from npnet.layers.attention import MultiHeadAttention
-from npnet.layers.base import Layer, Shape
+from npnet.layers.base import Layer, Shape, init_rng
 from npnet.layers.core import Dropout
 from npnet.layers.dense import Dense
 from npnet.layers.embedding import Embedding
@@ -92,7 +92,7 @@ class TokenAndPositionEmbedding(_Composite):
         dtype: str | np.dtype | None = None,
     ) -> None:
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         for part in self._parts():
             part.build(input_shape, rng, self.dtype)
         self._share_params()
@@ -213,7 +213,7 @@ class TransformerBlock(_Composite):
                 f"{input_shape}"
             )
         super().build(input_shape, rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng(0)
+        rng = init_rng(rng)
         hidden = (*input_shape[:-1], self.ff_dim)
         for part, shape in (
             (self.att, input_shape),
